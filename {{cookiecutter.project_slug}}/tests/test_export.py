@@ -1,0 +1,37 @@
+"""The exported TorchScript file computes what Python recorded, and the checks can tell when it does not."""
+
+from __future__ import annotations
+
+import torch
+
+import export
+
+
+def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts) -> None:
+    """Loading artifacts/model.pt in Python and running the reference input gives the recorded output."""
+    (inputs, _), (expected, _) = export.load_tensors(artifacts / "input.pt"), export.load_tensors(artifacts / "expected.pt")
+    with export.torchscript_deprecation_noted():
+        model = torch.jit.load(str(artifacts / "model.pt"))
+    with torch.no_grad():
+        actual = export.flatten(model(*inputs))
+    assert export.compare(actual, expected, config["atol"], config["rtol"], config["top_k"]) is None
+
+
+def test_reference_input_has_the_configured_shape(config: dict, artifacts) -> None:
+    """The reference input is the shape deploy.json asks for, so C++ is tested on what will be deployed."""
+    (inputs, _) = export.load_tensors(artifacts / "input.pt")
+    assert [list(t.shape) for t in inputs] == [config["input_shape"]]
+
+
+def test_expected_file_records_the_tolerances(config: dict, artifacts) -> None:
+    """The C++ parity mode reads its tolerances from expected.pt; they must be the configured ones."""
+    _, numbers = export.load_tensors(artifacts / "expected.pt")
+    assert numbers == {"atol": config["atol"], "rtol": config["rtol"], "top_k": float(config["top_k"])}
+
+
+def test_compare_reports_a_difference_beyond_tolerance(config: dict, artifacts) -> None:
+    """compare() names the max abs diff when outputs drift past the tolerance."""
+    expected, _ = export.load_tensors(artifacts / "expected.pt")
+    drifted = [t + 10 * config["atol"] + 1.0 for t in expected]
+    problem = export.compare(drifted, expected, config["atol"], config["rtol"], 0)
+    assert problem is not None and "max abs diff" in problem

@@ -1,0 +1,54 @@
+"""The C++ runner, run as a real process, reproduces Python's output and reports when it does not."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import torch
+
+import export
+
+
+def run(runner: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_runner_matches_python(runner: Path, artifacts: Path) -> None:
+    """ts-infer on the reference input reproduces the output Python recorded (parity mode exits 0)."""
+    result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", artifacts / "expected.pt")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "parity: PASS" in result.stdout
+
+
+def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, tmp_path: Path) -> None:
+    """When the recorded output is not what the model computes, ts-infer fails and names the max abs diff."""
+    expected, numbers = export.load_tensors(artifacts / "expected.pt")
+    with export.torchscript_deprecation_noted():
+        export.save_tensors(tmp_path / "wrong.pt", {"output": expected[0] + 1.0}, **numbers)
+    result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt")
+    assert result.returncode == 1
+    assert "parity: FAIL: max abs diff" in result.stdout
+
+
+def test_runner_alone_behaves_like_the_tutorial(runner: Path, artifacts: Path) -> None:
+    """With only a model path, ts-infer prints the tutorial's lines and exits 0."""
+    result = run(runner, artifacts / "model.pt")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["Loading model...", "Model loaded successfully"]
+    assert lines[-1] == "DONE"
+
+
+def test_runner_rejects_a_missing_model(runner: Path, tmp_path: Path) -> None:
+    """A model path that does not exist ends in one error line and a non-zero exit, not a crash."""
+    result = run(runner, tmp_path / "nope.pt")
+    assert result.returncode == 1
+    assert result.stderr.startswith("ts-infer: error:")
+
+
+def test_runner_without_arguments_prints_usage(runner: Path) -> None:
+    """No model path: the usage line and exit code 2."""
+    result = run(runner)
+    assert result.returncode == 2
+    assert "usage: ts-infer MODEL" in result.stderr
