@@ -75,7 +75,11 @@ def first_build(project: Path) -> bool:
 
 
 def main(context: dict) -> int:
+    sys.dont_write_bytecode = True  # no __pycache__ in the user's project or in the template
     project = Path.cwd()
+    # pip byte-compiles the template files it installs; cookiecutter copies those caches along. Drop them.
+    for folder in (project, project / "cmake", project / "tests"):
+        shutil.rmtree(folder / "__pycache__", ignore_errors=True)
     sys.path.insert(0, str(Path(context["_repo_dir"]) / "hooks"))
     sys.path.insert(0, str(project / "cmake"))
     import answers

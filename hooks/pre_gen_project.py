@@ -15,6 +15,7 @@ CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 
 def main(context: dict) -> int:
+    sys.dont_write_bytecode = True  # no __pycache__ in the user's project or in the template
     sys.path.insert(0, str(Path(context["_repo_dir"]) / "hooks"))
     import answers
 

@@ -32,7 +32,12 @@ def load_module(relative_path: str) -> ModuleType:
     assert spec and spec.loader, path
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
+    # No __pycache__ inside the template: cookiecutter would copy it into every generated project.
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 
