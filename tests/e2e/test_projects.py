@@ -1,0 +1,202 @@
+"""End to end: generate real projects, build them with the real compiler against real libtorch, run their
+`make verify` (which runs each project's own tests), on both torch lanes and through both front doors.
+
+Builds are shared: one project per scenario (session fixtures), and ccache makes every build after the first
+of a lane a cache hit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import lane_python, run, torch_package, tsgen
+
+pytestmark = pytest.mark.e2e
+
+COMPILE_MARKERS = ("Building CXX object", "Linking CXX executable")
+
+
+def make(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`make args...` run in the project folder, stderr folded into stdout, as a user reads it."""
+    return subprocess.run(
+        ["make", *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900
+    )
+
+
+def mtimes(project: Path) -> dict[str, int]:
+    files = ["artifacts/model.pt", "artifacts/input.pt", "artifacts/expected.pt", "build/ts-infer"]
+    return {name: (project / name).stat().st_mtime_ns for name in files}
+
+
+def without_cuda_toolkit(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a user without the CUDA toolkit: no nvcc on PATH, no CUDA_* hints."""
+    path = [d for d in env["PATH"].split(os.pathsep) if d and not (Path(d) / "nvcc").exists() and "cuda" not in d]
+    hidden = {"CUDA_HOME", "CUDA_PATH", "CUDAToolkit_ROOT", "CUDACXX"}
+    return {**{k: v for k, v in env.items() if k not in hidden}, "PATH": os.pathsep.join(path)}
+
+
+@pytest.fixture(scope="session")
+def default_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """`tsgen new demo` (the hook's first build included), then its first `make verify`; timed."""
+    out = tmp_path_factory.mktemp("default-lane")
+    started = time.monotonic()
+    generation = tsgen("new", "demo", "-o", out)
+    generated = time.monotonic()
+    first = make(out / "demo", "verify")
+    verified = time.monotonic()
+    return SimpleNamespace(
+        path=out / "demo", generation=generation, first=first,
+        seconds={"tsgen new (first build)": generated - started, "first make verify": verified - generated},
+    )
+
+
+def test_tsgen_new_builds_and_the_first_verify_passes(default_project: SimpleNamespace) -> None:
+    """The hook's first build makes build/ts-infer; the first `make verify` exports, reuses that build, and passes
+    with the tutorial's lines, the top-5 and one summary line."""
+    generation, first = default_project.generation, default_project.first
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    assert "==> Built build/ts-infer in" in generation.stdout
+    assert "CPU build against this CUDA wheel: the CUDA toolkit is not needed" in generation.stdout
+    assert first.returncode == 0, first.stdout
+    assert "export check: PASS" in first.stdout
+    assert not any(marker in first.stdout for marker in COMPILE_MARKERS), "verify rebuilt what the hook built"
+    lines = first.stdout.splitlines()
+    assert "Loading model..." in lines and "Model loaded successfully" in lines and "[ CPULongType{5} ]" in lines
+    assert any(line.startswith("parity: PASS: max abs diff") and "top-5 identical to Python" in line for line in lines)
+    summary = [line for line in lines if line.startswith("verify:")]
+    assert len(summary) == 1 and summary[0].startswith("verify: PASS: C++ reproduces Python (max abs diff")
+    assert " passed in " in summary[0]
+    print(f"\ntimings: {default_project.seconds}")
+
+
+def test_second_verify_redoes_neither_export_nor_build(default_project: SimpleNamespace) -> None:
+    """Nothing changed: `make verify` again passes, touching neither the artifacts nor the runner."""
+    before = mtimes(default_project.path)
+    started = time.monotonic()
+    second = make(default_project.path, "verify")
+    print(f"\ntimings: second make verify {time.monotonic() - started:.1f} s")
+    assert second.returncode == 0, second.stdout
+    assert "export check" not in second.stdout and "cmake" not in second.stdout.lower().replace("make:", "")
+    assert mtimes(default_project.path) == before
+    assert second.stdout.splitlines()[-1].startswith("verify: PASS")
+
+
+def test_make_test_runs_pytest_and_ctest(default_project: SimpleNamespace) -> None:
+    """`make test`: the project's pytest suite and the ctest parity test both pass."""
+    result = make(default_project.path, "test")
+    assert result.returncode == 0, result.stdout
+    assert "100% tests passed" in result.stdout and " passed" in result.stdout
+
+
+def test_other_weights_make_verify_fail_and_name_the_max_abs_diff(
+    default_project: SimpleNamespace, tmp_path: Path
+) -> None:
+    """A model.pt exported with other weights (and a newer timestamp, so nothing re-exports) fails verify."""
+    project = default_project.path
+    python = lane_python("default")
+    other = run([python, "export.py", "--seed", "7", "--output-dir", tmp_path], cwd=project)
+    assert other.returncode == 0, other.stderr
+    original = tmp_path / "original.pt"
+    shutil.copy2(project / "artifacts/model.pt", original)
+    try:
+        shutil.copy2(tmp_path / "model.pt", project / "artifacts/model.pt")
+        os.utime(project / "artifacts/model.pt")
+        result = make(project, "verify")
+        assert result.returncode != 0
+        assert "export check" not in result.stdout
+        parity = [line for line in result.stdout.splitlines() if line.startswith("parity:")]
+        assert len(parity) == 1 and parity[0].startswith("parity: FAIL: max abs diff ")
+        assert float(parity[0].split("max abs diff ")[1].split()[0]) > 1e-3
+        assert "verify: FAIL: the C++ output differs from Python's" in result.stdout
+    finally:
+        shutil.copy2(original, project / "artifacts/model.pt")
+        os.utime(project / "artifacts/model.pt")
+    assert make(project, "verify").returncode == 0
+
+
+def test_cpu_build_against_the_cuda_wheel_needs_no_cuda_toolkit(default_project: SimpleNamespace) -> None:
+    """With the CUDA toolkit made unfindable (CMake switches, nvcc off PATH), the CPU build succeeds, links no
+    CUDA library, and passes verify; asking for CUDA there fails with a message naming the fix."""
+    project, env = default_project.path, without_cuda_toolkit(dict(os.environ))
+    assert shutil.which("nvcc", path=env["PATH"]) is None
+    hide = "CMAKE_ARGS=-DCMAKE_DISABLE_FIND_PACKAGE_CUDA=ON -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON"
+    build = make(project, "verify", "BUILD_DIR=build-no-toolkit", hide, env=env)
+    assert build.returncode == 0, build.stdout
+    assert "CPU-only build against the CUDA wheel (no CUDA toolkit needed" in build.stdout
+    # The runner links the CPU half only (the wheel's libtorch_cpu itself pulls the pip CUDA runtime, not the toolkit).
+    needed = re.findall(r"\(NEEDED\).*\[(.+)\]", run(["readelf", "-d", project / "build-no-toolkit/ts-infer"]).stdout)
+    assert {"libtorch_cpu.so", "libc10.so"} <= set(needed) and not {"libtorch.so", "libtorch_cuda.so"} & set(needed)
+    cuda = make(project, "build", "BUILD_DIR=build-cuda-on", f"{hide} -DTORCH_DEPLOY_CUDA=ON", env=env)
+    assert cuda.returncode != 0
+    message = " ".join(cuda.stdout.split())  # CMake wraps its messages
+    assert "TORCH_DEPLOY_CUDA=ON needs the CUDA toolkit, which CMake cannot find" in message
+    assert "pass -DTORCH_DEPLOY_CUDA=OFF for a CPU build" in message
+
+
+def test_cookiecutter_git_url_first_build_then_verify(
+    tmp_path: Path, template_git_url: str, cookiecutter_only: Path, clean_env: dict[str, str]
+) -> None:
+    """`cookiecutter <git URL> --no-input` with only cookiecutter installed: the hook finds torch through python3
+    on PATH, runs the first build, and `make verify` passes twice without rebuilding."""
+    env = {**clean_env, "PATH": f"{lane_python('default').parent}{os.pathsep}{clean_env['PATH']}"}
+    generation = run([cookiecutter_only, template_git_url, "--no-input", "-o", tmp_path], env=env)
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    assert "==> Built build/ts-infer in" in generation.stdout
+    project = tmp_path / "resnet18_deploy"
+    first = make(project, "verify", env=env)
+    assert first.returncode == 0, first.stdout
+    assert not any(marker in first.stdout for marker in COMPILE_MARKERS)
+    second = make(project, "verify", env=env)
+    assert second.returncode == 0 and "export check" not in second.stdout
+
+
+TINY_NET = '''\
+import torch
+
+
+class TinyNet(torch.nn.Module):
+    """A small classifier with data-dependent control flow, which torch.jit.script keeps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv(x))
+        if bool(y.mean() > 0.1):
+            y = y * 2
+        return self.head(y.mean(dim=(2, 3)))
+
+
+def make_net() -> torch.nn.Module:
+    return TinyNet()
+'''
+
+
+def test_cpu_lane_user_model_with_an_explicit_libtorch_folder(tmp_path: Path) -> None:
+    """torch 2.13.0 CPU wheel: a user model file, libtorch given as a folder, C++17; verify passes."""
+    python = lane_python("cpu")
+    libtorch = torch_package(python)
+    (tmp_path / "net.py").write_text(TINY_NET)
+    generation = tsgen(
+        "new", "tiny-net", "--model", "net.py:make_net", "--input-shape", "2,3,32,32", "--python", python,
+        "--libtorch", libtorch, "-o", "projects", cwd=tmp_path,
+    )
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    assert f"Found libtorch 2.13.0 (CPU build, C++17) at {libtorch} (found via the explicit path)" in generation.stdout
+    assert "==> Built build/ts-infer in" in generation.stdout
+    project = tmp_path / "projects" / "tiny_net"
+    assert "-std=c++17" in (project / "build" / "build.ninja").read_text()
+    verify = make(project, "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert "Python model top 5 results:" in verify.stdout
+    assert verify.stdout.splitlines()[-1].startswith("verify: PASS: C++ reproduces Python")
