@@ -65,7 +65,7 @@ def _tolerance(answers: dict, name: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < 0:
-        raise AnswerError(name, answers.get(name), "not a finite number >= 0", f"give e.g. {name}=1e-4")
+        raise AnswerError(name, answers.get(name), "not a finite number >= 0", "give a tolerance such as 1e-4")
     return value
 
 
@@ -86,7 +86,7 @@ def check_slug(slug: str) -> None:
     if not _SLUG.match(slug):
         raise AnswerError("project_slug", slug, "is not a valid C++/CMake/Python identifier", fix)
     if slug in _CXX_KEYWORDS or keyword.iskeyword(slug) or slug in {"test", "all", "clean", "install", "help"}:
-        raise AnswerError("project_slug", slug, "is a reserved word in C++, Python or CMake", "add a suffix (e.g. _deploy)")
+        raise AnswerError("project_slug", slug, "is a reserved word in C++, Python or CMake", "add a suffix such as _deploy")
 
 
 def parse_shape(text: str) -> list[int]:

@@ -104,7 +104,7 @@ def main(context: dict) -> int:
         say("No CMake >= 3.21 found: install one (pip install cmake) before building.")
 
     try:
-        libtorch = discover.find_libtorch(context["libtorch"] or None, python)
+        libtorch = discover.find_libtorch(context["libtorch"] or None, python, explicit_how="the libtorch answer")
     except discover.LibtorchNotFound as err:
         write_local_mk(project, python, cmake_path, context["libtorch"], "nothing yet: not found")
         say(str(err))

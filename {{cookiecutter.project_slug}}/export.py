@@ -16,6 +16,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -124,15 +125,20 @@ def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: floa
     """None when ``actual`` matches ``expected`` (allclose, same top-k for scores), else why not."""
     if len(actual) != len(expected):
         return f"{len(actual)} output tensors, expected {len(expected)}"
-    diffs = [(a.double() - e.double()).abs().max().item() if a.numel() else 0.0 for a, e in zip(actual, expected)]
-    for a, e, diff in zip(actual, expected, diffs):
+    for a, e in zip(actual, expected):
         if a.shape != e.shape:
             return f"output shape {tuple(a.shape)}, expected {tuple(e.shape)}"
+    for a, e in zip(actual, expected):
         if not torch.allclose(a.double(), e.double(), atol=atol, rtol=rtol):
-            return f"max abs diff {max(diffs):.3e} exceeds atol {atol:g}, rtol {rtol:g}"
+            return f"max abs diff {max_abs_diff(actual, expected):.3e} exceeds atol {atol:g}, rtol {rtol:g}"
         if k > 0 and is_scores(a) and not torch.equal(top_k(a, k), top_k(e, k)):
             return f"top-{k} differs: {top_k(a, k).tolist()} vs {top_k(e, k).tolist()}"
     return None
+
+
+def max_abs_diff(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> float:
+    """The largest absolute difference over all output tensors (of equal shapes)."""
+    return max(((a.double() - e.double()).abs().max().item() for a, e in zip(actual, expected) if a.numel()), default=0.0)
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], **numbers: float) -> None:
@@ -160,41 +166,42 @@ def load_tensors(path: Path) -> tuple[list[torch.Tensor], dict[str, float]]:
 def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
     """Build, export, check and save; on any failure nothing in ``output_dir`` is replaced."""
     seed = config["seed"] if seed is None else seed
-    atol, rtol, k = config["atol"], config["rtol"], config["top_k"]
     model = build_model(config["model"], seed)
     example = make_input(config["input_shape"], seed)
-
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir.parent))
     try:
         with torchscript_deprecation_noted():
-            exported = export_model(model, config["export_method"], example)
-            exported.save(str(staging / "model.pt"))
-            reloaded = torch.jit.load(str(staging / "model.pt"))
-        with torch.no_grad():
-            eager_out = flatten(model(example))
-            exported_out = flatten(reloaded(example))
-
-        if k > 0 and is_scores(eager_out[0]):
-            print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
-            print(f"TorchScript model top {k} results:\n  {top_k(exported_out[0], k)}")
-        problem = compare(exported_out, eager_out, atol, rtol, k)
-        if problem:
-            raise ExportError(f"export check: the exported model disagrees with the eager one: {problem}")
-        diff = max((a - e).abs().max().item() for a, e in zip(exported_out, eager_out))
-        print(f"export check: PASS: max abs diff {diff:.3e} between eager and {config['export_method']}ed model")
-
-        with torchscript_deprecation_noted():
-            save_tensors(staging / "input.pt", {"input_0": example})
-            names = ["output"] if len(exported_out) == 1 else [f"output_{i}" for i in range(len(exported_out))]
-            save_tensors(staging / "expected.pt", dict(zip(names, exported_out)), atol=atol, rtol=rtol, top_k=k)
+            export_into(staging, model, example, config)
         output_dir.mkdir(parents=True, exist_ok=True)
         for name in ARTIFACTS:
             os.replace(staging / name, output_dir / name)
     finally:
-        for leftover in staging.iterdir():
-            leftover.unlink()
-        staging.rmdir()
+        shutil.rmtree(staging)
     print(f"Saved {', '.join(str(output_dir / name) for name in ARTIFACTS)}")
+
+
+def export_into(folder: Path, model: torch.nn.Module, example: torch.Tensor, config: dict) -> None:
+    """Export, reload, check against eager (as the tutorial does), and write the three artifacts into ``folder``."""
+    atol, rtol, k = config["atol"], config["rtol"], config["top_k"]
+    export_model(model, config["export_method"], example).save(str(folder / "model.pt"))
+    reloaded = torch.jit.load(str(folder / "model.pt"))  # check what C++ will load, not the in-memory module
+    with torch.no_grad():
+        eager_out = flatten(model(example))
+        exported_out = flatten(reloaded(example))
+
+    if k > 0 and is_scores(eager_out[0]):
+        print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
+        print(f"TorchScript model top {k} results:\n  {top_k(exported_out[0], k)}")
+    problem = compare(exported_out, eager_out, atol, rtol, k)
+    if problem:
+        raise ExportError(f"export check: the exported model disagrees with the eager one: {problem}")
+    exported_name = {"script": "scripted", "trace": "traced"}[config["export_method"]]
+    diff = max_abs_diff(exported_out, eager_out)
+    print(f"export check: PASS: max abs diff {diff:.3e} between the eager and the {exported_name} model")
+
+    save_tensors(folder / "input.pt", {"input_0": example})
+    names = ["output"] if len(exported_out) == 1 else [f"output_{i}" for i in range(len(exported_out))]
+    save_tensors(folder / "expected.pt", dict(zip(names, exported_out)), atol=atol, rtol=rtol, top_k=k)
 
 
 def main(argv: list[str] | None = None) -> int:

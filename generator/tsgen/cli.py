@@ -82,7 +82,7 @@ def libtorch(libtorch: str | None, python: str, as_json: bool) -> None:
         click.echo(found.to_json())
     else:
         click.echo(found.prefix)
-        console.print(f"{found.describe()}\nCMake: -DTorch_DIR={found.cmake_dir}")
+        console.print(f"{found.describe()}\nCMake: -DTORCH_DEPLOY_LIBTORCH={found.prefix}")
 
 
 def main() -> int:

@@ -51,26 +51,30 @@ def resolve_answers(request: NewProject) -> dict[str, object]:
     template_dir = template.find_template_dir()
     extra = {key: value for key, value in request.answers.items() if value is not None}
     model = str(extra.get("model", ""))
-    if ".py:" in model and not Path(model).is_absolute():
-        extra["model"] = str(Path(model).resolve())  # the hooks run in the new folder, not here
+    if ".py:" in model:
+        extra["model"] = str(Path(model).expanduser().resolve())  # the hooks run in the new folder, not here
     context = generate_context(context_file=str(template_dir / "cookiecutter.json"), extra_context=extra)
     return dict(prompt_for_config(context, no_input=True))
 
 
-def validate(answers_given: dict[str, object]) -> None:
+def validate(answers_given: dict[str, object], slug_given: bool = True) -> None:
     """Refuse a bad answer with one line naming its flag, the value, and the fix."""
     rules = template.answers()
     try:
         rules.validate(answers_given, rules.model_file_bases())
     except rules.AnswerError as err:
-        flag = FLAGS.get(err.answer, err.answer)
-        raise TsgenError(f"{flag} {err.value!r}: {err.why}; {err.fix}") from err
+        if err.answer == "project_slug" and not slug_given:
+            name = answers_given["project_name"]
+            raise TsgenError(
+                f"NAME {name!r} gives the folder name {err.value!r}, which {err.why}; {err.fix}, or pass --slug"
+            ) from err
+        raise TsgenError(f"{FLAGS.get(err.answer, err.answer)} {err.value!r}: {err.why}; {err.fix}") from err
 
 
 def new_project(request: NewProject) -> Path:
     """Generate the project and return its folder; raises TsgenError for anything the user can fix."""
     answers_given = resolve_answers(request)
-    validate(answers_given)
+    validate(answers_given, slug_given=request.answers.get("project_slug") is not None)
     destination = request.output_dir.resolve() / str(answers_given["project_slug"])
     if destination.exists() and not request.force:
         raise TsgenError(

@@ -192,7 +192,7 @@ def test_cpu_lane_user_model_with_an_explicit_libtorch_folder(tmp_path: Path) ->
         "--libtorch", libtorch, "-o", "projects", cwd=tmp_path,
     )
     assert generation.returncode == 0, generation.stdout + generation.stderr
-    assert f"Found libtorch 2.13.0 (CPU build, C++17) at {libtorch} (found via the explicit path)" in generation.stdout
+    assert f"Found libtorch 2.13.0 (CPU build, C++17) at {libtorch} (found via the libtorch answer)" in generation.stdout
     assert "==> Built build/ts-infer in" in generation.stdout
     project = tmp_path / "projects" / "tiny_net"
     assert "-std=c++17" in (project / "build" / "build.ninja").read_text()

@@ -42,7 +42,7 @@ def test_explicit_path_wins_and_accepts_every_form(tmp_path: Path) -> None:
 def test_explicit_path_without_libtorch_is_an_error_not_skipped(tmp_path: Path) -> None:
     """A wrong explicit path is reported as such, even when the environment would have found another."""
     env = {"Torch_DIR": str(fake_libtorch(tmp_path / "other")), **NO_PYTHON}
-    with pytest.raises(discover.LibtorchNotFound, match=r"libtorch=.*empty: no share/cmake/Torch/TorchConfig.cmake"):
+    with pytest.raises(discover.LibtorchNotFound, match=r"libtorch=.*empty \(the explicit path\): no share/cmake/Torch/TorchConfig.cmake"):
         discover.find_libtorch(str(tmp_path / "empty"), environ=env)
 
 

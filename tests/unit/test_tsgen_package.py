@@ -39,10 +39,10 @@ def test_a_checkout_finds_its_own_template(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["new", "x", "--input-shape", "1,0"], "--input-shape '1,0': is not a comma-separated list of positive integers; give e.g. 1,3,224,224"),
-        (["new", "my-model", "--slug", "class"], "--slug 'class': is a reserved word in C++, Python or CMake; add a suffix (e.g. _deploy)"),
+        (["new", "my-model", "--slug", "class"], "--slug 'class': is a reserved word in C++, Python or CMake; add a suffix such as _deploy"),
         (["new", "x", "--model", "resnet18"], "--model 'resnet18': is neither torchvision:<arch> nor path/to/file.py:factory"),
-        (["new", "x", "--atol", "-1"], "--atol '-1': not a finite number >= 0; give e.g. atol=1e-4"),
-        (["new", "7up"], "--slug '7up': is not a valid C++/CMake/Python identifier"),
+        (["new", "x", "--atol", "-1"], "--atol '-1': not a finite number >= 0; give a tolerance such as 1e-4"),
+        (["new", "7up"], "NAME '7up' gives the folder name '7up', which is not a valid C++/CMake/Python identifier"),
     ],
 )
 def test_new_refuses_bad_flags_in_one_line_and_writes_nothing(args: list[str], message: str, tmp_path: Path) -> None:

@@ -5,7 +5,8 @@
 #   torch_deploy_add_parity_test(ts-infer MODEL m.pt INPUT in.pt EXPECTED out.pt)
 #
 # Options (cache variables):
-#   TORCH_DEPLOY_LIBTORCH  explicit libtorch folder or torch package folder (wins over everything else)
+#   TORCH_DEPLOY_LIBTORCH  explicit libtorch folder or torch package folder (wins over everything else; a
+#                          -DTorch_DIR or -DCMAKE_PREFIX_PATH given to CMake is honoured next)
 #   TORCH_DEPLOY_PYTHON    interpreter whose torch package to use (after Torch_DIR, LIBTORCH, CMAKE_PREFIX_PATH)
 #   TORCH_DEPLOY_CUDA      OFF (default): CPU build, also against a CUDA wheel and without the CUDA toolkit;
 #                          ON: link libtorch's CUDA libraries through find_package(Torch) (needs the toolkit)
@@ -32,15 +33,23 @@ function(_torch_deploy_discover)
     message(FATAL_ERROR
       "TorchDeploy: no Python 3 found to locate libtorch; install python3 or pass -DTORCH_DEPLOY_PYTHON=/path/to/python")
   endif()
+  # An explicit path: ours, else a -DTorch_DIR the user gave (not the one this file caches below).
+  set(_explicit "${TORCH_DEPLOY_LIBTORCH}")
+  set(_how "the explicit path (TORCH_DEPLOY_LIBTORCH)")
+  if(NOT _explicit AND Torch_DIR AND NOT Torch_DIR STREQUAL "${_TORCH_DEPLOY_CACHED_Torch_DIR}")
+    set(_explicit "${Torch_DIR}")
+    set(_how "the CMake variable Torch_DIR")
+  endif()
   execute_process(
     COMMAND "${_python}" "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/discover.py" libtorch --json
-            --libtorch "${TORCH_DEPLOY_LIBTORCH}" --python "${TORCH_DEPLOY_PYTHON}"
+            --libtorch "${_explicit}" --how "${_how}" --prefix-path "${CMAKE_PREFIX_PATH}"
+            --python "${TORCH_DEPLOY_PYTHON}"
     OUTPUT_VARIABLE _json ERROR_VARIABLE _error RESULT_VARIABLE _result
     OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_STRIP_TRAILING_WHITESPACE)
   if(NOT _result EQUAL 0)
     message(FATAL_ERROR "TorchDeploy: ${_error}")
   endif()
-  foreach(_key prefix how version cxx_standard cuda cmake_dir)
+  foreach(_key prefix how version cxx_standard cuda cxx_flags cmake_dir)
     string(JSON _value ERROR_VARIABLE _ignored GET "${_json}" ${_key})
     if(_value STREQUAL "null" OR _value MATCHES "NOTFOUND$")
       set(_value "")
@@ -64,16 +73,26 @@ if(TORCH_DEPLOY_cuda AND NOT TORCH_DEPLOY_CUDA)
   # CPU runner does not need ("Caffe2: CUDA cannot be found", pytorch#73427). Import the CPU half directly:
   # libtorch_cpu holds every CPU kernel and the TorchScript runtime; libtorch_cuda is never loaded.
   message(STATUS "TorchDeploy: CPU-only build against the CUDA wheel (no CUDA toolkit needed; -DTORCH_DEPLOY_CUDA=ON to link CUDA)")
-  set(_lib "${TORCH_DEPLOY_prefix}/lib")
+  # Plain paths, not find_library(): its cached results would outlive a switch to another libtorch.
   foreach(_name torch_cpu c10)
-    find_library(TORCH_DEPLOY_${_name}_LIBRARY ${_name} PATHS "${_lib}" NO_DEFAULT_PATH REQUIRED)
+    set(_torch_deploy_${_name}
+      "${TORCH_DEPLOY_prefix}/lib/${CMAKE_SHARED_LIBRARY_PREFIX}${_name}${CMAKE_SHARED_LIBRARY_SUFFIX}")
+    if(NOT EXISTS "${_torch_deploy_${_name}}")
+      message(FATAL_ERROR "TorchDeploy: ${_torch_deploy_${_name}} is missing; this libtorch looks incomplete, "
+        "reinstall it (pip install --force-reinstall torch) or point TORCH_DEPLOY_LIBTORCH at another one")
+    endif()
   endforeach()
   add_library(TorchDeploy::torch INTERFACE IMPORTED)
   target_include_directories(TorchDeploy::torch SYSTEM INTERFACE
     "${TORCH_DEPLOY_prefix}/include" "${TORCH_DEPLOY_prefix}/include/torch/csrc/api/include")
   # --no-as-needed: libtorch_cpu registers its operators in static initialisers; the linker must keep it.
   target_link_libraries(TorchDeploy::torch INTERFACE
-    "-Wl,--no-as-needed,\"${TORCH_DEPLOY_torch_cpu_LIBRARY}\" -Wl,--as-needed" "${TORCH_DEPLOY_c10_LIBRARY}")
+    "-Wl,--no-as-needed,\"${_torch_deploy_torch_cpu}\" -Wl,--as-needed" "${_torch_deploy_c10}")
+  # What TorchConfig.cmake would have added, e.g. the pre-2.7 wheels' -D_GLIBCXX_USE_CXX11_ABI=0 (pytorch#17492).
+  if(TORCH_DEPLOY_cxx_flags)
+    separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_DEPLOY_cxx_flags}")
+    target_compile_options(TorchDeploy::torch INTERFACE ${_torch_flags})
+  endif()
 else()
   if(TORCH_DEPLOY_CUDA AND NOT TORCH_DEPLOY_cuda)
     message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_CUDA=ON but libtorch ${TORCH_DEPLOY_version} at "
@@ -86,7 +105,11 @@ else()
         "install it (or set CUDAToolkit_ROOT) or pass -DTORCH_DEPLOY_CUDA=OFF for a CPU build")
     endif()
   endif()
-  find_package(Torch REQUIRED CONFIG PATHS "${TORCH_DEPLOY_cmake_dir}" NO_DEFAULT_PATH)
+  # FORCE: a Torch_DIR cached by an earlier configure must not win over the libtorch just discovered.
+  set(Torch_DIR "${TORCH_DEPLOY_cmake_dir}" CACHE PATH "Set by TorchDeploy from discovery" FORCE)
+  set(_TORCH_DEPLOY_CACHED_Torch_DIR "${Torch_DIR}" CACHE INTERNAL "")
+  set(Caffe2_DIR "${TORCH_DEPLOY_prefix}/share/cmake/Caffe2" CACHE PATH "Set by TorchDeploy from discovery" FORCE)
+  find_package(Torch REQUIRED CONFIG)
   add_library(TorchDeploy::torch INTERFACE IMPORTED)
   # Link all of ${TORCH_LIBRARIES}: naming single libraries lets the linker drop torch_cuda (pytorch#36437).
   target_link_libraries(TorchDeploy::torch INTERFACE "${TORCH_LIBRARIES}")

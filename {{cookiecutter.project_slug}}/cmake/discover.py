@@ -8,7 +8,9 @@ This file is the single home of libtorch discovery. Three callers share it:
 
 Discovery order (the first hit wins, and the result says which one it was):
 
-1. an explicit path: a libtorch folder, a ``torch`` package folder, or a ``share/cmake/Torch`` folder;
+1. an explicit path: a libtorch folder, a ``torch`` package folder, or a ``share/cmake/Torch`` folder
+   (from the generator's answer, ``-DTORCH_DEPLOY_LIBTORCH`` or ``-DTorch_DIR``), then the entries of the CMake
+   variable ``CMAKE_PREFIX_PATH``;
 2. the environment: ``Torch_DIR``, ``LIBTORCH``, then each entry of ``CMAKE_PREFIX_PATH``;
 3. the ``torch`` package of the given Python interpreter, then of ``python3`` on PATH.
 
@@ -32,6 +34,7 @@ from pathlib import Path
 _CXX20_FROM = (2, 14)
 
 _VERSION_RE = re.compile(r'set\(PACKAGE_VERSION "([^"]+)"\)')
+_CXX_FLAGS_RE = re.compile(r'set\(TORCH_CXX_FLAGS "([^"]*)"\)')
 _CUDA_RE = re.compile(r"^cuda(?:\s*:\s*[^=]+)?\s*=\s*'([^']+)'", re.MULTILINE)
 
 
@@ -52,6 +55,7 @@ class Libtorch:
     version: str
     cxx_standard: int
     cuda: str | None = None
+    cxx_flags: str = ""  # e.g. "-D_GLIBCXX_USE_CXX11_ABI=0" for wheels before torch 2.7
     looked: list[str] = field(default_factory=list)
 
     @property
@@ -115,12 +119,15 @@ def inspect(path: str | os.PathLike[str], how: str) -> Libtorch | None:
     text = version_file.read_text(encoding="utf-8", errors="replace") if version_file.is_file() else ""
     match = _VERSION_RE.search(text)
     version = match.group(1) if match else "unknown"
+    config = (prefix / "share" / "cmake" / "Torch" / "TorchConfig.cmake").read_text(encoding="utf-8", errors="replace")
+    flags = _CXX_FLAGS_RE.search(config)
     return Libtorch(
         prefix=str(prefix),
         how=how,
         version=version,
         cxx_standard=cxx_standard_for(version),
         cuda=_cuda_of(prefix),
+        cxx_flags=flags.group(1) if flags else "",
     )
 
 
@@ -144,18 +151,25 @@ def find_libtorch(
     explicit: str | None = None,
     python: str | None = None,
     environ: dict[str, str] | None = None,
+    explicit_how: str = "the explicit path",
+    prefix_path: list[str] | None = None,
 ) -> Libtorch:
-    """Find libtorch in the documented order; raise LibtorchNotFound naming every place tried."""
+    """Find libtorch in the documented order; raise LibtorchNotFound naming every place tried.
+
+    ``explicit_how`` names where the explicit path came from (CMake passes "the CMake variable Torch_DIR" when a
+    user wrote -DTorch_DIR); ``prefix_path`` is CMake's CMAKE_PREFIX_PATH variable, searched right after it,
+    as the tutorial's ``cmake -DCMAKE_PREFIX_PATH=/path/to/libtorch`` expects.
+    """
     env = os.environ if environ is None else environ
     looked: list[str] = []
 
     if explicit:
-        found = inspect(explicit, "the explicit path")
+        found = inspect(explicit, explicit_how)
         if found is None:
             raise LibtorchNotFound(
-                f"libtorch={explicit}: no share/cmake/Torch/TorchConfig.cmake there; "
+                f"libtorch={explicit} ({explicit_how}): no share/cmake/Torch/TorchConfig.cmake there; "
                 "give the folder that holds include/, lib/ and share/ (or a torch package folder)",
-                [f"explicit path {explicit}: no libtorch"],
+                [f"{explicit_how} {explicit}: no libtorch"],
             )
         return found
 
@@ -165,6 +179,11 @@ def find_libtorch(
         if found:
             found.looked = looked
         return found
+
+    for entry in prefix_path or []:
+        found = attempt(entry, "the CMake variable CMAKE_PREFIX_PATH")
+        if found:
+            return found
 
     for variable in ("Torch_DIR", "LIBTORCH"):
         if env.get(variable):
@@ -200,7 +219,7 @@ def find_libtorch(
 
     raise LibtorchNotFound(
         "libtorch not found; install torch in this Python (pip install torch) or pass the libtorch "
-        "folder (tsgen --libtorch PATH, make LIBTORCH=PATH, cmake -DTORCH_DEPLOY_LIBTORCH=PATH)",
+        "folder (tsgen new --libtorch PATH, make LIBTORCH=PATH, cmake -DTORCH_DEPLOY_LIBTORCH=PATH)",
         looked,
     )
 
@@ -248,11 +267,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["libtorch"])
     parser.add_argument("--libtorch", default="", help="explicit libtorch or torch package folder")
+    parser.add_argument("--how", default="the explicit path", help="where --libtorch came from, for messages")
+    parser.add_argument("--prefix-path", default="", help="CMake's CMAKE_PREFIX_PATH (a ;-separated list)")
     parser.add_argument("--python", default="", help="interpreter whose torch package to use")
     parser.add_argument("--json", action="store_true", help="print one JSON object (for CMake and tools)")
     args = parser.parse_args(argv)
     try:
-        found = find_libtorch(args.libtorch or None, args.python or None)
+        found = find_libtorch(
+            args.libtorch or None,
+            args.python or None,
+            explicit_how=args.how,
+            prefix_path=[p for p in args.prefix_path.split(";") if p],
+        )
     except LibtorchNotFound as err:
         print(f"ERROR: {err}", file=sys.stderr)
         for place in err.looked:

@@ -5,7 +5,7 @@
 //   ts-infer MODEL --input FILE         run on tensors written by export.py (artifacts/input.pt)
 //   ts-infer MODEL --input FILE --expect FILE [--atol A] [--rtol R]
 //                                       parity mode: exit 0 only when the output matches Python's
-//   --top-k K    classes to print and, in parity mode, to compare (default 5; 0 turns it off)
+//   --top-k K    classes to print and, in parity mode, to compare (default: the project's top_k; 0: none)
 //   --threads N  intra-op threads (default: libtorch's choice)
 //
 // Tensor files are TorchScript modules whose buffers are the tensors, so libtorch alone reads them.
@@ -30,8 +30,9 @@ constexpr const char* kUsage =
     "usage: ts-infer MODEL [--input FILE] [--expect FILE] [--atol A] [--rtol R] [--top-k K] "
     "[--threads N]";
 
-// The shape of the tutorial's random "image" when no --input is given.
+// The shape of the tutorial's random "image" when no --input is given, and the classes to print by default.
 const std::vector<int64_t> kDefaultInputShape = { {{- m.shape_list(cookiecutter.input_shape) -}} };
+constexpr int64_t kDefaultTopK = {{ cookiecutter.top_k | int }};
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -152,10 +153,10 @@ std::string format_number(double value) {
 }
 
 // Compares the runner's outputs with Python's, prints one summary line, and returns whether they match.
-bool check_parity(const std::vector<at::Tensor>& outputs, const TensorFile& expected, const Options& options) {
+bool check_parity(const std::vector<at::Tensor>& outputs, const TensorFile& expected, const Options& options,
+                  int64_t top_k) {
   const double atol = options.atol.value_or(expected.number("atol", 1e-4));
   const double rtol = options.rtol.value_or(expected.number("rtol", 1e-4));
-  const int64_t top_k = options.top_k.value_or(static_cast<int64_t>(expected.number("top_k", 5)));
   const std::string tolerance = "(atol " + format_number(atol) + ", rtol " + format_number(rtol) + ")";
 
   if (outputs.size() != expected.tensors.size()) {
@@ -205,6 +206,13 @@ int run(const Options& options) {
   c10::InferenceMode inference_mode;  // no autograd bookkeeping: faster than NoGradGuard
   module.eval();                      // dropout and batch norm in inference behaviour
 
+  std::optional<TensorFile> expected;
+  if (!options.expect.empty()) {
+    expected.emplace(options.expect);
+  }
+  const auto recorded_top_k = expected ? expected->number("top_k", kDefaultTopK) : kDefaultTopK;
+  const int64_t top_k = options.top_k.value_or(static_cast<int64_t>(recorded_top_k));
+
   std::vector<torch::jit::IValue> inputs;
   if (options.input.empty()) {
     inputs.emplace_back(torch::rand(kDefaultInputShape));
@@ -217,7 +225,6 @@ int run(const Options& options) {
   std::vector<at::Tensor> outputs;
   flatten(module.forward(inputs), outputs);
 
-  const int64_t top_k = options.top_k.value_or(5);
   if (top_k > 0 && !outputs.empty() && is_scores(outputs.front())) {
     std::cout << top_k_indices(outputs.front(), top_k)[0] << "\n";
   } else {
@@ -226,11 +233,11 @@ int run(const Options& options) {
     }
   }
 
-  if (options.expect.empty()) {
+  if (!expected) {
     std::cout << "\nDONE\n";
     return 0;
   }
-  return check_parity(outputs, TensorFile(options.expect), options) ? 0 : 1;
+  return check_parity(outputs, *expected, options, top_k) ? 0 : 1;
 }
 
 }  // namespace
