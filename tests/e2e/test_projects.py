@@ -182,21 +182,47 @@ def make_net() -> torch.nn.Module:
 '''
 
 
-def test_cpu_lane_user_model_with_an_explicit_libtorch_folder(tmp_path: Path) -> None:
-    """torch 2.13.0 CPU wheel: a user model file, libtorch given as a folder, C++17; verify passes."""
+@pytest.fixture(scope="session")
+def cpu_lane_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The cpu lane: a user model file and the 2.13.0 CPU wheel's libtorch given as a folder (hook's first build)."""
+    workdir = tmp_path_factory.mktemp("cpu-lane")
     python = lane_python("cpu")
-    libtorch = torch_package(python)
-    (tmp_path / "net.py").write_text(TINY_NET)
+    (workdir / "net.py").write_text(TINY_NET)
     generation = tsgen(
         "new", "tiny-net", "--model", "net.py:make_net", "--input-shape", "2,3,32,32", "--python", python,
-        "--libtorch", libtorch, "-o", "projects", cwd=tmp_path,
+        "--libtorch", torch_package(python), "-o", "projects", cwd=workdir,
     )
+    return SimpleNamespace(path=workdir / "projects" / "tiny_net", generation=generation, libtorch=torch_package(python))
+
+
+def test_cpu_lane_user_model_with_an_explicit_libtorch_folder(cpu_lane_project: SimpleNamespace) -> None:
+    """torch 2.13.0 CPU wheel: a user model file, libtorch given as a folder, C++17; verify passes."""
+    generation, project = cpu_lane_project.generation, cpu_lane_project.path
     assert generation.returncode == 0, generation.stdout + generation.stderr
-    assert f"Found libtorch 2.13.0 (CPU build, C++17) at {libtorch} (found via the libtorch answer)" in generation.stdout
+    expected = f"Found libtorch 2.13.0 (CPU build, C++17) at {cpu_lane_project.libtorch} (found via the libtorch answer)"
+    assert expected in generation.stdout
     assert "==> Built build/ts-infer in" in generation.stdout
-    project = tmp_path / "projects" / "tiny_net"
     assert "-std=c++17" in (project / "build" / "build.ninja").read_text()
     verify = make(project, "verify")
     assert verify.returncode == 0, verify.stdout
     assert "Python model top 5 results:" in verify.stdout
     assert verify.stdout.splitlines()[-1].startswith("verify: PASS: C++ reproduces Python")
+
+
+def test_switching_libtorch_in_a_build_folder_forgets_the_old_one(
+    cpu_lane_project: SimpleNamespace, tmp_path: Path
+) -> None:
+    """`make LIBTORCH=<another>` reconfigures, and no path cached by the first libtorch's TorchConfig.cmake
+    (its find_library results) survives into the second configuration."""
+    original = cpu_lane_project.libtorch
+    other = tmp_path / "libtorch"  # the same files under another prefix, as a second libtorch download would be
+    other.mkdir()
+    for part in ("include", "lib", "share"):
+        (other / part).symlink_to(original / part)
+    cache = cpu_lane_project.path / "build-switch" / "CMakeCache.txt"
+    for libtorch, stale in ((original, other), (other, original)):
+        result = make(cpu_lane_project.path, "build-switch/CMakeCache.txt", "BUILD_DIR=build-switch", f"LIBTORCH={libtorch}")
+        assert result.returncode == 0, result.stdout
+        text = cache.read_text()
+        assert f"TORCH_LIBRARY:FILEPATH={libtorch}/lib/libtorch.so" in text
+        assert str(stale) + "/" not in text.replace(f"{libtorch}/", "")

@@ -33,11 +33,15 @@ function(_torch_deploy_discover)
     message(FATAL_ERROR
       "TorchDeploy: no Python 3 found to locate libtorch; install python3 or pass -DTORCH_DEPLOY_PYTHON=/path/to/python")
   endif()
-  # An explicit path: ours, else a -DTorch_DIR the user gave (not the one this file caches below).
+  # An explicit path: ours, else a -DTorch_DIR the user gave. Torch_DIR is also written below for find_package;
+  # a value that differs from what this file wrote is the user's, and is remembered across reconfigures.
+  if(Torch_DIR AND NOT Torch_DIR STREQUAL "${_TORCH_DEPLOY_WRITTEN_Torch_DIR}")
+    set(_TORCH_DEPLOY_USER_Torch_DIR "${Torch_DIR}" CACHE INTERNAL "Torch_DIR as the user gave it")
+  endif()
   set(_explicit "${TORCH_DEPLOY_LIBTORCH}")
   set(_how "the explicit path (TORCH_DEPLOY_LIBTORCH)")
-  if(NOT _explicit AND Torch_DIR AND NOT Torch_DIR STREQUAL "${_TORCH_DEPLOY_CACHED_Torch_DIR}")
-    set(_explicit "${Torch_DIR}")
+  if(NOT _explicit AND _TORCH_DEPLOY_USER_Torch_DIR)
+    set(_explicit "${_TORCH_DEPLOY_USER_Torch_DIR}")
     set(_how "the CMake variable Torch_DIR")
   endif()
   execute_process(
@@ -59,6 +63,20 @@ function(_torch_deploy_discover)
 endfunction()
 
 _torch_deploy_discover()
+
+# Switching libtorch in an existing build folder: forget every cached path into the previous one (TorchConfig.cmake
+# caches its libraries with find_library), so that nothing of the old libtorch is linked by mistake.
+if(DEFINED _TORCH_DEPLOY_PREFIX AND NOT _TORCH_DEPLOY_PREFIX STREQUAL TORCH_DEPLOY_prefix)
+  message(STATUS "TorchDeploy: libtorch changed from ${_TORCH_DEPLOY_PREFIX}; forgetting its cached paths")
+  get_cmake_property(_cached CACHE_VARIABLES)
+  foreach(_variable IN LISTS _cached)
+    string(FIND "${${_variable}}" "${_TORCH_DEPLOY_PREFIX}" _at)
+    if(_at EQUAL 0 AND NOT _variable MATCHES "^(CMAKE_|TORCH_DEPLOY_|_TORCH_DEPLOY_)")
+      unset(${_variable} CACHE)
+    endif()
+  endforeach()
+endif()
+set(_TORCH_DEPLOY_PREFIX "${TORCH_DEPLOY_prefix}" CACHE INTERNAL "The libtorch this build folder was configured with")
 if(TORCH_DEPLOY_cuda)
   set(_torch_deploy_flavour "CUDA ${TORCH_DEPLOY_cuda} wheel")
 else()
@@ -107,7 +125,7 @@ else()
   endif()
   # FORCE: a Torch_DIR cached by an earlier configure must not win over the libtorch just discovered.
   set(Torch_DIR "${TORCH_DEPLOY_cmake_dir}" CACHE PATH "Set by TorchDeploy from discovery" FORCE)
-  set(_TORCH_DEPLOY_CACHED_Torch_DIR "${Torch_DIR}" CACHE INTERNAL "")
+  set(_TORCH_DEPLOY_WRITTEN_Torch_DIR "${Torch_DIR}" CACHE INTERNAL "Torch_DIR as TorchDeploy wrote it")
   set(Caffe2_DIR "${TORCH_DEPLOY_prefix}/share/cmake/Caffe2" CACHE PATH "Set by TorchDeploy from discovery" FORCE)
   find_package(Torch REQUIRED CONFIG)
   add_library(TorchDeploy::torch INTERFACE IMPORTED)
