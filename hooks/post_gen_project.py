@@ -3,11 +3,16 @@
 Standard library only. Runs inside the new project folder. It never fails the generation for a problem on the
 user's machine (no torch, no libtorch, a failing build): cookiecutter would delete the project, so instead the
 project is kept and the last lines say what to fix and that ``make verify`` picks up from there.
+
+``tsgen new`` renders into a staging folder and moves the project into place afterwards; a CMake build folder
+cannot move, so tsgen sets TSGEN_PROJECT_DIR (the final folder, for messages) and TSGEN_HOOK_REPORT (a file
+where this hook says whether the first build is due), and runs ``first_build()`` itself after the move.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +20,8 @@ import time
 from pathlib import Path
 
 # Values arrive through tojson inside a raw string: no answer can break out of the literal or run as code.
-CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
+# (Parsed in main(), so that tsgen can import this file unrendered for first_build() and finish().)
+CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
 
 
 def say(message: str) -> None:
@@ -74,9 +80,21 @@ def first_build(project: Path) -> bool:
     return True
 
 
+def finish(project: Path, build: bool) -> None:
+    """The first build (when due) and the closing line saying what to run next."""
+    next_step = f"cd {project} && make verify"
+    if not build:
+        say(f"First build skipped. Next: {next_step}")
+    elif first_build(project):
+        say(f"Ready. Next: {next_step}")
+    else:
+        say(f"Project kept. Fix the problem above, then: {next_step}")
+
+
 def main(context: dict) -> int:
     sys.dont_write_bytecode = True  # no __pycache__ in the user's project or in the template
     project = Path.cwd()
+    shown = Path(os.environ.get("TSGEN_PROJECT_DIR") or project)  # where the user will find the project
     # pip byte-compiles the template files it installs; cookiecutter copies those caches along. Drop them.
     for folder in (project, project / "cmake", project / "tests"):
         shutil.rmtree(folder / "__pycache__", ignore_errors=True)
@@ -86,13 +104,13 @@ def main(context: dict) -> int:
     import discover
 
     copy_model_file(context, project, answers)
-    next_step = f"cd {project} && make verify"
+    next_step = f"cd {shown} && make verify"
 
     python = discover.find_python([context["python"]] if context["python"] else [sys.executable])
     if python is None:
         python = context["python"] or "python3"
         say(f"No Python with torch found ({python} has none): export.py needs torch.")
-        say(f"Next: install torch (pip install -r {project / 'requirements.txt'}), then: {next_step}")
+        say(f"Next: install torch (pip install -r {shown / 'requirements.txt'}), then: {next_step}")
     else:
         say(f"Python for export: {python} (torch {discover.torch_version_of(python)})")
 
@@ -111,26 +129,37 @@ def main(context: dict) -> int:
         for place in err.looked:
             print(f"    looked at {place}")
         say(f"Project kept. Next: install torch or pass the libtorch folder, then: {next_step} LIBTORCH=/path/to/libtorch")
+        report(build=False, finished=True)
         return 0
 
     write_local_mk(project, python, cmake_path, libtorch.prefix, libtorch.how)
     say(f"Found {libtorch.describe()}")
     if libtorch.cuda:
         say("CPU build against this CUDA wheel: the CUDA toolkit is not needed")
-    if python != "python3" and python and discover.torch_version_of(python):
-        exporter = (discover.torch_version_of(python) or "").split("+")[0]
-        if exporter.split(".")[:2] != libtorch.version.split(".")[:2]:
-            say(f"Warning: export uses torch {exporter} but C++ links libtorch {libtorch.version}; "
-                "models load best with matching versions")
+    exporter = (discover.torch_version_of(python) or "").split("+")[0]
+    if exporter and exporter.split(".")[:2] != libtorch.version.split(".")[:2]:
+        say(f"Warning: export uses torch {exporter} but C++ links libtorch {libtorch.version}; "
+            "models load best with matching versions")
+    if not cmake:
+        say(f"Project kept. Install CMake, then: {next_step}")
+        report(build=False, finished=True)
+        return 0
 
-    if answers.is_yes(context["first_build"]) and cmake and first_build(project):
-        say(f"Ready. Next: {next_step}")
-    elif not answers.is_yes(context["first_build"]):
-        say(f"First build skipped. Next: {next_step}")
+    build = answers.is_yes(context["first_build"])
+    if os.environ.get("TSGEN_HOOK_REPORT"):
+        report(build=build, finished=False)
     else:
-        say(f"Project kept. Fix the problem above, then: {next_step}")
+        finish(project, build)
     return 0
 
 
+def report(build: bool, finished: bool) -> None:
+    """Tell tsgen (when it asked, through TSGEN_HOOK_REPORT) whether the first build is due and whether the
+    closing line was already printed."""
+    path = os.environ.get("TSGEN_HOOK_REPORT")
+    if path:
+        Path(path).write_text(json.dumps({"build": build, "finished": finished}), encoding="utf-8")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main(CONTEXT))
+    raise SystemExit(main(json.loads(CONTEXT_JSON)))

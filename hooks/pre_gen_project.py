@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 # Values arrive through tojson inside a raw string: no answer can break out of the literal or run as code.
-CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
+CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
 
 
 def main(context: dict) -> int:
@@ -28,4 +28,4 @@ def main(context: dict) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(CONTEXT))
+    raise SystemExit(main(json.loads(CONTEXT_JSON)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import click
@@ -24,16 +25,19 @@ class TsgenGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TsgenError as err:
+            if ctx.params.get("debug"):
+                traceback.print_exc()
             err_console.print(f"[red]tsgen: error:[/red] {err}")
             raise SystemExit(1) from err
         except KeyboardInterrupt:
-            err_console.print("[red]tsgen: interrupted[/red]")
+            err_console.print("[red]tsgen: interrupted[/red] (only what this run had created was removed)")
             raise SystemExit(130) from None
 
 
 @click.group(cls=TsgenGroup)
 @click.version_option(__version__, prog_name="tsgen")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback behind an error message.")
+def cli(debug: bool) -> None:
     """Generate TorchScript deployment projects: export in Python, run in C++ with libtorch, prove they agree."""
 
 

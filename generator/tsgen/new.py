@@ -7,7 +7,12 @@ bad ones before anything is written, and calls cookiecutter's API.
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import io
+import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,28 +77,94 @@ def validate(answers_given: dict[str, object], slug_given: bool = True) -> None:
 
 
 def new_project(request: NewProject) -> Path:
-    """Generate the project and return its folder; raises TsgenError for anything the user can fix."""
+    """Generate the project and return its folder; raises TsgenError for anything the user can fix.
+
+    Atomic: cookiecutter renders into a staging folder beside the destination, which is moved into place only
+    when everything succeeded. On any failure or Ctrl-C, only what this run created is removed.
+    """
     answers_given = resolve_answers(request)
     validate(answers_given, slug_given=request.answers.get("project_slug") is not None)
-    destination = request.output_dir.resolve() / str(answers_given["project_slug"])
+    output_dir = request.output_dir.resolve()
+    destination = output_dir / str(answers_given["project_slug"])
+    if destination.exists() and not destination.is_dir():
+        raise TsgenError(f"{destination} exists and is not a folder; choose another NAME or --output-dir")
     if destination.exists() and not request.force:
         raise TsgenError(
             f"{destination} already exists; choose another NAME or --output-dir, or pass --force to regenerate into it"
         )
-    request.output_dir.mkdir(parents=True, exist_ok=True)
+    created = _missing_ancestors(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.tsgen-", dir=output_dir))
+    try:
+        rendered, hook_report = _render(answers_given, staging, destination)
+        replaced = _move_into_place(rendered, destination)
+    except BaseException:  # also Ctrl-C: remove the folders this run made for --output-dir, nothing else
+        if created:
+            shutil.rmtree(created[0], ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if replaced:
+        shown = ", ".join(replaced[:8]) + (f" and {len(replaced) - 8} more" if len(replaced) > 8 else "")
+        print(f"==> --force: replaced {len(replaced)} changed template files ({shown}); all other files kept as they were")
+    if not hook_report.get("finished", True):
+        template.post_gen_hook().finish(destination, bool(hook_report.get("build")))
+    return destination
+
+
+def _render(answers_given: dict[str, object], staging: Path, destination: Path) -> tuple[Path, dict[str, object]]:
+    """cookiecutter renders into ``staging``; the post_gen hook reports whether the first build is due."""
+    report_file = staging / "hook-report.json"
+    environment = {"TSGEN_PROJECT_DIR": str(destination), "TSGEN_HOOK_REPORT": str(report_file)}
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
     try:
         # cookiecutter logs hook failures with a traceback; the hooks already printed the one line that matters.
         with contextlib.redirect_stderr(io.StringIO()) as noise:
-            project = cookiecutter(
+            rendered = cookiecutter(
                 str(template.find_template_dir()),
                 no_input=True,
                 extra_context={k: v for k, v in answers_given.items() if not k.startswith("_")},
-                output_dir=str(request.output_dir),
-                overwrite_if_exists=request.force,
+                output_dir=str(staging),
             )
     except CookiecutterException as err:
         raise TsgenError(f"generation failed: {err}{_last_line(noise.getvalue())}") from err
-    return Path(project)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    hook_report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.is_file() else {}
+    return Path(rendered), hook_report
+
+
+def _move_into_place(rendered: Path, destination: Path) -> list[str]:
+    """Move the rendered project to ``destination``; into an existing folder (--force), file by file, keeping
+    files the template does not produce and identical files as they are. Returns the files that were replaced."""
+    if not destination.exists():
+        os.rename(rendered, destination)
+        return []
+    replaced = []
+    for source in sorted(path for path in rendered.rglob("*") if path.is_file()):
+        relative = source.relative_to(rendered)
+        target = destination / relative
+        if target.is_file() and filecmp.cmp(source, target, shallow=False):
+            continue  # identical: keep its timestamp, so that make redoes nothing for it
+        if target.exists():
+            replaced.append(str(relative))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    return replaced
+
+
+def _missing_ancestors(folder: Path) -> list[Path]:
+    """The outermost-first list of ``folder`` and its parents that do not exist yet."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return list(reversed(missing))
 
 
 def _last_line(text: str) -> str:

@@ -46,6 +46,12 @@ def answers() -> ModuleType:
     return load_module("hooks/answers.py")
 
 
+def post_gen_hook() -> ModuleType:
+    """The post_gen_project hook, imported unrendered for its first_build() and finish() (tsgen moves the
+    project into place before building it)."""
+    return load_module("hooks/post_gen_project.py")
+
+
 def discover() -> ModuleType:
     """Libtorch and build-tool discovery (cmake/discover.py of every generated project)."""
     return load_module(f"{PROJECT_DIR_NAME}/cmake/discover.py")

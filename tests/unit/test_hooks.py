@@ -52,7 +52,7 @@ def test_answers_reach_the_hook_as_data_never_as_code(value: str, tmp_path: Path
     """tojson inside a raw string: any description comes back byte for byte and nothing runs."""
     rendered = render_hook("pre_gen_project", context(description=value), tmp_path)
     module = import_file(rendered)
-    assert module.CONTEXT["description"] == value
+    assert json.loads(module.CONTEXT_JSON)["description"] == value
     assert not (tmp_path / "pwned").exists() and not Path("/tmp/pwned").exists()
 
 
@@ -61,7 +61,7 @@ def test_pre_gen_accepts_defaults_and_refuses_a_bad_answer_with_one_line(
 ) -> None:
     """main() returns 0 on good answers; on a bad one it prints ERROR: <answer>=<value>: <why>; <fix> and returns 1."""
     module = import_file(render_hook("pre_gen_project", context(), tmp_path))
-    assert module.main(module.CONTEXT) == 0
+    assert module.main(json.loads(module.CONTEXT_JSON)) == 0
     assert module.main(context(input_shape="1,0")) == 1
     err = capsys.readouterr().err
     assert err == "ERROR: input_shape='1,0': is not a comma-separated list of positive integers; give e.g. 1,3,224,224\n"
@@ -87,7 +87,7 @@ def test_post_gen_keeps_the_project_and_says_what_next_when_nothing_is_found(
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.chdir(project)
     module = import_file(render_hook("post_gen_project", context(python="/nonexistent/python"), tmp_path))
-    assert module.main(module.CONTEXT) == 0
+    assert module.main(json.loads(module.CONTEXT_JSON)) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == f"==> Project kept. Next: install torch or pass the libtorch folder, then: cd {project} && make verify LIBTORCH=/path/to/libtorch"
     assert any(line.startswith("    looked at environment variable Torch_DIR") for line in out)
