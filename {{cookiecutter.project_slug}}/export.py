@@ -23,7 +23,13 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import torch
+try:
+    import torch
+except ImportError as missing:  # the first thing a fresh machine runs into: say it in one line
+    raise SystemExit(
+        f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt, "
+        "or run make with PYTHON=/path/to/the/python/that/has/torch"
+    ) from missing
 
 PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_FILE = PROJECT_DIR / "deploy.json"
@@ -61,7 +67,12 @@ def build_model(spec: str, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     if spec.startswith("torchvision:"):
         arch = spec.split(":", 1)[1]
-        import torchvision  # only torchvision models need it
+        try:
+            import torchvision  # only torchvision models need it
+        except ImportError as missing:
+            raise ExportError(
+                f"model={spec}: torchvision is not installed for {sys.executable}; pip install torchvision"
+            ) from missing
 
         known = torchvision.models.list_models(module=torchvision.models)
         if arch not in known:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from tsgen import __version__, template
+from tsgen.doctor import run_checks, setup_for
 from tsgen.errors import TsgenError
 from tsgen.new import NewProject, new_project
 
@@ -87,6 +89,29 @@ def libtorch(libtorch: str | None, python: str, as_json: bool) -> None:
     else:
         click.echo(found.prefix)
         console.print(f"{found.describe()}\nCMake: -DTORCH_DEPLOY_LIBTORCH={found.prefix}")
+
+
+@cli.command()
+@click.option("--python", "python", help="Interpreter that exports the model  [default: the project's, else this one]")
+@click.option("--libtorch", help="Check this libtorch or torch package folder instead of discovering one.")
+@click.option(
+    "--project", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("."),
+    help="A generated project whose configuration to check too  [default: the current folder, if it is one]",
+)
+def doctor(python: str | None, libtorch: str | None, project: Path) -> None:
+    """Check Python, torch, libtorch, CMake, the compiler and the build tools; exit 1 when a build cannot work."""
+    checks = run_checks(setup_for(project.resolve(), python, libtorch))
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    for column in ("", "check", "found", "fix"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        mark = "[green]✓[/green]" if check.ok else ("[red]✗[/red]" if check.blocking else "[yellow]✗[/yellow]")
+        table.add_row(mark, check.name, check.detail, check.fix)
+    console.print(table)
+    blocking = [check.name for check in checks if not check.ok and check.blocking]
+    if blocking:
+        raise TsgenError(f"a build cannot work until these are fixed: {', '.join(blocking)}")
+    console.print("[green]doctor: everything a build needs is there[/green]")
 
 
 def main() -> int:

@@ -53,7 +53,7 @@ function(_torch_deploy_discover)
   if(NOT _result EQUAL 0)
     message(FATAL_ERROR "TorchDeploy: ${_error}")
   endif()
-  foreach(_key prefix how version cxx_standard cuda cxx_flags cmake_dir)
+  foreach(_key prefix how version cxx_standard cuda cxx_flags cmake_dir python_torch)
     string(JSON _value ERROR_VARIABLE _ignored GET "${_json}" ${_key})
     if(_value STREQUAL "null" OR _value MATCHES "NOTFOUND$")
       set(_value "")
@@ -63,6 +63,24 @@ function(_torch_deploy_discover)
 endfunction()
 
 _torch_deploy_discover()
+
+# TorchScript files are read by the libtorch of the same release line: refuse a different major version outright,
+# warn on a different minor one (a file saved by a newer torch may use features an older libtorch cannot read).
+if(TORCH_DEPLOY_python_torch)
+  string(REGEX MATCH "^[0-9]+\\.[0-9]+" _exporter "${TORCH_DEPLOY_python_torch}")
+  string(REGEX MATCH "^[0-9]+\\.[0-9]+" _runtime "${TORCH_DEPLOY_version}")
+  string(REGEX MATCH "^[0-9]+" _exporter_major "${_exporter}")
+  string(REGEX MATCH "^[0-9]+" _runtime_major "${_runtime}")
+  string(CONCAT _pair "libtorch ${TORCH_DEPLOY_version} at ${TORCH_DEPLOY_prefix} and torch "
+    "${TORCH_DEPLOY_python_torch} of ${TORCH_DEPLOY_PYTHON}, which exports the model")
+  if(NOT _exporter_major STREQUAL _runtime_major)
+    message(FATAL_ERROR "TorchDeploy: ${_pair}, differ in major version; use that torch's own libtorch "
+      "(make LIBTORCH= to discover it) or export with torch ${_runtime_major}.x (make PYTHON=...)")
+  elseif(NOT _exporter STREQUAL _runtime)
+    message(WARNING "TorchDeploy: ${_pair}, differ (${_exporter} vs ${_runtime}); models load most reliably when "
+      "both are the same release: make LIBTORCH= uses the exporting torch's own libtorch")
+  endif()
+endif()
 
 # Switching libtorch in an existing build folder: forget every cached path into the previous one (TorchConfig.cmake
 # caches its libraries with find_library), so that nothing of the old libtorch is linked by mistake.

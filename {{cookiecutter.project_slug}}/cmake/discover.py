@@ -131,10 +131,10 @@ def inspect(path: str | os.PathLike[str], how: str) -> Libtorch | None:
     )
 
 
-def torch_package_of(python: str) -> Path | None:
-    """The ``torch`` package folder of interpreter ``python``, found without importing torch (fast)."""
+def package_folder(python: str, package: str) -> Path | None:
+    """The folder of ``package`` as installed for interpreter ``python``, found without importing it (fast)."""
     code = (
-        "import importlib.util as u; s = u.find_spec('torch'); "
+        f"import importlib.util as u; s = u.find_spec({package!r}); "
         "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')"
     )
     try:
@@ -145,6 +145,26 @@ def torch_package_of(python: str) -> Path | None:
         return None
     folder = result.stdout.strip()
     return Path(folder) if result.returncode == 0 and folder else None
+
+
+def installed_version(python: str, package: str) -> str | None:
+    """The version of ``package`` (torch, torchvision) for interpreter ``python``, read from its version.py."""
+    folder = package_folder(python, package)
+    version_py = folder / "version.py" if folder else None
+    if version_py is None or not version_py.is_file():
+        return None
+    match = re.search(r"^__version__\s*=\s*'([^']+)'", version_py.read_text(encoding="utf-8"), re.MULTILINE)
+    return match.group(1) if match else "unknown"
+
+
+def torch_package_of(python: str) -> Path | None:
+    """The ``torch`` package folder of interpreter ``python`` (a libtorch prefix)."""
+    return package_folder(python, "torch")
+
+
+def torch_version_of(python: str) -> str | None:
+    """The torch version installed for interpreter ``python``, or None."""
+    return installed_version(python, "torch")
 
 
 def find_libtorch(
@@ -224,16 +244,6 @@ def find_libtorch(
     )
 
 
-def torch_version_of(python: str) -> str | None:
-    """The torch version installed for interpreter ``python`` (read from its files, not imported), or None."""
-    package = torch_package_of(python)
-    version_py = package / "version.py" if package else None
-    if version_py is None or not version_py.is_file():
-        return None
-    match = re.search(r"^__version__\s*=\s*'([^']+)'", version_py.read_text(encoding="utf-8"), re.MULTILINE)
-    return match.group(1) if match else "unknown"
-
-
 def find_python(candidates: list[str]) -> str | None:
     """The first interpreter among ``candidates`` (then python3 on PATH) that has torch installed."""
     on_path = shutil.which("python3")
@@ -284,7 +294,13 @@ def main(argv: list[str] | None = None) -> int:
         for place in err.looked:
             print(f"  looked at {place}", file=sys.stderr)
         return 1
-    print(found.to_json() if args.json else found.describe())
+    if not args.json:
+        print(found.describe())
+        return 0
+    data = json.loads(found.to_json())
+    # The torch that exports the model, for CMake's version agreement check (not imported: read from its files).
+    data["python_torch"] = torch_version_of(args.python) if args.python else None
+    print(json.dumps(data))
     return 0
 
 

@@ -11,10 +11,12 @@
 // Tensor files are TorchScript modules whose buffers are the tensors, so libtorch alone reads them.
 
 #include <torch/script.h>
+#include <torch/version.h>
 
 #include <ATen/Parallel.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -100,12 +102,62 @@ Options parse_args(int argc, const char* argv[]) {
   return options;
 }
 
+// The text of an exception without libtorch's C++ backtrace.
+std::string message_of(const std::exception& error) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
+  return c10_error ? c10_error->what_without_backtrace() : error.what();
+}
+
+// One line out of a libtorch error: the last non-empty line (TorchScript interpreter errors end with the cause,
+// after a TorchScript traceback), without the "[enforce fail at ...]" prefix and the boilerplate advice.
+std::string one_line(const std::string& text) {
+  std::istringstream lines(text);
+  std::string line;
+  std::string last;
+  while (std::getline(lines, line)) {
+    if (line.find_first_not_of(" \t") != std::string::npos) {
+      last = line;
+    }
+  }
+  if (last.rfind("[enforce fail at ", 0) == 0 && last.find("] . ") != std::string::npos) {
+    last = last.substr(last.find("] . ") + 4);
+  }
+  for (const char* boilerplate : {" This is an internal miniz error", "  (Could this error message be improved?"}) {
+    last = last.substr(0, last.find(boilerplate));
+  }
+  return last;
+}
+
+// torch::jit::load with one-line errors that name the file and what to do about it.
+torch::jit::Module load_module(const std::string& path, const char* what) {
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) {
+    throw std::runtime_error(path + ": cannot open the " + what + " (missing or unreadable); run make export");
+  }
+  try {
+    return torch::jit::load(path);
+  } catch (const std::exception& error) {
+    throw std::runtime_error(path + ": not a TorchScript " + what + " that this libtorch (" TORCH_VERSION
+                             ") can load: " + one_line(message_of(error)) +
+                             "; re-export it with make export (a matching torch version)");
+  }
+}
+
+std::string describe(const std::vector<torch::jit::IValue>& inputs) {
+  std::ostringstream out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const at::Tensor& tensor = inputs[i].toTensor();
+    out << (i ? ", " : "") << tensor.sizes() << " " << tensor.scalar_type();
+  }
+  return out.str();
+}
+
 // A tensor file written by export.py: a TorchScript module holding the tensors as buffers, in order.
 struct TensorFile {
   torch::jit::Module module;
   std::vector<std::pair<std::string, at::Tensor>> tensors;
 
-  explicit TensorFile(const std::string& path) : module(torch::jit::load(path)) {
+  explicit TensorFile(const std::string& path) : module(load_module(path, "tensor file")) {
     for (const auto& buffer : module.named_buffers(/*recurse=*/false)) {
       tensors.emplace_back(buffer.name, buffer.value);
     }
@@ -200,7 +252,7 @@ int run(const Options& options) {
   }
 
   std::cout << "Loading model...\n";
-  torch::jit::Module module = torch::jit::load(options.model);
+  torch::jit::Module module = load_module(options.model, "model");
   std::cout << "Model loaded successfully\n";
 
   c10::InferenceMode inference_mode;  // no autograd bookkeeping: faster than NoGradGuard
@@ -222,8 +274,15 @@ int run(const Options& options) {
     }
   }
 
+  c10::IValue result;
+  try {
+    result = module.forward(inputs);
+  } catch (const std::exception& error) {
+    throw std::runtime_error("the model failed on input " + describe(inputs) + ": " + one_line(message_of(error)) +
+                             "; give inputs of the shape and dtype export.py used (artifacts/input.pt)");
+  }
   std::vector<at::Tensor> outputs;
-  flatten(module.forward(inputs), outputs);
+  flatten(result, outputs);
 
   if (top_k > 0 && !outputs.empty() && is_scores(outputs.front())) {
     std::cout << top_k_indices(outputs.front(), top_k)[0] << "\n";
