@@ -86,14 +86,18 @@ def check_slug(slug: str) -> None:
     if not _SLUG.match(slug):
         raise AnswerError("project_slug", slug, "is not a valid C++/CMake/Python identifier", fix)
     if slug in _CXX_KEYWORDS or keyword.iskeyword(slug) or slug in {"test", "all", "clean", "install", "help"}:
-        raise AnswerError("project_slug", slug, "is a reserved word in C++, Python or CMake", "add a suffix such as _deploy")
+        raise AnswerError(
+            "project_slug", slug, "is a reserved word in C++, Python or CMake", "add a suffix such as _deploy"
+        )
 
 
 def parse_shape(text: str) -> list[int]:
     """``"1,3,224,224"`` -> ``[1, 3, 224, 224]``; every dimension a positive integer."""
     parts = [part.strip() for part in text.split(",")]
     if not text.strip() or not all(re.fullmatch(r"\d+", part) and int(part) > 0 for part in parts):
-        raise AnswerError("input_shape", text, "is not a comma-separated list of positive integers", "give e.g. 1,3,224,224")
+        raise AnswerError(
+            "input_shape", text, "is not a comma-separated list of positive integers", "give e.g. 1,3,224,224"
+        )
     if len(parts) > MAX_DIMS:
         raise AnswerError("input_shape", text, f"has more than {MAX_DIMS} dimensions", "give the model's input shape")
     return [int(part) for part in parts]
@@ -114,7 +118,12 @@ def resolve_model_file(spec: str, bases: list[Path]) -> Path:
     for candidate in [file] if file.is_absolute() else [base / file for base in bases]:
         if candidate.is_file():
             return candidate.resolve()
-    raise AnswerError("model", spec, f"{file} does not exist", "give the model file's path (absolute, or relative to where you run the generator)")
+    raise AnswerError(
+        "model",
+        spec,
+        f"{file} does not exist",
+        "give the model file's path (absolute, or relative to where you run the generator)",
+    )
 
 
 def check_model(spec: str, bases: list[Path]) -> None:
@@ -122,12 +131,16 @@ def check_model(spec: str, bases: list[Path]) -> None:
     if spec.startswith("torchvision:"):
         arch = spec.split(":", 1)[1]
         if not re.fullmatch(r"[a-z][a-z0-9_]*", arch):
-            raise AnswerError("model", spec, f"{arch!r} is not a torchvision model name", "give e.g. torchvision:resnet18")
+            raise AnswerError(
+                "model", spec, f"{arch!r} is not a torchvision model name", "give e.g. torchvision:resnet18"
+            )
         return
     file, sep, factory = spec.rpartition(":")
     if not sep or not file.endswith(".py") or not _IDENTIFIER.match(factory):
         raise AnswerError(
-            "model", spec, "is neither torchvision:<arch> nor path/to/file.py:factory",
+            "model",
+            spec,
+            "is neither torchvision:<arch> nor path/to/file.py:factory",
             "give e.g. torchvision:resnet18 or models/net.py:make_model",
         )
     if _CONTROL.search(file):
@@ -145,7 +158,9 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
     check_model(_text(answers, "model"), model_file_bases() if bases is None else bases)
     method = _text(answers, "export_method")
     if method not in EXPORT_METHODS:
-        raise AnswerError("export_method", method, "is not an export method", f"use one of: {', '.join(EXPORT_METHODS)}")
+        raise AnswerError(
+            "export_method", method, "is not an export method", f"use one of: {', '.join(EXPORT_METHODS)}"
+        )
     parse_shape(_text(answers, "input_shape"))
     _integer(answers, "top_k", 0, "give the number of classes to compare, or 0")
     _tolerance(answers, "atol")
@@ -153,7 +168,18 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
     _integer(answers, "seed", 0, "give a whole number, e.g. 0")
     _single_line(answers, "python", "give the interpreter's plain path")
     _single_line(answers, "libtorch", "give the libtorch folder's plain path")
-    if str(answers.get("first_build", True)).lower() not in {"true", "false", "1", "0", "yes", "no", "y", "n", "on", "off"}:
+    if str(answers.get("first_build", True)).lower() not in {
+        "true",
+        "false",
+        "1",
+        "0",
+        "yes",
+        "no",
+        "y",
+        "n",
+        "on",
+        "off",
+    }:
         raise AnswerError("first_build", answers.get("first_build"), "is not yes or no", "answer yes or no")
 
 

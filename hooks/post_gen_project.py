@@ -128,7 +128,9 @@ def main(context: dict) -> int:
         say(str(err))
         for place in err.looked:
             print(f"    looked at {place}")
-        say(f"Project kept. Next: install torch or pass the libtorch folder, then: {next_step} LIBTORCH=/path/to/libtorch")
+        say(
+            f"Project kept. Next: install torch or pass the libtorch folder, then: {next_step} LIBTORCH=/path/to/libtorch"
+        )
         report(build=False, finished=True)
         return 0
 
@@ -138,8 +140,10 @@ def main(context: dict) -> int:
         say("CPU build against this CUDA wheel: the CUDA toolkit is not needed")
     exporter = (discover.torch_version_of(python) or "").split("+")[0]
     if exporter and exporter.split(".")[:2] != libtorch.version.split(".")[:2]:
-        say(f"Warning: export uses torch {exporter} but C++ links libtorch {libtorch.version}; "
-            "models load best with matching versions")
+        say(
+            f"Warning: export uses torch {exporter} but C++ links libtorch {libtorch.version}; "
+            "models load best with matching versions"
+        )
     if not cmake:
         say(f"Project kept. Install CMake, then: {next_step}")
         report(build=False, finished=True)

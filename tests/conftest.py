@@ -39,7 +39,9 @@ def run(
     )
 
 
-def tsgen(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def tsgen(
+    *args: object, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The installed ``tsgen`` command, run by this interpreter (the default lane venv)."""
     return run([sys.executable, "-m", "tsgen", *args], cwd=cwd, env=env)
 
@@ -55,7 +57,10 @@ def template_git_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     source = tmp_path_factory.mktemp("template-repo")
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for name in filter(None, listed.split("\0")):
         if (REPO / name).is_file():

@@ -136,10 +136,10 @@ def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: floa
     """None when ``actual`` matches ``expected`` (allclose, same top-k for scores), else why not."""
     if len(actual) != len(expected):
         return f"{len(actual)} output tensors, expected {len(expected)}"
-    for a, e in zip(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
         if a.shape != e.shape:
             return f"output shape {tuple(a.shape)}, expected {tuple(e.shape)}"
-    for a, e in zip(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
         if not torch.allclose(a.double(), e.double(), atol=atol, rtol=rtol):
             return f"max abs diff {max_abs_diff(actual, expected):.3e} exceeds atol {atol:g}, rtol {rtol:g}"
         if k > 0 and is_scores(a) and not torch.equal(top_k(a, k), top_k(e, k)):
@@ -149,7 +149,10 @@ def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: floa
 
 def max_abs_diff(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> float:
     """The largest absolute difference over all output tensors (of equal shapes)."""
-    return max(((a.double() - e.double()).abs().max().item() for a, e in zip(actual, expected) if a.numel()), default=0.0)
+    return max(
+        ((a.double() - e.double()).abs().max().item() for a, e in zip(actual, expected, strict=True) if a.numel()),
+        default=0.0,
+    )
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], **numbers: float) -> None:
@@ -212,7 +215,7 @@ def export_into(folder: Path, model: torch.nn.Module, example: torch.Tensor, con
 
     save_tensors(folder / "input.pt", {"input_0": example})
     names = ["output"] if len(exported_out) == 1 else [f"output_{i}" for i in range(len(exported_out))]
-    save_tensors(folder / "expected.pt", dict(zip(names, exported_out)), atol=atol, rtol=rtol, top_k=k)
+    save_tensors(folder / "expected.pt", dict(zip(names, exported_out, strict=True)), atol=atol, rtol=rtol, top_k=k)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,7 +58,11 @@ def cli(debug: bool) -> None:
 @click.option("--libtorch", help="libtorch or torch package folder  [default: discover, see `tsgen libtorch`]")
 @click.option("--no-build", is_flag=True, help="Skip the first configure + build.")
 @click.option(
-    "--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+    "--output-dir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
     help="Folder to create the project in.",
 )
 @click.option("--force", is_flag=True, help="Regenerate into an existing project folder.")
@@ -95,7 +99,9 @@ def libtorch(libtorch: str | None, python: str, as_json: bool) -> None:
 @click.option("--python", "python", help="Interpreter that exports the model  [default: the project's, else this one]")
 @click.option("--libtorch", help="Check this libtorch or torch package folder instead of discovering one.")
 @click.option(
-    "--project", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("."),
+    "--project",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("."),
     help="A generated project whose configuration to check too  [default: the current folder, if it is one]",
 )
 def doctor(python: str | None, libtorch: str | None, project: Path) -> None:

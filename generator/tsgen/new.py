@@ -106,7 +106,9 @@ def new_project(request: NewProject) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     if replaced:
         shown = ", ".join(replaced[:8]) + (f" and {len(replaced) - 8} more" if len(replaced) > 8 else "")
-        print(f"==> --force: replaced {len(replaced)} changed template files ({shown}); all other files kept as they were")
+        print(
+            f"==> --force: replaced {len(replaced)} changed template files ({shown}); all other files kept as they were"
+        )
     if not hook_report.get("finished", True):
         template.post_gen_hook().finish(destination, bool(hook_report.get("build")))
     return destination

@@ -14,9 +14,10 @@ from pathlib import Path
 from types import ModuleType
 
 PROJECT_DIR_NAME = "{{cookiecutter.project_slug}}"
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def find_template_dir(package_dir: Path = Path(__file__).resolve().parent) -> Path:
+def find_template_dir(package_dir: Path = PACKAGE_DIR) -> Path:
     """The template root: installed beside the package, or the checkout that holds the package."""
     for candidate in (package_dir / "template", package_dir.parent.parent):
         if (candidate / "cookiecutter.json").is_file() and (candidate / PROJECT_DIR_NAME).is_dir():

@@ -14,16 +14,34 @@ from cookiecutter.main import cookiecutter
 from tests.conftest import REPO, run, tree, tsgen
 
 EXPECTED_FILES = {
-    ".cookiecutter.json", ".gitignore", "CMakeLists.txt", "CMakePresets.json", "Makefile", "README.md",
-    "deploy.json", "export.py", "local.mk", "pyproject.toml", "requirements.txt",
-    "cmake/TorchDeploy.cmake", "cmake/discover.py", "src/ts-infer.cpp",
-    "tests/conftest.py", "tests/test_export.py", "tests/test_parity.py",
+    ".clang-format",
+    ".cookiecutter.json",
+    ".gitignore",
+    "CMakeLists.txt",
+    "CMakePresets.json",
+    "Makefile",
+    "README.md",
+    "deploy.json",
+    "export.py",
+    "local.mk",
+    "pyproject.toml",
+    "requirements.txt",
+    "cmake/TorchDeploy.cmake",
+    "cmake/discover.py",
+    "src/ts-infer.cpp",
+    "tests/conftest.py",
+    "tests/test_export.py",
+    "tests/test_parity.py",
 }
 
 
 def bake(output_dir: Path, **answers: object) -> Path:
     """cookiecutter's API on this repository, no prompts, no first build (the e2e tier builds)."""
-    return Path(cookiecutter(str(REPO), no_input=True, output_dir=str(output_dir), extra_context={"first_build": False, **answers}))
+    return Path(
+        cookiecutter(
+            str(REPO), no_input=True, output_dir=str(output_dir), extra_context={"first_build": False, **answers}
+        )
+    )
 
 
 def contents(folder: Path) -> dict[str, str]:
@@ -40,15 +58,25 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
         assert "\n\n\n\n" not in text, f"runs of blank lines in {name}"
     deploy = json.loads((project / "deploy.json").read_text())
     assert deploy == {
-        "model": "torchvision:resnet18", "export_method": "script", "input_shape": [1, 3, 224, 224],
-        "seed": 0, "top_k": 5, "atol": 1e-4, "rtol": 1e-4,
+        "model": "torchvision:resnet18",
+        "export_method": "script",
+        "input_shape": [1, 3, 224, 224],
+        "seed": 0,
+        "top_k": 5,
+        "atol": 1e-4,
+        "rtol": 1e-4,
     }
-    assert "const std::vector<int64_t> kDefaultInputShape = {1, 3, 224, 224};" in (project / "src/ts-infer.cpp").read_text()
+    assert (
+        "const std::vector<int64_t> kDefaultInputShape = {1, 3, 224, 224};"
+        in (project / "src/ts-infer.cpp").read_text()
+    )
     assert "project(resnet18_deploy LANGUAGES CXX)" in (project / "CMakeLists.txt").read_text()
     assert (project / "requirements.txt").read_text().splitlines()[1:] == ["torch>=2.1", "torchvision", "pytest"]
     for name in ("export.py", "cmake/discover.py", "tests/conftest.py", "tests/test_export.py", "tests/test_parity.py"):
         py_compile.compile(str(project / name), doraise=True, cfile=str(tmp_path / "x.pyc"))
-    assert all(line.startswith("\t") for line in (project / "Makefile").read_text().splitlines() if line.startswith("  \t"))
+    assert all(
+        line.startswith("\t") for line in (project / "Makefile").read_text().splitlines() if line.startswith("  \t")
+    )
 
 
 def test_both_front_doors_render_the_same_project(tmp_path: Path) -> None:
@@ -71,7 +99,9 @@ def test_a_user_model_file_is_copied_into_the_project(tmp_path: Path) -> None:
     """path/to/file.py:factory, relative to where tsgen runs: the file lands in models/ and deploy.json names it."""
     (tmp_path / "nets").mkdir()
     (tmp_path / "nets" / "tiny.py").write_text("import torch\n\ndef make():\n    return torch.nn.Linear(4, 2)\n")
-    result = tsgen("new", "tiny", "--model", "nets/tiny.py:make", "--input-shape", "2,4", "--no-build", "-o", "out", cwd=tmp_path)
+    result = tsgen(
+        "new", "tiny", "--model", "nets/tiny.py:make", "--input-shape", "2,4", "--no-build", "-o", "out", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     project = tmp_path / "out" / "tiny"
     assert (project / "models" / "tiny.py").read_text() == (tmp_path / "nets" / "tiny.py").read_text()
@@ -91,7 +121,10 @@ def test_a_git_url_works_with_nothing_but_cookiecutter_installed(
 @pytest.mark.parametrize(
     ("answer", "line"),
     [
-        ("input_shape=1,0", "ERROR: input_shape='1,0': is not a comma-separated list of positive integers; give e.g. 1,3,224,224"),
+        (
+            "input_shape=1,0",
+            "ERROR: input_shape='1,0': is not a comma-separated list of positive integers; give e.g. 1,3,224,224",
+        ),
         ("project_name=my model!", "ERROR: project_slug='my_model!': is not a valid C++/CMake/Python identifier"),
         ("model=nowhere.py:make", "ERROR: model='nowhere.py:make': nowhere.py does not exist"),
     ],
@@ -110,5 +143,7 @@ def test_a_bad_answer_through_cookiecutter_leaves_no_folder(
 
 def test_tsgen_runs_from_the_wheel_without_the_repository(tmp_path: Path) -> None:
     """The installed tsgen renders from its own template copy in site-packages, not from this checkout."""
-    result = run([sys.executable, "-c", "from tsgen import template; print(template.find_template_dir())"], cwd=tmp_path)
+    result = run(
+        [sys.executable, "-c", "from tsgen import template; print(template.find_template_dir())"], cwd=tmp_path
+    )
     assert "site-packages/tsgen/template" in result.stdout

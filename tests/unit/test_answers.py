@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tsgen import template
 
 answers = template.answers()
@@ -15,7 +14,9 @@ answers = template.answers()
 def defaults(**overrides: object) -> dict[str, object]:
     """The template's default answers, as cookiecutter renders them, with ``overrides``."""
     raw = json.loads((template.find_template_dir() / "cookiecutter.json").read_text())
-    values: dict[str, object] = {k: (v[0] if isinstance(v, list) else v) for k, v in raw.items() if not k.startswith("_")}
+    values: dict[str, object] = {
+        k: (v[0] if isinstance(v, list) else v) for k, v in raw.items() if not k.startswith("_")
+    }
     values["project_slug"] = "resnet18_deploy"
     values["description"] = "TorchScript deployment"
     values.update(overrides)
@@ -93,7 +94,9 @@ def test_parse_shape_reads_spaces_and_signs_strictly() -> None:
         answers.parse_shape("+1,3")
 
 
-@pytest.mark.parametrize(("value", "expected"), [(True, True), ("yes", True), ("False", False), ("no", False), (0, False)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(True, True), ("yes", True), ("False", False), ("no", False), (0, False)]
+)
 def test_is_yes_accepts_booleans_and_command_line_strings(value: object, expected: bool) -> None:
     """first_build arrives as a bool from cookiecutter.json and as a string from `cookiecutter ... first_build=no`."""
     assert answers.is_yes(value) is expected

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tsgen import template
 
 from tests.conftest import lane_python, torch_package
-from tsgen import template
 
 discover = template.discover()
 
@@ -42,7 +42,10 @@ def test_explicit_path_wins_and_accepts_every_form(tmp_path: Path) -> None:
 def test_explicit_path_without_libtorch_is_an_error_not_skipped(tmp_path: Path) -> None:
     """A wrong explicit path is reported as such, even when the environment would have found another."""
     env = {"Torch_DIR": str(fake_libtorch(tmp_path / "other")), **NO_PYTHON}
-    with pytest.raises(discover.LibtorchNotFound, match=r"libtorch=.*empty \(the explicit path\): no share/cmake/Torch/TorchConfig.cmake"):
+    with pytest.raises(
+        discover.LibtorchNotFound,
+        match=r"libtorch=.*empty \(the explicit path\): no share/cmake/Torch/TorchConfig.cmake",
+    ):
         discover.find_libtorch(str(tmp_path / "empty"), environ=env)
 
 
@@ -79,7 +82,9 @@ def test_cuda_and_cxx_standard_of_a_libtorch_download(tmp_path: Path) -> None:
     assert found.describe().startswith("libtorch 2.14.1 (CUDA 12.8 wheel, C++20)")
 
 
-@pytest.mark.parametrize(("version", "standard"), [("2.13.0", 17), ("2.14.1", 20), ("2.14.0+cu130", 20), ("3.0.0", 20), ("2.1.0", 17)])
+@pytest.mark.parametrize(
+    ("version", "standard"), [("2.13.0", 17), ("2.14.1", 20), ("2.14.0+cu130", 20), ("3.0.0", 20), ("2.1.0", 17)]
+)
 def test_cxx_standard_follows_the_libtorch_version(version: str, standard: int) -> None:
     """C++17 up to torch 2.13, C++20 from 2.14 on."""
     assert discover.cxx_standard_for(version) == standard
@@ -89,7 +94,12 @@ def test_the_torch_package_of_each_lane_is_found_through_its_python() -> None:
     """Real wheels: the default lane is a CUDA 13 wheel needing C++20, the cpu lane a CPU wheel needing C++17."""
     default, cpu = lane_python("default"), lane_python("cpu")
     found = discover.find_libtorch(python=str(default), environ=NO_PYTHON)
-    assert (found.prefix, found.version, found.cuda, found.cxx_standard) == (str(torch_package(default)), "2.14.1", "13.0", 20)
+    assert (found.prefix, found.version, found.cuda, found.cxx_standard) == (
+        str(torch_package(default)),
+        "2.14.1",
+        "13.0",
+        20,
+    )
     assert found.how == f"the torch package of {default}"
     found = discover.find_libtorch(python=str(cpu), environ=NO_PYTHON)
     assert (found.version, found.cuda, found.cxx_standard) == ("2.13.0", None, 17)
@@ -101,7 +111,9 @@ def test_find_python_skips_interpreters_without_torch() -> None:
     assert discover.torch_version_of(str(lane_python("cpu"))) == "2.13.0+cpu"
 
 
-def test_command_line_prints_json_for_cmake_and_fails_with_the_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_line_prints_json_for_cmake_and_fails_with_the_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`discover.py libtorch --json` is what TorchDeploy.cmake parses; failure exits 1 with every place looked."""
     prefix = fake_libtorch(tmp_path / "lt")
     assert discover.main(["libtorch", "--json", "--libtorch", str(prefix)]) == 0

@@ -43,7 +43,7 @@ HOSTILE = [
     "{{ 7 * 7 }} {% raw %}",
     "'; DROP TABLE; \\",
     "$(touch pwned) `touch pwned`",
-    "ünïcødé ☃ \"quoted\"",
+    'ünïcødé ☃ "quoted"',
 ]
 
 
@@ -64,7 +64,9 @@ def test_pre_gen_accepts_defaults_and_refuses_a_bad_answer_with_one_line(
     assert module.main(json.loads(module.CONTEXT_JSON)) == 0
     assert module.main(context(input_shape="1,0")) == 1
     err = capsys.readouterr().err
-    assert err == "ERROR: input_shape='1,0': is not a comma-separated list of positive integers; give e.g. 1,3,224,224\n"
+    assert (
+        err == "ERROR: input_shape='1,0': is not a comma-separated list of positive integers; give e.g. 1,3,224,224\n"
+    )
 
 
 def test_pre_gen_runs_as_a_script_with_only_the_standard_library(tmp_path: Path) -> None:
@@ -89,7 +91,10 @@ def test_post_gen_keeps_the_project_and_says_what_next_when_nothing_is_found(
     module = import_file(render_hook("post_gen_project", context(python="/nonexistent/python"), tmp_path))
     assert module.main(json.loads(module.CONTEXT_JSON)) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == f"==> Project kept. Next: install torch or pass the libtorch folder, then: cd {project} && make verify LIBTORCH=/path/to/libtorch"
+    assert (
+        out[-1]
+        == f"==> Project kept. Next: install torch or pass the libtorch folder, then: cd {project} && make verify LIBTORCH=/path/to/libtorch"
+    )
     assert any(line.startswith("    looked at environment variable Torch_DIR") for line in out)
     assert "PYTHON := /nonexistent/python" in (project / "local.mk").read_text()
 

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
 import tsgen
-from tests.conftest import REPO, lane_python, torch_package
+from click.testing import CliRunner
 from tsgen import template
 from tsgen.cli import cli
+
+from tests.conftest import REPO, lane_python, torch_package
 
 
 def test_the_installed_wheel_carries_this_checkout_s_template() -> None:
@@ -38,9 +38,18 @@ def test_a_checkout_finds_its_own_template(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["new", "x", "--input-shape", "1,0"], "--input-shape '1,0': is not a comma-separated list of positive integers; give e.g. 1,3,224,224"),
-        (["new", "my-model", "--slug", "class"], "--slug 'class': is a reserved word in C++, Python or CMake; add a suffix such as _deploy"),
-        (["new", "x", "--model", "resnet18"], "--model 'resnet18': is neither torchvision:<arch> nor path/to/file.py:factory"),
+        (
+            ["new", "x", "--input-shape", "1,0"],
+            "--input-shape '1,0': is not a comma-separated list of positive integers; give e.g. 1,3,224,224",
+        ),
+        (
+            ["new", "my-model", "--slug", "class"],
+            "--slug 'class': is a reserved word in C++, Python or CMake; add a suffix such as _deploy",
+        ),
+        (
+            ["new", "x", "--model", "resnet18"],
+            "--model 'resnet18': is neither torchvision:<arch> nor path/to/file.py:factory",
+        ),
         (["new", "x", "--atol", "-1"], "--atol '-1': not a finite number >= 0; give a tolerance such as 1e-4"),
         (["new", "7up"], "NAME '7up' gives the folder name '7up', which is not a valid C++/CMake/Python identifier"),
     ],
@@ -60,7 +69,10 @@ def test_new_refuses_an_existing_folder_without_force(tmp_path: Path) -> None:
     (tmp_path / "demo" / "mine.txt").write_text("keep")
     result = CliRunner().invoke(cli, ["new", "demo", "--no-build", "-o", str(tmp_path)])
     assert result.exit_code == 1
-    assert f"tsgen: error: {tmp_path / 'demo'} already exists; choose another NAME or --output-dir, or pass --force" in result.output
+    assert (
+        f"tsgen: error: {tmp_path / 'demo'} already exists; choose another NAME or --output-dir, or pass --force"
+        in result.output
+    )
     assert [p.name for p in (tmp_path / "demo").iterdir()] == ["mine.txt"]
 
 
@@ -72,7 +84,12 @@ def test_libtorch_reports_the_prefix_and_how(monkeypatch: pytest.MonkeyPatch) ->
     result = CliRunner().invoke(cli, ["libtorch", "--python", str(python), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert (data["prefix"], data["version"], data["cxx_standard"], data["cuda"]) == (str(torch_package(python)), "2.13.0", 17, None)
+    assert (data["prefix"], data["version"], data["cxx_standard"], data["cuda"]) == (
+        str(torch_package(python)),
+        "2.13.0",
+        17,
+        None,
+    )
     plain = CliRunner().invoke(cli, ["libtorch", "--python", str(python)])
     assert plain.output.splitlines()[0] == data["prefix"]
     assert f"found via the torch package of {python}" in plain.output

@@ -69,8 +69,7 @@ class Libtorch:
     def describe(self) -> str:
         """One line for people: version, standard, flavour, where and how."""
         return (
-            f"libtorch {self.version} ({self.flavour}, C++{self.cxx_standard}) at {self.prefix}"
-            f" (found via {self.how})"
+            f"libtorch {self.version} ({self.flavour}, C++{self.cxx_standard}) at {self.prefix} (found via {self.how})"
         )
 
     def to_json(self) -> str:
@@ -138,9 +137,7 @@ def package_folder(python: str, package: str) -> Path | None:
         "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')"
     )
     try:
-        result = subprocess.run(
-            [python, "-c", code], capture_output=True, text=True, timeout=60, check=False
-        )
+        result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     folder = result.stdout.strip()

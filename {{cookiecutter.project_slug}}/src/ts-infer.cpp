@@ -10,10 +10,9 @@
 //
 // Tensor files are TorchScript modules whose buffers are the tensors, so libtorch alone reads them.
 
+#include <ATen/Parallel.h>
 #include <torch/script.h>
 #include <torch/version.h>
-
-#include <ATen/Parallel.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -137,8 +136,8 @@ torch::jit::Module load_module(const std::string& path, const char* what) {
   try {
     return torch::jit::load(path);
   } catch (const std::exception& error) {
-    throw std::runtime_error(path + ": not a TorchScript " + what + " that this libtorch (" TORCH_VERSION
-                             ") can load: " + one_line(message_of(error)) +
+    throw std::runtime_error(path + ": not a TorchScript " + what +
+                             " that this libtorch (" TORCH_VERSION ") can load: " + one_line(message_of(error)) +
                              "; re-export it with make export (a matching torch version)");
   }
 }
@@ -190,9 +189,7 @@ void flatten(const c10::IValue& value, std::vector<at::Tensor>& out) {
   }
 }
 
-bool is_scores(const at::Tensor& output) {
-  return output.dim() == 2 && output.is_floating_point();
-}
+bool is_scores(const at::Tensor& output) { return output.dim() == 2 && output.is_floating_point(); }
 
 at::Tensor top_k_indices(const at::Tensor& scores, int64_t k) {
   return std::get<1>(scores.softmax(1).topk(std::min(k, scores.size(1)), 1));

@@ -9,7 +9,10 @@ import export
 
 def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts) -> None:
     """Loading artifacts/model.pt in Python and running the reference input gives the recorded output."""
-    (inputs, _), (expected, _) = export.load_tensors(artifacts / "input.pt"), export.load_tensors(artifacts / "expected.pt")
+    (inputs, _), (expected, _) = (
+        export.load_tensors(artifacts / "input.pt"),
+        export.load_tensors(artifacts / "expected.pt"),
+    )
     with export.torchscript_deprecation_noted():
         model = torch.jit.load(str(artifacts / "model.pt"))
     with torch.no_grad():

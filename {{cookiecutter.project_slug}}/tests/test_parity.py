@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import torch
-
 import export
 
 
@@ -16,7 +14,9 @@ def run(runner: Path, *args: object) -> subprocess.CompletedProcess[str]:
 
 def test_runner_matches_python(runner: Path, artifacts: Path) -> None:
     """ts-infer on the reference input reproduces the output Python recorded (parity mode exits 0)."""
-    result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", artifacts / "expected.pt")
+    result = run(
+        runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", artifacts / "expected.pt"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "parity: PASS" in result.stdout
 

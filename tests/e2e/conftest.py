@@ -1,0 +1,101 @@
+"""Fixtures of the end-to-end tier: real projects, generated and built once per session, shared by the tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import lane_python, torch_package, tsgen
+
+COMPILE_MARKERS = ("Building CXX object", "Linking CXX executable")
+
+
+def make(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`make args...` run in the project folder, stderr folded into stdout, as a user reads it."""
+    return subprocess.run(
+        ["make", *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900
+    )
+
+
+def mtimes(project: Path) -> dict[str, int]:
+    files = ["artifacts/model.pt", "artifacts/input.pt", "artifacts/expected.pt", "build/ts-infer"]
+    return {name: (project / name).stat().st_mtime_ns for name in files}
+
+
+def without_cuda_toolkit(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a user without the CUDA toolkit: no nvcc on PATH, no CUDA_* hints."""
+    path = [d for d in env["PATH"].split(os.pathsep) if d and not (Path(d) / "nvcc").exists() and "cuda" not in d]
+    hidden = {"CUDA_HOME", "CUDA_PATH", "CUDAToolkit_ROOT", "CUDACXX"}
+    return {**{k: v for k, v in env.items() if k not in hidden}, "PATH": os.pathsep.join(path)}
+
+
+@pytest.fixture(scope="session")
+def default_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """`tsgen new demo` (the hook's first build included), then its first `make verify`; timed."""
+    out = tmp_path_factory.mktemp("default-lane")
+    started = time.monotonic()
+    generation = tsgen("new", "demo", "-o", out)
+    generated = time.monotonic()
+    first = make(out / "demo", "verify")
+    verified = time.monotonic()
+    return SimpleNamespace(
+        path=out / "demo",
+        generation=generation,
+        first=first,
+        seconds={"tsgen new (first build)": generated - started, "first make verify": verified - generated},
+    )
+
+
+TINY_NET = '''\
+import torch
+
+
+class TinyNet(torch.nn.Module):
+    """A small classifier with data-dependent control flow, which torch.jit.script keeps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv(x))
+        if bool(y.mean() > 0.1):
+            y = y * 2
+        return self.head(y.mean(dim=(2, 3)))
+
+
+def make_net() -> torch.nn.Module:
+    return TinyNet()
+'''
+
+
+@pytest.fixture(scope="session")
+def cpu_lane_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The cpu lane: a user model file and the 2.13.0 CPU wheel's libtorch given as a folder (hook's first build)."""
+    workdir = tmp_path_factory.mktemp("cpu-lane")
+    python = lane_python("cpu")
+    (workdir / "net.py").write_text(TINY_NET)
+    generation = tsgen(
+        "new",
+        "tiny-net",
+        "--model",
+        "net.py:make_net",
+        "--input-shape",
+        "2,3,32,32",
+        "--python",
+        python,
+        "--libtorch",
+        torch_package(python),
+        "-o",
+        "projects",
+        cwd=workdir,
+    )
+    return SimpleNamespace(
+        path=workdir / "projects" / "tiny_net", generation=generation, libtorch=torch_package(python)
+    )

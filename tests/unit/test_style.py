@@ -1,0 +1,46 @@
+"""Code reads as if written by hand: this repository's Python and every generated file are formatted and lint-clean."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+from tests.conftest import REPO, run
+
+TOOLS = Path(sys.executable).parent
+
+
+def ruff(*args: object) -> None:
+    result = run([TOOLS / "ruff", *args, "--no-cache"], cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_repository_python_is_formatted_and_lint_clean() -> None:
+    """ruff check and ruff format agree with the package, the hooks and the tests."""
+    ruff("check", "generator", "hooks", "tests")
+    ruff("format", "--check", "generator", "hooks", "tests")
+
+
+@pytest.mark.parametrize("model", ["torchvision:resnet18", "user-file"])
+def test_generated_project_is_formatted_and_lint_clean(model: str, tmp_path: Path) -> None:
+    """The rendered Python passes ruff (with the project's own settings) and the rendered C++ clang-format."""
+    if model == "user-file":
+        (tmp_path / "net.py").write_text("import torch\n\n\ndef make():\n    return torch.nn.Linear(4, 2)\n")
+        model = str(tmp_path / "net.py") + ":make"
+    project = Path(
+        cookiecutter(
+            str(REPO),
+            no_input=True,
+            output_dir=str(tmp_path / "out"),
+            extra_context={"first_build": False, "model": model, "input_shape": "2,4", "top_k": "0"},
+        )
+    )
+    python_files = [str(p.relative_to(project)) for p in project.rglob("*.py")]
+    for args in (["check", *python_files], ["format", "--check", *python_files]):
+        result = run([TOOLS / "ruff", *args, "--no-cache"], cwd=project)
+        assert result.returncode == 0, result.stdout + result.stderr
+    result = run([TOOLS / "clang-format", "--dry-run", "--Werror", "src/ts-infer.cpp"], cwd=project)
+    assert result.returncode == 0, result.stderr
