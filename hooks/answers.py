@@ -76,6 +76,13 @@ def _single_line(answers: dict, name: str, fix: str) -> str:
     return text
 
 
+def check_literal(name: str, value: object) -> None:
+    """A value given on a command line must not hold Jinja syntax: cookiecutter would evaluate it as a template
+    (and Jinja can reach Python objects), so ``{{ ... }}`` in an answer is refused rather than run."""
+    if isinstance(value, str) and any(mark in value for mark in ("{{", "{%", "{#")):
+        raise AnswerError(name, value, "contains template syntax ({{, {% or {#)", "remove it; answers are plain text")
+
+
 def check_slug(slug: str) -> None:
     """The slug names the project folder and the CMake project, and must be an identifier in every language."""
     fix = "use lower-case letters, digits and underscores, starting with a letter (e.g. my_model)"

@@ -55,6 +55,12 @@ def resolve_answers(request: NewProject) -> dict[str, object]:
     """The full answer set cookiecutter will use (defaults and derived values such as the slug rendered)."""
     template_dir = template.find_template_dir()
     extra = {key: value for key, value in request.answers.items() if value is not None}
+    rules = template.answers()
+    for key, value in extra.items():
+        try:
+            rules.check_literal(key, value)
+        except rules.AnswerError as err:
+            raise TsgenError(f"{FLAGS.get(key, key)} {value!r}: {err.why}; {err.fix}") from err
     model = str(extra.get("model", ""))
     if ".py:" in model:
         extra["model"] = str(Path(model).expanduser().resolve())  # the hooks run in the new folder, not here
