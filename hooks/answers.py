@@ -157,6 +157,12 @@ def check_model(spec: str, bases: list[Path]) -> None:
 
 def validate(answers: dict, bases: list[Path] | None = None) -> None:
     """Raise AnswerError for the first answer the template cannot use."""
+    for name, value in answers.items():
+        if isinstance(value, str) and not name.startswith("_"):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes on a command line arrive as lone surrogates
+                raise AnswerError(name, value, "is not valid UTF-8 text", "retype it in UTF-8") from None
     _single_line(answers, "project_name", "give a one-line project name")
     if not _text(answers, "project_name").strip():
         raise AnswerError("project_name", answers.get("project_name"), "is empty", "give a project name, e.g. my-model")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from tests.conftest import REPO, lane_python, run, tree
 from tsgen import new as new_module
 from tsgen.cli import cli
+
+from tests.conftest import REPO, lane_python, run, tree
 
 # (tsgen arguments after `new`, the words the one error line must hold). Each also runs through cookiecutter
 # below, unless it is about the command line itself.

@@ -124,7 +124,7 @@ std::string one_line(const std::string& text) {
   for (const char* boilerplate : {" This is an internal miniz error", "  (Could this error message be improved?"}) {
     last = last.substr(0, last.find(boilerplate));
   }
-  return last;
+  return last.substr(0, last.find_last_not_of(" .") + 1);  // the caller goes on with "; <fix>"
 }
 
 // torch::jit::load with one-line errors that name the file and what to do about it.

@@ -1,0 +1,218 @@
+"""The generated project at its edges: the runner, the CMake plugin and `make verify` each fail with one message
+naming the problem and the fix, a non-zero exit, and nothing of the project changed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from tests.conftest import lane_python, run, torch_package, tree
+from tests.e2e.conftest import make
+
+pytestmark = pytest.mark.e2e
+
+
+def save_tensors(path: Path, **tensors: torch.Tensor) -> None:
+    """A tensor file as export.py writes them (a TorchScript module whose buffers are the tensors)."""
+
+    class TensorFile(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for name, tensor in tensors.items():
+                self.register_buffer(name, tensor)
+
+    torch.jit.script(TensorFile()).save(str(path))
+
+
+def with_version_record(source: Path, target: Path, version: bytes) -> None:
+    """A copy of a TorchScript zip whose format version says it was written by a far newer torch."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            data = old.read(item.filename)
+            new.writestr(item, version if item.filename.endswith("/version") else data)
+
+
+def broken_files(folder: Path, model: Path) -> dict[str, Path]:
+    """Every kind of bad file a user can hand the runner, made on the spot."""
+    (folder / "empty.pt").write_bytes(b"")
+    (folder / "truncated.pt").write_bytes(model.read_bytes()[:20000])
+    with zipfile.ZipFile(folder / "not-torchscript.pt", "w") as archive:
+        archive.writestr("archive/hello.txt", "hi")
+    torch.save({"weight": torch.ones(2)}, folder / "state-dict.pt")
+    with_version_record(model, folder / "newer.pt", b"99\n")
+    save_tensors(folder / "bad-shape.pt", input_0=torch.rand(1, 1, 10))
+    save_tensors(folder / "bad-dtype.pt", input_0=torch.ones(1, 3, 224, 224, dtype=torch.int64))
+    save_tensors(folder / "two-outputs.pt", output_0=torch.zeros(1, 1000), output_1=torch.zeros(1))
+    return {path.stem: path for path in folder.iterdir()}
+
+
+# (runner arguments, with {model}, {input}, {expected} and {bad} placeholders; exit code; the message's words)
+RUNNER_ERRORS = [
+    (["{bad}/missing.pt"], 1, "missing.pt: cannot open the model (missing or unreadable); run make export"),
+    (["{bad}/empty.pt"], 1, "empty.pt: not a TorchScript model that this libtorch (2.14.1) can load: "),
+    (["{bad}/truncated.pt"], 1, "failed finding central directory; re-export it with make export"),
+    (["{bad}/not-torchscript.pt"], 1, "not-torchscript.pt: not a TorchScript model"),
+    (["{bad}/state-dict.pt"], 1, "state-dict.pt: not a TorchScript model"),
+    (["{bad}/newer.pt"], 1, "Attempted to read a PyTorch file with version 99, but the maximum supported version"),
+    (["{model}", "--input", "{bad}/bad-shape.pt"], 1, "the model failed on input [1, 1, 10] Float: RuntimeError:"),
+    (["{model}", "--input", "{bad}/bad-dtype.pt"], 1, "the model failed on input [1, 3, 224, 224] Long: "),
+    (["{model}", "--input", "{bad}/missing.pt"], 1, "missing.pt: cannot open the tensor file"),
+    (["{model}", "--input", "{input}", "--expect", "{bad}/empty.pt"], 1, "empty.pt: not a TorchScript tensor file"),
+    (["{model}", "--threads", "x"], 2, "--threads x: not a number"),
+    (["{model}", "--frobnicate"], 2, "unknown option --frobnicate"),
+    (["{model}", "--expect", "{expected}"], 2, "--expect needs --input"),
+    (["{model}", "--input"], 2, "--input needs a value"),
+    (["{model}", "extra.pt"], 2, "unexpected argument extra.pt"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), RUNNER_ERRORS, ids=[" ".join(c[0])[:40] for c in RUNNER_ERRORS])
+def test_runner_fails_with_one_message(
+    args: list[str], code: int, words: str, default_project: SimpleNamespace, tmp_path: Path
+) -> None:
+    """Bad files, inputs and options: one `ts-infer:` message (usage errors add the usage line), the exit code,
+    no crash, and the project unchanged."""
+    project = default_project.path
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    broken_files(bad, project / "artifacts/model.pt")
+    before = tree(project)
+    values = {
+        "model": project / "artifacts/model.pt",
+        "input": project / "artifacts/input.pt",
+        "bad": bad,
+        "expected": project / "artifacts/expected.pt",
+    }
+    result = run([project / "build/ts-infer", *(arg.format(**values) for arg in args)])
+    assert result.returncode == code, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("ts-infer: ") and words in lines[0], result.stderr
+    assert len(lines) == (2 if code == 2 else 1) and (code != 2 or lines[1].startswith("usage: ts-infer MODEL"))
+    assert tree(project) == before
+
+
+def test_runner_reports_a_different_number_of_outputs(default_project: SimpleNamespace, tmp_path: Path) -> None:
+    """Parity against a file recording two outputs: a parity FAIL line naming both counts, exit 1."""
+    bad = broken_files(tmp_path, default_project.path / "artifacts/model.pt")
+    artifacts = default_project.path / "artifacts"
+    result = run(
+        [
+            default_project.path / "build/ts-infer",
+            artifacts / "model.pt",
+            "--input",
+            artifacts / "input.pt",
+            "--expect",
+            bad["two-outputs"],
+        ]
+    )
+    assert result.returncode == 1
+    assert "parity: FAIL: the model returned 1 tensors, Python recorded 2" in result.stdout
+
+
+@pytest.fixture
+def fake_libtorch(tmp_path: Path) -> Path:
+    """A folder that claims to be libtorch 3.0.0 (config files only)."""
+    cmake_dir = tmp_path / "libtorch3" / "share" / "cmake" / "Torch"
+    cmake_dir.mkdir(parents=True)
+    (cmake_dir / "TorchConfig.cmake").write_text("# fake\n")
+    (cmake_dir / "TorchConfigVersion.cmake").write_text('set(PACKAGE_VERSION "3.0.0")\n')
+    return tmp_path / "libtorch3"
+
+
+@pytest.mark.parametrize(
+    ("libtorch", "words"),
+    [
+        (
+            "{tmp}/nowhere",
+            "libtorch={tmp}/nowhere (the explicit path (TORCH_DEPLOY_LIBTORCH)): no "
+            "share/cmake/Torch/TorchConfig.cmake there; give the folder that holds include/, lib/ and share/",
+        ),
+        ("{tmp}", "libtorch={tmp} (the explicit path (TORCH_DEPLOY_LIBTORCH)): no share/cmake/Torch/TorchConfig.cmake"),
+        (
+            "{fake}",
+            "differ in major version; use that torch's own libtorch (make LIBTORCH= to discover it) or export "
+            "with torch 3.x",
+        ),
+    ],
+    ids=["missing folder", "folder without libtorch", "other major version"],
+)
+def test_plugin_names_a_wrong_libtorch_and_the_fix(
+    libtorch: str, words: str, default_project: SimpleNamespace, fake_libtorch: Path, tmp_path: Path
+) -> None:
+    """A wrong LIBTORCH stops the configure with the plugin's message and `build: FAIL`; the project's own build
+    folder is untouched (a separate BUILD_DIR is used)."""
+    values = {"tmp": tmp_path, "fake": fake_libtorch}
+    before = tree(default_project.path / "build")
+    result = make(default_project.path, "build", "BUILD_DIR=build-wrong", f"LIBTORCH={libtorch.format(**values)}")
+    assert result.returncode != 0
+    assert words.format(**values) in " ".join(result.stdout.split())
+    assert "build: FAIL: CMake could not configure (message above)" in result.stdout
+    assert tree(default_project.path / "build") == before
+    shutil.rmtree(default_project.path / "build-wrong", ignore_errors=True)
+
+
+def test_plugin_warns_when_export_and_runtime_versions_differ(default_project: SimpleNamespace) -> None:
+    """torch 2.14 exports, libtorch 2.13 would run: the configure goes on with a warning naming both."""
+    libtorch = torch_package(lane_python("cpu"))
+    result = make(default_project.path, "build-minor/CMakeCache.txt", "BUILD_DIR=build-minor", f"LIBTORCH={libtorch}")
+    assert result.returncode == 0, result.stdout
+    assert "which exports the model, differ (2.14 vs 2.13)" in " ".join(result.stdout.split())
+    shutil.rmtree(default_project.path / "build-minor")
+
+
+@pytest.fixture
+def project_copy(default_project: SimpleNamespace, tmp_path: Path) -> Path:
+    """A copy of the default project's sources and artifacts (not its build folder), to break on purpose."""
+    copy = tmp_path / "copy"
+    shutil.copytree(default_project.path, copy, ignore=shutil.ignore_patterns("build*"), symlinks=True)
+    return copy
+
+
+def test_verify_names_a_missing_python(project_copy: Path) -> None:
+    """PYTHON that does not exist: `setup: FAIL` naming it and the fix, before any step runs."""
+    result = make(project_copy, "verify", "PYTHON=/nonexistent/python3")
+    assert result.returncode != 0
+    assert "setup: FAIL: Python '/nonexistent/python3' not found; give the one with torch" in result.stdout
+
+
+def test_verify_names_a_python_without_torch(project_copy: Path) -> None:
+    """A Python without torch: export.py's one line, then `export: FAIL`; the artifacts are not touched."""
+    (project_copy / "deploy.json").touch()  # make the export stale
+    before = {p.name: p.stat().st_mtime_ns for p in (project_copy / "artifacts").iterdir()}
+    result = make(project_copy, "export", f"PYTHON={lane_python('cookiecutter')}")
+    assert result.returncode != 0
+    assert "ERROR: torch is not installed for " in result.stdout
+    assert "export: FAIL: export.py stopped (message above)" in result.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in (project_copy / "artifacts").iterdir()} == before
+
+
+def test_verify_names_a_failed_export(project_copy: Path) -> None:
+    """A model spec torchvision does not know: one ERROR line naming it, `export: FAIL`, artifacts unchanged."""
+    config = json.loads((project_copy / "deploy.json").read_text())
+    (project_copy / "deploy.json").write_text(json.dumps({**config, "model": "torchvision:nosuchnet"}))
+    before = tree(project_copy)
+    result = make(project_copy, "export", f"PYTHON={lane_python('default')}")
+    assert result.returncode != 0
+    assert "ERROR: model=torchvision:nosuchnet: torchvision 0.29.1" in result.stdout
+    assert "has no classification model 'nosuchnet'; pick one of:" in result.stdout
+    assert "export: FAIL" in result.stdout and "Traceback" not in result.stdout
+    assert tree(project_copy) == before
+
+
+def test_unusual_names_and_paths_work_end_to_end(tmp_path: Path) -> None:
+    """A project name with spaces, a unicode description, an output path with spaces: generated, built by the
+    hook, and `make verify` passes."""
+    out = tmp_path / "my projects" / "déjà vu"
+    from tests.conftest import tsgen
+
+    generation = tsgen("new", "My Model v2", "--description", "Modèle ☃ “quoted” $HOME", "-o", out)
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    verify = make(out / "my_model_v2", "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert verify.stdout.splitlines()[-1].startswith("verify: PASS")
