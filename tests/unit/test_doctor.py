@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from tests.conftest import lane_python, torch_package
 from tsgen import doctor
 from tsgen.cli import cli
+
+from tests.conftest import lane_python, torch_package
 
 
 def rows(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
