@@ -135,7 +135,7 @@ def check_cmake(setup: Setup, discover: ModuleType) -> list[Check]:
     if setup.cmake:
         result = _run([setup.cmake, "--version"])
         match = re.search(r"version (\d+\.\d+\S*)", result.stdout) if result else None
-        ok = bool(match) and _minor(match.group(1)) >= (3, 21)
+        ok = match is not None and _minor(match.group(1)) >= (3, 21)
         detail = f"{match.group(1)} at {setup.cmake} (recorded in local.mk)" if match else f"{setup.cmake} not found"
         return [Check("CMake", ok, detail, "" if ok else "pip install cmake, then make CMAKE=$(which cmake)")]
     found = discover.find_cmake(beside=setup.python if Path(setup.python).is_absolute() else sys.executable)

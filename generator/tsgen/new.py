@@ -60,7 +60,7 @@ def resolve_answers(request: NewProject) -> dict[str, object]:
         try:
             rules.check_literal(key, value)
         except rules.AnswerError as err:
-            raise TsgenError(f"{FLAGS.get(key, key)} {value!r}: {err.why}; {err.fix}") from err
+            raise _flag_error(err) from err
     model = str(extra.get("model", ""))
     if ".py:" in model:
         extra["model"] = str(Path(model).expanduser().resolve())  # the hooks run in the new folder, not here
@@ -79,7 +79,13 @@ def validate(answers_given: dict[str, object], slug_given: bool = True) -> None:
             raise TsgenError(
                 f"NAME {name!r} gives the folder name {err.value!r}, which {err.why}; {err.fix}, or pass --slug"
             ) from err
-        raise TsgenError(f"{FLAGS.get(err.answer, err.answer)} {err.value!r}: {err.why}; {err.fix}") from err
+        raise _flag_error(err) from err
+
+
+def _flag_error(err: Exception) -> TsgenError:
+    """An AnswerError from the template's rules, told in terms of the flag the user typed."""
+    answer = err.answer  # type: ignore[attr-defined]
+    return TsgenError(f"{FLAGS.get(answer, answer)} {err.value!r}: {err.why}; {err.fix}")  # type: ignore[attr-defined]
 
 
 def new_project(request: NewProject) -> Path:
@@ -116,7 +122,12 @@ def new_project(request: NewProject) -> Path:
             f"==> --force: replaced {len(replaced)} changed template files ({shown}); all other files kept as they were"
         )
     if not hook_report.get("finished", True):
-        template.post_gen_hook().finish(destination, bool(hook_report.get("build")))
+        try:
+            template.post_gen_hook().finish(destination, bool(hook_report.get("build")))
+        except KeyboardInterrupt:
+            raise TsgenError(
+                f"first build interrupted; the project is complete: cd {destination} && make verify"
+            ) from None
     return destination
 
 

@@ -24,6 +24,12 @@ def test_repository_python_is_formatted_and_lint_clean() -> None:
     ruff("format", "--check", "generator", "hooks", "tests")
 
 
+def test_package_is_mypy_clean(tmp_path: Path) -> None:
+    """The tsgen package type-checks under mypy --strict (settings in pyproject.toml)."""
+    result = run([TOOLS / "mypy", "--cache-dir", tmp_path], cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("model", ["torchvision:resnet18", "user-file"])
 def test_generated_project_is_formatted_and_lint_clean(model: str, tmp_path: Path) -> None:
     """The rendered Python passes ruff (with the project's own settings) and the rendered C++ clang-format."""

@@ -148,11 +148,8 @@ else()
   find_package(Torch REQUIRED CONFIG)
   add_library(TorchDeploy::torch INTERFACE IMPORTED)
   # Link all of ${TORCH_LIBRARIES}: naming single libraries lets the linker drop torch_cuda (pytorch#36437).
+  # (TorchConfig.cmake puts TORCH_CXX_FLAGS on its torch target, so they come along.)
   target_link_libraries(TorchDeploy::torch INTERFACE "${TORCH_LIBRARIES}")
-  if(TORCH_CXX_FLAGS)
-    separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
-    target_compile_options(TorchDeploy::torch INTERFACE ${_torch_flags})
-  endif()
 endif()
 
 # --- faster rebuilds -----------------------------------------------------------------------------------------
