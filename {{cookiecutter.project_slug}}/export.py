@@ -57,7 +57,8 @@ def torchscript_deprecation_noted() -> Iterator[None]:
             warnings.showwarning(other.message, other.category, other.filename, other.lineno)
     if jit:
         print(
-            f"note: torch {torch.__version__} marks TorchScript as deprecated ({len(jit)} warnings silenced); "
+            f"note: torch {torch.__version__} marks TorchScript as deprecated "
+            f"({len(jit)} warning{'s' if len(jit) > 1 else ''} silenced); "
             "libtorch still loads and runs the exported model"
         )
 
@@ -171,8 +172,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], **numbers: float)
 
 def load_tensors(path: Path) -> tuple[list[torch.Tensor], dict[str, float]]:
     """The tensors (in order) and numbers of a file written by save_tensors."""
-    with torchscript_deprecation_noted():
-        module = torch.jit.load(str(path))
+    module = torch.jit.load(str(path))
     numbers = {name: float(getattr(module, name)) for name in ("atol", "rtol", "top_k") if hasattr(module, name)}
     return [tensor for _, tensor in module.named_buffers()], numbers
 

@@ -21,6 +21,7 @@ EXPECTED_FILES = {
     "CMakePresets.json",
     "Makefile",
     "README.md",
+    "bench.py",
     "deploy.json",
     "export.py",
     "local.mk",
@@ -72,7 +73,14 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
     )
     assert "project(resnet18_deploy LANGUAGES CXX)" in (project / "CMakeLists.txt").read_text()
     assert (project / "requirements.txt").read_text().splitlines()[1:] == ["torch>=2.1", "torchvision", "pytest"]
-    for name in ("export.py", "cmake/discover.py", "tests/conftest.py", "tests/test_export.py", "tests/test_parity.py"):
+    for name in (
+        "export.py",
+        "bench.py",
+        "cmake/discover.py",
+        "tests/conftest.py",
+        "tests/test_export.py",
+        "tests/test_parity.py",
+    ):
         py_compile.compile(str(project / name), doraise=True, cfile=str(tmp_path / "x.pyc"))
     assert all(
         line.startswith("\t") for line in (project / "Makefile").read_text().splitlines() if line.startswith("  \t")

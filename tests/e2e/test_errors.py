@@ -69,6 +69,9 @@ RUNNER_ERRORS = [
     (["{model}", "--expect", "{expected}"], 2, "--expect needs --input"),
     (["{model}", "--input"], 2, "--input needs a value"),
     (["{model}", "extra.pt"], 2, "unexpected argument extra.pt"),
+    (["{model}", "--optimize", "fast"], 2, "--optimize fast: use onednn, ofi or none"),
+    (["{model}", "--json"], 2, "--json goes with --bench N"),
+    (["{model}", "--bench", "-1"], 2, "--bench, --warmup and --threads take numbers >= 0"),
 ]
 
 

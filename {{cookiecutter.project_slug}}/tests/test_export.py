@@ -9,12 +9,9 @@ import export
 
 def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts) -> None:
     """Loading artifacts/model.pt in Python and running the reference input gives the recorded output."""
-    (inputs, _), (expected, _) = (
-        export.load_tensors(artifacts / "input.pt"),
-        export.load_tensors(artifacts / "expected.pt"),
-    )
-    with export.torchscript_deprecation_noted():
-        model = torch.jit.load(str(artifacts / "model.pt"))
+    inputs, _ = export.load_tensors(artifacts / "input.pt")
+    expected, _ = export.load_tensors(artifacts / "expected.pt")
+    model = torch.jit.load(str(artifacts / "model.pt"))
     with torch.no_grad():
         actual = export.flatten(model(*inputs))
     assert export.compare(actual, expected, config["atol"], config["rtol"], config["top_k"]) is None

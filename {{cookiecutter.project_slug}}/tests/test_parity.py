@@ -24,8 +24,7 @@ def test_runner_matches_python(runner: Path, artifacts: Path) -> None:
 def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, tmp_path: Path) -> None:
     """When the recorded output is not what the model computes, ts-infer fails and names the max abs diff."""
     expected, numbers = export.load_tensors(artifacts / "expected.pt")
-    with export.torchscript_deprecation_noted():
-        export.save_tensors(tmp_path / "wrong.pt", {"output": expected[0] + 1.0}, **numbers)
+    export.save_tensors(tmp_path / "wrong.pt", {"output": expected[0] + 1.0}, **numbers)
     result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt")
     assert result.returncode == 1
     assert "parity: FAIL: max abs diff" in result.stdout

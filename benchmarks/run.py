@@ -1,0 +1,177 @@
+"""Measure every performance ratio tsgen promises, in one run, and print them as a table.
+
+    .venvs/default/bin/python benchmarks/run.py              # after scripts/setup.sh default
+    .venvs/default/bin/python benchmarks/run.py --rounds 5 --runs 200
+
+Each timing is the median of several rounds: these machines are noisy, so this prints measured ratios and never
+fails on them (the test suite only checks that the bench commands run and give well-formed results).
+
+Measured, all on resnet18 (seeded random weights), batch 1, --threads (default 2):
+- the C++ runner's p50 with each optimisation (--optimize none / ofi / onednn) against Python eager and Python
+  TorchScript (the generated project's `make bench`), and the GEMM floor (model FLOPs at this machine's GEMM rate);
+- a cold build (no ccache) against a second project's build with ccache warm, with and without TORCH_DEPLOY_PCH;
+- the first `make verify` against a rerun with nothing changed;
+- `tsgen new --no-build` against a bare `cookiecutter --no-input` of the same template.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(command)}\n{result.stdout}{result.stderr}")
+    return result
+
+
+def seconds(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def median_of(rounds: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(rounds))
+
+
+def tsgen(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "tsgen", *args], cwd)
+
+
+def runner_p50(project: Path, optimize: str, runs: int, threads: int) -> float:
+    command = [str(project / "build/ts-infer"), "artifacts/model.pt", "--input", "artifacts/input.pt"]
+    command += ["--bench", str(runs), "--threads", str(threads), "--json", "--optimize", optimize]
+    return float(json.loads(run(command, project).stdout.splitlines()[-1])["p50_ms"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (median); default 3")
+    parser.add_argument("--runs", type=int, default=100, help="timed inferences per round; default 100")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads; default 2")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="tsgen-bench-"))
+    rows: list[tuple[str, str, str]] = []
+    try:
+        # Generation: tsgen new --no-build vs bare cookiecutter (both render the same template, hooks included).
+        cookiecutter = shutil.which("cookiecutter", path=str(Path(sys.executable).parent)) or "cookiecutter"
+
+        def fresh(name: str, command: list[str]) -> float:
+            shutil.rmtree(work / name, ignore_errors=True)
+            return seconds(lambda: run(command + ["-o", str(work / name)], work))
+
+        new_s = median_of(args.rounds, lambda: fresh("new", [sys.executable, "-m", "tsgen", "new", "p", "--no-build"]))
+        bare_s = median_of(
+            args.rounds, lambda: fresh("bare", [cookiecutter, str(REPO), "--no-input", "first_build=no"])
+        )
+        rows.append(
+            (
+                "tsgen new --no-build / bare cookiecutter",
+                f"{new_s:.2f} s / {bare_s:.2f} s = {new_s / bare_s:.2f}",
+                "<= 1.3",
+            )
+        )
+
+        # Builds: cold (no ccache) vs a second project with ccache warm; PCH for comparison.
+        tsgen("new", "first", "--no-build", cwd=work)
+        tsgen("new", "second", "--no-build", cwd=work)
+        first, second = work / "first", work / "second"
+        cold = median_of(
+            args.rounds,
+            lambda: (
+                shutil.rmtree(first / "build", ignore_errors=True),
+                seconds(lambda: run(["make", "build"], first, CCACHE_DISABLE="1")),
+            )[1],
+        )
+        run(["make", "build"], first)  # fill ccache
+        warm = median_of(
+            args.rounds,
+            lambda: (
+                shutil.rmtree(second / "build", ignore_errors=True),
+                seconds(lambda: run(["make", "build"], second)),
+            )[1],
+        )
+        rows.append(
+            ("second project build (ccache) / cold build", f"{warm:.2f} s / {cold:.2f} s = {warm / cold:.3f}", "<= 0.1")
+        )
+        pch_args = ["BUILD_DIR=build-pch", "CMAKE_ARGS=-DTORCH_DEPLOY_PCH=ON"]
+        pch_cold = seconds(lambda: run(["make", "build", *pch_args], first, CCACHE_DISABLE="1"))
+        (first / "src/ts-infer.cpp").touch()
+        pch_edit = seconds(lambda: run(["make", "build", *pch_args], first, CCACHE_DISABLE="1"))
+        (first / "src/ts-infer.cpp").touch()
+        plain_edit = seconds(lambda: run(["make", "build"], first, CCACHE_DISABLE="1"))
+        rows.append(
+            (
+                "PCH: cold build / rebuild after an edit",
+                f"{pch_cold:.1f} s / {pch_edit:.1f} s (without PCH: {cold:.1f} s / {plain_edit:.1f} s)",
+                "info",
+            )
+        )
+
+        # make verify: first run (export + tests; the build is there) vs a rerun with nothing changed.
+        verify_first = seconds(lambda: run(["make", "verify"], first))
+        verify_again = median_of(args.rounds, lambda: seconds(lambda: run(["make", "verify"], first)))
+        rows.append(
+            (
+                "make verify rerun / first run",
+                f"{verify_again:.2f} s / {verify_first:.2f} s = {verify_again / verify_first:.3f}",
+                "<= 0.2",
+            )
+        )
+
+        # Inference: the optimisation ladder, then `make bench` (C++ vs Python, GEMM floor), medians of rounds.
+        ladder = {
+            mode: median_of(args.rounds, lambda m=mode: runner_p50(first, m, args.runs, args.threads))
+            for mode in ("none", "ofi", "onednn")
+        }
+        benches = []
+        for _ in range(args.rounds):
+            run(["make", "bench", f"BENCH_RUNS={args.runs}", f"BENCH_THREADS={args.threads}"], first)
+            benches.append(json.loads((first / "bench/results.json").read_text()))
+        variants = {
+            name: statistics.median(b["variants"][name]["p50_ms"] for b in benches) for name in benches[0]["variants"]
+        }
+        eager = variants["Python eager"]
+        cpp = next(value for name, value in variants.items() if name.startswith("C++"))
+        floor = statistics.median(b["floor_ms"] for b in benches)
+        gemm = statistics.median(b["gemm_gflops"] for b in benches)
+        for mode, p50 in ladder.items():
+            rows.append((f"C++ p50 --optimize {mode}", f"{p50:.2f} ms ({p50 / eager:.2f} x eager)", "info"))
+        rows.append(
+            ("Python eager / TorchScript p50", f"{eager:.2f} ms / {variants['Python TorchScript']:.2f} ms", "info")
+        )
+        rows.append(("C++ p50 / Python eager p50", f"{cpp:.2f} ms / {eager:.2f} ms = {cpp / eager:.2f}", "<= 0.75"))
+        rows.append(
+            (
+                "GEMM floor / C++ p50",
+                f"{floor:.2f} ms / {cpp:.2f} ms = {floor / cpp:.2f} ({gemm:.0f} GFLOP/s)",
+                ">= 0.80",
+            )
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    width = max(len(row[0]) for row in rows)
+    print(f"\n{'measure':<{width}}  {'goal':>8}  measured (median of {args.rounds} rounds, {args.threads} threads)")
+    for name, measured, goal in rows:
+        print(f"{name:<{width}}  {goal:>8}  {measured}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
