@@ -107,12 +107,13 @@ def main(context: dict) -> int:
     next_step = f"cd {shown} && make verify"
 
     python = discover.find_python([context["python"]] if context["python"] else [sys.executable])
+    exporter = discover.torch_version_of(python) if python else None
     if python is None:
         python = context["python"] or "python3"
         say(f"No Python with torch found ({python} has none): export.py needs torch.")
         say(f"Next: install torch (pip install -r {shown / 'requirements.txt'}), then: {next_step}")
     else:
-        say(f"Python for export: {python} (torch {discover.torch_version_of(python)})")
+        say(f"Python for export: {python} (torch {exporter})")
 
     cmake = discover.find_cmake(beside=sys.executable)
     cmake_path = cmake[0] if cmake else "cmake"
@@ -138,8 +139,7 @@ def main(context: dict) -> int:
     say(f"Found {libtorch.describe()}")
     if libtorch.cuda:
         say("CPU build against this CUDA wheel: the CUDA toolkit is not needed")
-    exporter = (discover.torch_version_of(python) or "").split("+")[0]
-    if exporter and exporter.split(".")[:2] != libtorch.version.split(".")[:2]:
+    if exporter and exporter.split("+")[0].split(".")[:2] != libtorch.version.split(".")[:2]:
         say(
             f"Warning: export uses torch {exporter} but C++ links libtorch {libtorch.version}; "
             "models load best with matching versions"
