@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-EXPORT_METHODS = ("script", "trace")
+EXPORT_METHODS = ("script", "trace", "auto")
+WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+_FACTORY_END = re.compile(r":[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_DIMS = 8
 MAX_SLUG = 64
 
@@ -119,22 +121,47 @@ def model_file_bases(output_dir: str | None = None) -> list[Path]:
     return bases
 
 
-def resolve_model_file(spec: str, bases: list[Path]) -> Path:
-    """The user's model file named by ``path/to/file.py:factory``, made absolute."""
-    file = Path(spec.rpartition(":")[0]).expanduser()
+def resolve_file(answer: str, value: str, path_text: str, bases: list[Path]) -> Path:
+    """The file an answer names (absolute, or relative to one of ``bases``), made absolute."""
+    file = Path(path_text).expanduser()
+    if _CONTROL.search(path_text):
+        raise AnswerError(answer, value, "contains a newline or control character", "give the file's plain path")
     for candidate in [file] if file.is_absolute() else [base / file for base in bases]:
         if candidate.is_file():
             return candidate.resolve()
     raise AnswerError(
-        "model",
-        spec,
+        answer,
+        value,
         f"{file} does not exist",
-        "give the model file's path (absolute, or relative to where you run the generator)",
+        "give the file's path (absolute, or relative to where you run the generator)",
     )
 
 
+def resolve_model_file(spec: str, bases: list[Path]) -> Path:
+    """The user's model file named by ``path/to/file.py:factory`` or ``path/to/model.pt``, made absolute."""
+    path_text = spec.rpartition(":")[0] if _FACTORY_END.search(spec) else spec
+    return resolve_file("model", spec, path_text, bases)
+
+
+def is_weights_file(weights: str) -> bool:
+    """A weights answer that names a file (rather than none, DEFAULT or a torchvision weights name)."""
+    return "/" in weights or "\\" in weights or weights.endswith(WEIGHT_FILE_SUFFIXES)
+
+
+def project_files(answers: dict, bases: list[Path]) -> list[Path]:
+    """The user's files the project needs, which the post_gen hook copies into its models/ folder."""
+    files = []
+    spec = _text(answers, "model")
+    if not spec.startswith("torchvision:"):
+        files.append(resolve_model_file(spec, bases))
+    weights = _text(answers, "weights")
+    if is_weights_file(weights):
+        files.append(resolve_file("weights", weights, weights, bases))
+    return files
+
+
 def check_model(spec: str, bases: list[Path]) -> None:
-    """``torchvision:<arch>`` or ``path/to/file.py:factory``."""
+    """``torchvision:<arch>``, ``path/to/file.py:factory`` or ``path/to/model.pt`` (already TorchScript)."""
     if spec.startswith("torchvision:"):
         arch = spec.split(":", 1)[1]
         if not re.fullmatch(r"[a-z][a-z0-9_]*", arch):
@@ -142,17 +169,37 @@ def check_model(spec: str, bases: list[Path]) -> None:
                 "model", spec, f"{arch!r} is not a torchvision model name", "give e.g. torchvision:resnet18"
             )
         return
+    if spec.endswith(".pt"):
+        resolve_model_file(spec, bases)
+        return
     file, sep, factory = spec.rpartition(":")
     if not sep or not file.endswith(".py") or not _IDENTIFIER.match(factory):
         raise AnswerError(
             "model",
             spec,
-            "is neither torchvision:<arch> nor path/to/file.py:factory",
-            "give e.g. torchvision:resnet18 or models/net.py:make_model",
+            "is neither torchvision:<arch>, path/to/file.py:factory nor path/to/model.pt",
+            "give e.g. torchvision:resnet18, models/net.py:make_model or exported/model.pt",
         )
-    if _CONTROL.search(file):
-        raise AnswerError("model", spec, "contains a newline or control character", "give the file's plain path")
     resolve_model_file(spec, bases)
+
+
+def check_weights(weights: str, model: str, bases: list[Path]) -> None:
+    """none, DEFAULT, a torchvision weights name (IMAGENET1K_V1 or ResNet18_Weights.IMAGENET1K_V1), or a file."""
+    if weights == "none":
+        return
+    if not model.startswith("torchvision:"):
+        raise AnswerError(
+            "weights", weights, "applies to torchvision models only", "load weights inside your factory; weights=none"
+        )
+    if is_weights_file(weights):
+        resolve_file("weights", weights, weights, bases)
+    elif not re.fullmatch(r"([A-Za-z0-9]+_Weights\.)?[A-Z][A-Z0-9_]*", weights):
+        raise AnswerError(
+            "weights",
+            weights,
+            "is neither none, DEFAULT, a torchvision weights name nor a .pt/.pth file",
+            "give e.g. none, DEFAULT, IMAGENET1K_V1 or path/to/weights.pth",
+        )
 
 
 def validate(answers: dict, bases: list[Path] | None = None) -> None:
@@ -168,7 +215,9 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
         raise AnswerError("project_name", answers.get("project_name"), "is empty", "give a project name, e.g. my-model")
     check_slug(_text(answers, "project_slug"))
     _single_line(answers, "description", "give a one-line description")
-    check_model(_text(answers, "model"), model_file_bases() if bases is None else bases)
+    bases = model_file_bases() if bases is None else bases
+    check_model(_text(answers, "model"), bases)
+    check_weights(_text(answers, "weights") or "none", _text(answers, "model"), bases)
     method = _text(answers, "export_method")
     if method not in EXPORT_METHODS:
         raise AnswerError(

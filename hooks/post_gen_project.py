@@ -33,15 +33,12 @@ def make_quote(value: str) -> str:
     return value.replace("$", "$$").replace("#", r"\#")
 
 
-def copy_model_file(context: dict, project: Path, answers) -> None:
-    """A user model file is copied into models/ so that the project is self-contained."""
-    spec = context["model"]
-    if spec.startswith("torchvision:"):
-        return
-    source = answers.resolve_model_file(spec, answers.model_file_bases(context.get("_output_dir")))
-    (project / "models").mkdir(exist_ok=True)
-    shutil.copy2(source, project / "models" / source.name)
-    say(f"Copied {source} to models/{source.name} (export.py builds the model from this copy)")
+def copy_model_files(context: dict, project: Path, answers) -> None:
+    """The user's model file and weights file (if any) are copied into models/: the project is self-contained."""
+    for source in answers.project_files(context, answers.model_file_bases(context.get("_output_dir"))):
+        (project / "models").mkdir(exist_ok=True)
+        shutil.copy2(source, project / "models" / source.name)
+        say(f"Copied {source} to models/{source.name} (export.py reads this copy)")
 
 
 def write_local_mk(project: Path, python: str, cmake: str, libtorch: str, how: str) -> None:
@@ -103,7 +100,7 @@ def main(context: dict) -> int:
     import answers
     import discover
 
-    copy_model_file(context, project, answers)
+    copy_model_files(context, project, answers)
     next_step = f"cd {shown} && make verify"
 
     python = discover.find_python([context["python"]] if context["python"] else [sys.executable])

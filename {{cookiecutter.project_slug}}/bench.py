@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs, _ = export.load_tensors(ARTIFACTS / "input.pt")
         exported = torch.jit.load(str(ARTIFACTS / "model.pt"))
     batch = inputs[0].shape[0] if inputs[0].dim() else 1
-    eager = export.build_model(config["model"], config["seed"])
+    eager = export.build_model(config, config["seed"]).model
 
     cpp = time_cpp(args.runner, args.runs, args.warmup, args.threads)
     torch.set_num_threads(args.threads)

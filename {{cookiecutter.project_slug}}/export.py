@@ -21,6 +21,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 try:
@@ -63,41 +64,143 @@ def torchscript_deprecation_noted() -> Iterator[None]:
         )
 
 
-def build_model(spec: str, seed: int) -> torch.nn.Module:
-    """The eager model for ``spec``: ``torchvision:<arch>`` (seeded random weights) or ``file.py:factory``."""
+@dataclass
+class Source:
+    """The model to deploy: a module to export, or a TorchScript module already (a .pt source: no export step),
+    and the example inputs its factory returned, if any (else the reference input is made from input_shape)."""
+
+    model: torch.nn.Module
+    examples: list[torch.Tensor] | None = None
+    already_torchscript: bool = False
+
+
+def build_model(config: dict, seed: int) -> Source:
+    """The model deploy.json names: ``torchvision:<arch>`` (with its ``weights``), ``models/file.py:factory``
+    or ``models/model.pt``; random weights are seeded, so that every export of the same config is the same."""
+    spec = config["model"]
     torch.manual_seed(seed)
     if spec.startswith("torchvision:"):
-        arch = spec.split(":", 1)[1]
+        return Source(torchvision_model(spec, config.get("weights", "none")))
+    if spec.endswith(".pt"):
+        file = project_file("model", spec)
         try:
-            import torchvision  # only torchvision models need it
-        except ImportError as missing:
+            return Source(torch.jit.load(str(file)).eval(), already_torchscript=True)
+        except RuntimeError as err:
             raise ExportError(
-                f"model={spec}: torchvision is not installed for {sys.executable}; pip install torchvision"
-            ) from missing
+                f"model={spec}: not a TorchScript file ({first_line(err)}); give a torch.jit.save file"
+            ) from err
+    return factory_model(spec)
 
-        known = torchvision.models.list_models(module=torchvision.models)
-        if arch not in known:
-            raise ExportError(
-                f"model={spec}: torchvision {torchvision.__version__} has no classification model {arch!r}; "
-                f"pick one of: {', '.join(sorted(known)[:12])}, ..."
-            )
+
+def project_file(answer: str, relative: str) -> Path:
+    file = PROJECT_DIR / relative
+    if not file.is_file():
+        raise ExportError(f"{answer}={relative}: {file} does not exist; fix the {answer} entry in deploy.json")
+    return file
+
+
+def first_line(error: BaseException) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+
+
+def torchvision_model(spec: str, weights: str) -> torch.nn.Module:
+    """A torchvision classifier with seeded random weights (none), downloaded ones (DEFAULT or a weights name),
+    or the weights of a local file."""
+    arch = spec.split(":", 1)[1]
+    try:
+        import torchvision  # only torchvision models need it
+    except ImportError as missing:
+        raise ExportError(
+            f"model={spec}: torchvision is not installed for {sys.executable}; pip install torchvision"
+        ) from missing
+    known = torchvision.models.list_models(module=torchvision.models)
+    if arch not in known:
+        raise ExportError(
+            f"model={spec}: torchvision {torchvision.__version__} has no classification model {arch!r}; "
+            f"pick one of: {', '.join(sorted(known)[:12])}, ..."
+        )
+    if weights == "none":
+        return torchvision.models.get_model(arch, weights=None).eval()
+    if weights.startswith("models/"):
         model = torchvision.models.get_model(arch, weights=None)
-    else:
-        file_name, _, factory_name = spec.rpartition(":")
-        file = PROJECT_DIR / file_name
-        if not file.is_file():
-            raise ExportError(f"model={spec}: {file} does not exist; fix the model entry in deploy.json")
-        module_spec = importlib.util.spec_from_file_location(file.stem, file)
-        assert module_spec and module_spec.loader
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-        factory = getattr(module, factory_name, None)
-        if not callable(factory):
-            raise ExportError(f"model={spec}: {file.name} defines no function {factory_name!r}")
-        model = factory()
-        if not isinstance(model, torch.nn.Module):
-            raise ExportError(f"model={spec}: {factory_name}() returned {type(model).__name__}, not an nn.Module")
-    return model.eval()
+        load_state(model, project_file("weights", weights), weights)
+        return model.eval()
+    options = torchvision.models.get_model_weights(arch)
+    name = weights.rpartition(".")[2]
+    if name != "DEFAULT" and name not in options.__members__:
+        raise ExportError(
+            f"weights={weights}: {arch} has no such weights; pick DEFAULT or one of: {', '.join(options.__members__)}"
+        )
+    chosen = options.DEFAULT if name == "DEFAULT" else options[name]
+    try:
+        return torchvision.models.get_model(arch, weights=chosen).eval()
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; a broken download a RuntimeError
+        raise ExportError(
+            f"weights={weights}: downloading {chosen.url} failed ({first_line(err)}); without internet, download that "
+            f"file elsewhere and use it: tsgen new --weights path/to/{chosen.url.rsplit('/', 1)[-1]} (in this project: "
+            'copy it into models/ and set "weights" in deploy.json to models/<file>)'
+        ) from err
+
+
+def load_state(model: torch.nn.Module, file: Path, name: str) -> None:
+    """Load a state dict, or a checkpoint holding one under "state_dict" or "model", into ``model`` (tensors only:
+    weights_only=True); keys that do not fit are reported by name."""
+    try:
+        state = torch.load(str(file), map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors come in many types; all mean the same to the user
+        raise ExportError(
+            f"weights={name}: cannot read it as tensors ({first_line(err)}); save it with torch.save(model.state_dict(), path)"
+        ) from err
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ExportError(
+            f"weights={name}: holds no state dict (nor a checkpoint with state_dict or model); save model.state_dict()"
+        )
+    if state and all(key.startswith("module.") for key in state):  # saved from DataParallel
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # size mismatches
+        raise ExportError(f"weights={name}: does not fit the model: {' '.join(str(err).split())[:300]}") from err
+    if missing or unexpected:
+
+        def listed(keys: list[str]) -> str:
+            return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+
+        parts = ([f"missing keys: {listed(missing)}"] if missing else []) + (
+            [f"unexpected keys: {listed(unexpected)}"] if unexpected else []
+        )
+        raise ExportError(
+            f"weights={name}: does not fit the model ({'; '.join(parts)}); use weights saved from this architecture"
+        )
+
+
+def factory_model(spec: str) -> Source:
+    """``models/file.py:factory``: the factory returns the module, or (module, example inputs)."""
+    file_name, _, factory_name = spec.rpartition(":")
+    file = project_file("model", file_name)
+    module_spec = importlib.util.spec_from_file_location(file.stem, file)
+    assert module_spec and module_spec.loader
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise ExportError(f"model={spec}: {file.name} defines no function {factory_name!r}")
+    made = factory()
+    model, examples = made if isinstance(made, tuple) and len(made) == 2 else (made, None)
+    if not isinstance(model, torch.nn.Module):
+        raise ExportError(
+            f"model={spec}: {factory_name}() returned {type(model).__name__}, not an nn.Module (or (module, inputs))"
+        )
+    if examples is None:
+        return Source(model.eval())
+    examples = [examples] if isinstance(examples, torch.Tensor) else list(examples)
+    if not examples or not all(isinstance(t, torch.Tensor) for t in examples):
+        raise ExportError(f"model={spec}: {factory_name}() returned example inputs that are not tensors")
+    return Source(model.eval(), examples)
 
 
 def make_input(shape: list[int], seed: int) -> torch.Tensor:
@@ -105,11 +208,19 @@ def make_input(shape: list[int], seed: int) -> torch.Tensor:
     return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
 
 
-def export_model(model: torch.nn.Module, method: str, example: torch.Tensor) -> torch.jit.ScriptModule:
-    """``torch.jit.script`` (keeps control flow) or ``torch.jit.trace`` (records one run on ``example``)."""
-    if method == "script":
-        return torch.jit.script(model)
-    return torch.jit.trace(model, example)
+def export_model(model: torch.nn.Module, method: str, inputs: list[torch.Tensor]) -> tuple[torch.jit.ScriptModule, str]:
+    """``torch.jit.script`` (keeps control flow), ``torch.jit.trace`` (records one run on ``inputs``) or ``auto``
+    (script, else trace, saying why); returns the exported module and the method that made it."""
+    if method in ("script", "auto"):
+        try:
+            return torch.jit.script(model), "script"
+        except Exception as err:  # TorchScript's frontend raises many types
+            if method == "script":
+                raise ExportError(
+                    f"torch.jit.script failed: {first_line(err)}; make the model scriptable, or use export_method auto or trace"
+                ) from err
+            print(f"note: torch.jit.script failed ({first_line(err)}); exporting with torch.jit.trace instead")
+    return torch.jit.trace(model, tuple(inputs)), "trace"
 
 
 def flatten(output: object) -> list[torch.Tensor]:
@@ -180,12 +291,12 @@ def load_tensors(path: Path) -> tuple[list[torch.Tensor], dict[str, float]]:
 def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
     """Build, export, check and save; on any failure nothing in ``output_dir`` is replaced."""
     seed = config["seed"] if seed is None else seed
-    model = build_model(config["model"], seed)
-    example = make_input(config["input_shape"], seed)
+    source = build_model(config, seed)
+    inputs = source.examples or [make_input(config["input_shape"], seed)]
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir.parent))
     try:
         with torchscript_deprecation_noted():
-            export_into(staging, model, example, config)
+            export_into(staging, source, inputs, config)
         output_dir.mkdir(parents=True, exist_ok=True)
         for name in ARTIFACTS:
             os.replace(staging / name, output_dir / name)
@@ -194,14 +305,20 @@ def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
     print(f"Saved {', '.join(str(output_dir / name) for name in ARTIFACTS)}")
 
 
-def export_into(folder: Path, model: torch.nn.Module, example: torch.Tensor, config: dict) -> None:
+def export_into(folder: Path, source: Source, inputs: list[torch.Tensor], config: dict) -> None:
     """Export, reload, check against eager (as the tutorial does), and write the three artifacts into ``folder``."""
     atol, rtol, k = config["atol"], config["rtol"], config["top_k"]
-    export_model(model, config["export_method"], example).save(str(folder / "model.pt"))
+    if source.already_torchscript:
+        print("model is TorchScript already: saved as it is; its own output is the reference")
+        exported, made_by = source.model, "loaded"
+    else:
+        exported, method = export_model(source.model, config["export_method"], inputs)
+        made_by = {"script": "scripted", "trace": "traced"}[method]
+    exported.save(str(folder / "model.pt"))
     reloaded = torch.jit.load(str(folder / "model.pt"))  # check what C++ will load, not the in-memory module
     with torch.no_grad():
-        eager_out = flatten(model(example))
-        exported_out = flatten(reloaded(example))
+        eager_out = flatten(source.model(*inputs))
+        exported_out = flatten(reloaded(*inputs))
 
     if k > 0 and is_scores(eager_out[0]):
         print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
@@ -209,11 +326,10 @@ def export_into(folder: Path, model: torch.nn.Module, example: torch.Tensor, con
     problem = compare(exported_out, eager_out, atol, rtol, k)
     if problem:
         raise ExportError(f"export check: the exported model disagrees with the eager one: {problem}")
-    exported_name = {"script": "scripted", "trace": "traced"}[config["export_method"]]
     diff = max_abs_diff(exported_out, eager_out)
-    print(f"export check: PASS: max abs diff {diff:.3e} between the eager and the {exported_name} model")
+    print(f"export check: PASS: max abs diff {diff:.3e} between the eager and the {made_by} model")
 
-    save_tensors(folder / "input.pt", {"input_0": example})
+    save_tensors(folder / "input.pt", {f"input_{i}": tensor for i, tensor in enumerate(inputs)})
     names = ["output"] if len(exported_out) == 1 else [f"output_{i}" for i in range(len(exported_out))]
     save_tensors(folder / "expected.pt", dict(zip(names, exported_out, strict=True)), atol=atol, rtol=rtol, top_k=k)
 

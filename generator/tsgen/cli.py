@@ -46,9 +46,18 @@ def cli(debug: bool) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--slug", help="Folder and CMake project name [default: NAME in lower case, - and spaces as _].")
-@click.option("--model", help="torchvision:<arch> or path/to/file.py:factory  [default: torchvision:resnet18]")
+@click.option(
+    "--model", help="torchvision:<arch>, path/to/file.py:factory or path/to/model.pt  [default: torchvision:resnet18]"
+)
+@click.option(
+    "--weights", help="torchvision weights: none, DEFAULT, a weights name or a .pt/.pth file  [default: none]"
+)
 @click.option("--description", help="One-line description for the README.")
-@click.option("--export-method", type=click.Choice(["script", "trace"]), help="torch.jit.script (default) or trace.")
+@click.option(
+    "--export-method",
+    type=click.Choice(["script", "trace", "auto"]),
+    help="torch.jit.script (default), trace, or auto (script, else trace).",
+)
 @click.option("--input-shape", help="Reference input shape, comma-separated  [default: 1,3,224,224]")
 @click.option("--top-k", help="Classes to print and compare for classifiers, 0 for none  [default: 5]")
 @click.option("--atol", help="Absolute tolerance of the C++ vs Python check  [default: 1e-4]")

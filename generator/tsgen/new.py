@@ -29,6 +29,7 @@ FLAGS = {
     "project_name": "NAME",
     "project_slug": "--slug",
     "model": "--model",
+    "weights": "--weights",
     "description": "--description",
     "export_method": "--export-method",
     "input_shape": "--input-shape",
@@ -61,9 +62,12 @@ def resolve_answers(request: NewProject) -> dict[str, object]:
             rules.check_literal(key, value)
         except rules.AnswerError as err:
             raise _flag_error(err) from err
+    # The hooks run in the new folder, not here: make the user's file paths absolute.
     model = str(extra.get("model", ""))
-    if ".py:" in model:
-        extra["model"] = str(Path(model).expanduser().resolve())  # the hooks run in the new folder, not here
+    if ".py:" in model or model.endswith(".pt"):
+        extra["model"] = str(Path(model).expanduser().resolve())
+    if rules.is_weights_file(str(extra.get("weights", ""))):
+        extra["weights"] = str(Path(str(extra["weights"])).expanduser().resolve())
     context = generate_context(context_file=str(template_dir / "cookiecutter.json"), extra_context=extra)
     return dict(prompt_for_config(context, no_input=True))
 

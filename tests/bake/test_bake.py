@@ -60,6 +60,7 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
     deploy = json.loads((project / "deploy.json").read_text())
     assert deploy == {
         "model": "torchvision:resnet18",
+        "weights": "none",
         "export_method": "script",
         "input_shape": [1, 3, 224, 224],
         "seed": 0,

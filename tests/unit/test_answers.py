@@ -49,14 +49,19 @@ BAD = [
     ("project_slug", "x" * 65, "longer than 64"),
     ("project_slug", 'a";rm -rf /', "not a valid C++/CMake/Python identifier"),
     ("description", "line\rbreak", "newline"),
-    ("model", "resnet18", "neither torchvision:<arch> nor path/to/file.py:factory"),
+    ("model", "resnet18", "neither torchvision:<arch>, path/to/file.py:factory nor path/to/model.pt"),
     ("model", "torchvision:", "not a torchvision model name"),
     ("model", "torchvision:ResNet-18", "not a torchvision model name"),
-    ("model", "net.py", "neither torchvision:<arch> nor path/to/file.py:factory"),
-    ("model", "net.txt:make", "neither torchvision:<arch> nor path/to/file.py:factory"),
-    ("model", "net.py:make-model", "neither torchvision:<arch> nor path/to/file.py:factory"),
+    ("model", "net.py", "neither torchvision:<arch>, path/to/file.py:factory nor path/to/model.pt"),
+    ("model", "net.txt:make", "neither torchvision:<arch>, path/to/file.py:factory nor path/to/model.pt"),
+    ("model", "net.py:make-model", "neither torchvision:<arch>, path/to/file.py:factory nor path/to/model.pt"),
     ("model", "missing.py:make", "does not exist"),
     ("export_method", "compile", "is not an export method"),
+    ("weights", "imagenet", "is neither none, DEFAULT, a torchvision weights name nor a .pt/.pth file"),
+    ("weights", "missing.pth", "does not exist"),
+    ("weights", "DEFAULT; rm -rf /", "does not exist"),  # a slash makes it a path
+    ("weights", "DEFAULT; rm", "is neither none, DEFAULT, a torchvision weights name nor a .pt/.pth file"),
+    ("model", "missing.pt", "does not exist"),
     ("input_shape", "", "positive integers"),
     ("input_shape", "1,0,224", "positive integers"),
     ("input_shape", "1,-3", "positive integers"),
@@ -85,6 +90,30 @@ def test_a_bad_answer_is_refused_in_one_line_naming_it(answer: str, value: str, 
     assert why in line
     assert "\n" not in line.replace(repr(value), "")
     assert "; " in line  # the fix follows the reason
+
+
+def test_weights_apply_to_torchvision_models_only(tmp_path: Path) -> None:
+    """A .py factory or a TorchScript file brings its own weights: a weights answer there is refused."""
+    (tmp_path / "net.py").write_text("def make(): ...\n")
+    with pytest.raises(answers.AnswerError, match="applies to torchvision models only"):
+        answers.validate(defaults(model="net.py:make", weights="DEFAULT"), [tmp_path])
+
+
+@pytest.mark.parametrize("weights", ["none", "DEFAULT", "IMAGENET1K_V1", "ResNet18_Weights.IMAGENET1K_V1", "w/r18.pth"])
+def test_weights_forms_are_accepted(weights: str, tmp_path: Path) -> None:
+    """none, DEFAULT, a weights name (with or without its enum) and a file that exists."""
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "r18.pth").write_bytes(b"")
+    answers.validate(defaults(weights=weights), [tmp_path])
+
+
+def test_project_files_are_the_model_and_weights_files(tmp_path: Path) -> None:
+    """The files the post_gen hook copies into models/: a .py or .pt model and a weights file."""
+    (tmp_path / "net.pt").write_bytes(b"")
+    (tmp_path / "r18.pth").write_bytes(b"")
+    assert answers.project_files({"model": "net.pt", "weights": "none"}, [tmp_path]) == [tmp_path / "net.pt"]
+    files = answers.project_files({"model": "torchvision:resnet18", "weights": "r18.pth"}, [tmp_path])
+    assert files == [tmp_path / "r18.pth"]
 
 
 def test_parse_shape_reads_spaces_and_signs_strictly() -> None:

@@ -74,7 +74,10 @@ def test_pre_gen_runs_as_a_script_with_only_the_standard_library(tmp_path: Path)
     rendered = render_hook("pre_gen_project", context(export_method="compile"), tmp_path)
     result = subprocess.run([sys.executable, "-I", "-S", str(rendered)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip() == "ERROR: export_method='compile': is not an export method; use one of: script, trace"
+    assert (
+        result.stderr.strip()
+        == "ERROR: export_method='compile': is not an export method; use one of: script, trace, auto"
+    )
 
 
 def test_post_gen_keeps_the_project_and_says_what_next_when_nothing_is_found(

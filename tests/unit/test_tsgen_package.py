@@ -48,7 +48,7 @@ def test_a_checkout_finds_its_own_template(tmp_path: Path) -> None:
         ),
         (
             ["new", "x", "--model", "resnet18"],
-            "--model 'resnet18': is neither torchvision:<arch> nor path/to/file.py:factory",
+            "--model 'resnet18': is neither torchvision:<arch>, path/to/file.py:factory nor path/to/model.pt",
         ),
         (["new", "x", "--atol", "-1"], "--atol '-1': not a finite number >= 0; give a tolerance such as 1e-4"),
         (["new", "7up"], "NAME '7up' gives the folder name '7up', which is not a valid C++/CMake/Python identifier"),

@@ -17,10 +17,13 @@ def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts) 
     assert export.compare(actual, expected, config["atol"], config["rtol"], config["top_k"]) is None
 
 
-def test_reference_input_has_the_configured_shape(config: dict, artifacts) -> None:
-    """The reference input is the shape deploy.json asks for, so C++ is tested on what will be deployed."""
-    (inputs, _) = export.load_tensors(artifacts / "input.pt")
-    assert [list(t.shape) for t in inputs] == [config["input_shape"]]
+def test_reference_input_is_what_export_feeds_the_model(config: dict, artifacts) -> None:
+    """The reference input has the shapes export.py uses (the factory's example inputs, else input_shape), so C++
+    is tested on what will be deployed."""
+    inputs, _ = export.load_tensors(artifacts / "input.pt")
+    source = export.build_model(config, config["seed"])
+    wanted = [list(t.shape) for t in source.examples] if source.examples else [config["input_shape"]]
+    assert [list(t.shape) for t in inputs] == wanted
 
 
 def test_expected_file_records_the_tolerances(config: dict, artifacts) -> None:

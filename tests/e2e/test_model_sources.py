@@ -1,0 +1,158 @@
+"""Model sources end to end: torchvision weights (a state dict file, a checkpoint, mismatched keys, a download
+that cannot happen offline), an already exported TorchScript file, and export_method auto on a factory that
+returns its own example inputs. Every project keeps the default input shape and top-k, so its build is a ccache
+hit of the default project's."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from tests.conftest import tsgen
+from tests.e2e.conftest import make
+
+pytestmark = pytest.mark.e2e
+
+
+class SmallClassifier(torch.nn.Module):
+    """A conv classifier small enough to script in a test, taking the default 1x3x224x224 input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.head = torch.nn.Linear(4, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+TWO_INPUTS = """\
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 10)
+
+    def forward(self, x, y):
+        return self.fc(x) + sum(v for v in [y.mean()])  # a generator expression: TorchScript cannot compile it
+
+
+def make():
+    return Net(), (torch.rand(2, 4), torch.rand(5))
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Weights and model files, made on the spot: nothing is downloaded."""
+    folder = tmp_path_factory.mktemp("sources")
+    torch.manual_seed(5)
+    state = torchvision.models.resnet18().state_dict()
+    torch.save(state, folder / "r18.pth")
+    torch.save({"state_dict": state, "epoch": 3}, folder / "checkpoint.pth")
+    broken = dict(state)
+    broken.pop("fc.weight")
+    broken["head.extra"] = torch.ones(1)
+    torch.save(broken, folder / "other-arch.pth")
+    torch.jit.script(SmallClassifier().eval()).save(str(folder / "small.pt"))
+    (folder / "two_inputs.py").write_text(TWO_INPUTS)
+    return folder
+
+
+def expected_output(project: Path) -> torch.Tensor:
+    return dict(torch.jit.load(str(project / "artifacts/expected.pt")).named_buffers())["output"]
+
+
+def test_weights_from_a_state_dict_and_from_a_checkpoint(files: Path) -> None:
+    """A state dict file and a checkpoint holding it give the same export, computed with exactly those weights
+    (checked here against torchvision's resnet18 loaded independently), and verify passes."""
+    outputs = []
+    for name in ("r18.pth", "checkpoint.pth"):
+        generation = tsgen("new", f"from-{name[:-4]}", "--weights", name, "--no-build", "-o", "out", cwd=files)
+        assert generation.returncode == 0, generation.stdout + generation.stderr
+        project = files / "out" / f"from_{name[:-4].replace('-', '_')}"
+        assert json.loads((project / "deploy.json").read_text())["weights"] == f"models/{name}"
+        verify = make(project, "verify")
+        assert verify.returncode == 0, verify.stdout
+        outputs.append(expected_output(project))
+    reference = torchvision.models.resnet18()
+    reference.load_state_dict(torch.load(files / "r18.pth", weights_only=True))
+    inputs = dict(torch.jit.load(str(files / "out/from_r18/artifacts/input.pt")).named_buffers())["input_0"]
+    with torch.no_grad():
+        assert torch.allclose(reference.eval()(inputs), outputs[0], atol=1e-5)
+    assert torch.equal(outputs[0], outputs[1])
+
+
+def test_weights_of_another_architecture_are_refused_by_key(files: Path) -> None:
+    """Missing and unexpected keys are named in one line; nothing is exported."""
+    assert tsgen("new", "mismatch", "--weights", "other-arch.pth", "--no-build", "-o", "out", cwd=files).returncode == 0
+    project = files / "out" / "mismatch"
+    result = make(project, "export")
+    assert result.returncode != 0
+    assert (
+        "ERROR: weights=models/other-arch.pth: does not fit the model (missing keys: fc.weight; unexpected keys: "
+        "head.extra); use weights saved from this architecture" in result.stdout
+    )
+    assert not (project / "artifacts").exists()
+
+
+def test_downloading_weights_offline_fails_in_one_line(files: Path) -> None:
+    """weights=DEFAULT without network: one line naming the URL and how to pass the file instead."""
+    assert tsgen("new", "offline", "--weights", "DEFAULT", "--no-build", "-o", "out", cwd=files).returncode == 0
+    dead_proxy = "http://127.0.0.1:9"  # nothing listens there: the download fails at once, as offline
+    env = {**os.environ, "TORCH_HOME": str(files / "torch-home"), "https_proxy": dead_proxy, "HTTPS_PROXY": dead_proxy}
+    result = make(files / "out" / "offline", "export", env=env)
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: weights=DEFAULT: downloading https://")
+    assert "tsgen new --weights path/to/resnet18-f37072fd.pth" in errors[0]
+
+
+def test_a_torchscript_file_is_deployed_without_export(files: Path) -> None:
+    """model=path/to/model.pt: no export step, Python's reference comes from running that file, verify passes."""
+    generation = tsgen("new", "from-pt", "--model", "small.pt", "--no-build", "-o", "out", cwd=files)
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    verify = make(files / "out" / "from_pt", "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert "model is TorchScript already: saved as it is" in verify.stdout
+    assert verify.stdout.splitlines()[-1].startswith("verify: PASS")
+
+
+def test_auto_falls_back_to_trace_and_uses_the_factory_inputs(files: Path) -> None:
+    """export_method auto on a model TorchScript cannot compile: one note saying why, a traced export, the
+    factory's two example inputs as the reference, and C++ parity on both inputs."""
+    generation = tsgen(
+        "new",
+        "two-inputs",
+        "--model",
+        "two_inputs.py:make",
+        "--export-method",
+        "auto",
+        "--no-build",
+        "-o",
+        "out",
+        cwd=files,
+    )
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    project = files / "out" / "two_inputs"
+    verify = make(project, "verify")
+    assert verify.returncode == 0, verify.stdout
+    notes = [line for line in verify.stdout.splitlines() if line.startswith("note: torch.jit.script failed")]
+    assert len(notes) == 1 and notes[0].endswith("; exporting with torch.jit.trace instead")
+    assert "between the eager and the traced model" in verify.stdout
+    inputs = dict(torch.jit.load(str(project / "artifacts/input.pt")).named_buffers())
+    assert {name: list(t.shape) for name, t in inputs.items()} == {"input_0": [2, 4], "input_1": [5]}
+
+    (project / "deploy.json").write_text(
+        json.dumps({**json.loads((project / "deploy.json").read_text()), "export_method": "script"})
+    )
+    strict = make(project, "export")
+    assert strict.returncode != 0
+    assert "ERROR: torch.jit.script failed: " in strict.stdout and "use export_method auto or trace" in strict.stdout
