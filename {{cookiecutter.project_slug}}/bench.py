@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = export.load_config()
     with export.torchscript_deprecation_noted():
-        inputs, _ = export.load_tensors(ARTIFACTS / "input.pt")
+        inputs = list(export.load_tensors(ARTIFACTS / "input.pt")[0].values())
         exported = torch.jit.load(str(ARTIFACTS / "model.pt"))
     batch = inputs[0].shape[0] if inputs[0].dim() else 1
     eager = export.build_model(config, config["seed"]).model

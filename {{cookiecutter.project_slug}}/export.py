@@ -16,6 +16,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -223,15 +224,25 @@ def export_model(model: torch.nn.Module, method: str, inputs: list[torch.Tensor]
     return torch.jit.trace(model, tuple(inputs)), "trace"
 
 
+def named_outputs(output: object, name: str = "output") -> list[tuple[str, torch.Tensor]]:
+    """Every tensor of a model output with a name, in the order the C++ runner sees them: "output" for a tensor,
+    "output_0", "output_1" for a tuple or list, the keys for a dict ("aux_0" for a tuple under "aux")."""
+    if isinstance(output, torch.Tensor):
+        return [(name, output)]
+    if isinstance(output, (tuple, list)):
+        return [pair for i, item in enumerate(output) for pair in named_outputs(item, f"{name}_{i}")]
+    if isinstance(output, dict):
+        pairs = []
+        for key, item in output.items():
+            key = re.sub(r"\W", "_", str(key))  # buffer names: no dots
+            pairs += named_outputs(item, key if name == "output" else f"{name}_{key}")
+        return pairs
+    raise ExportError(f"the model returned {type(output).__name__}; return tensors or tuples/lists/dicts of them")
+
+
 def flatten(output: object) -> list[torch.Tensor]:
     """Every tensor of a model output, in the order the C++ runner sees them."""
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, (tuple, list)):
-        return [t for item in output for t in flatten(item)]
-    if isinstance(output, dict):
-        return [t for item in output.values() for t in flatten(item)]
-    raise ExportError(f"the model returned {type(output).__name__}; return tensors or tuples/lists/dicts of them")
+    return [tensor for _, tensor in named_outputs(output)]
 
 
 def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -281,11 +292,11 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], **numbers: float)
     torch.jit.script(TensorFile()).save(str(path))
 
 
-def load_tensors(path: Path) -> tuple[list[torch.Tensor], dict[str, float]]:
-    """The tensors (in order) and numbers of a file written by save_tensors."""
+def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The tensors (by name, in order) and numbers of a file written by save_tensors."""
     module = torch.jit.load(str(path))
     numbers = {name: float(getattr(module, name)) for name in ("atol", "rtol", "top_k") if hasattr(module, name)}
-    return [tensor for _, tensor in module.named_buffers()], numbers
+    return dict(module.named_buffers()), numbers
 
 
 def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
@@ -318,7 +329,8 @@ def export_into(folder: Path, source: Source, inputs: list[torch.Tensor], config
     reloaded = torch.jit.load(str(folder / "model.pt"))  # check what C++ will load, not the in-memory module
     with torch.no_grad():
         eager_out = flatten(source.model(*inputs))
-        exported_out = flatten(reloaded(*inputs))
+        named = named_outputs(reloaded(*inputs))
+    exported_out = [tensor for _, tensor in named]
 
     if k > 0 and is_scores(eager_out[0]):
         print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
@@ -330,8 +342,7 @@ def export_into(folder: Path, source: Source, inputs: list[torch.Tensor], config
     print(f"export check: PASS: max abs diff {diff:.3e} between the eager and the {made_by} model")
 
     save_tensors(folder / "input.pt", {f"input_{i}": tensor for i, tensor in enumerate(inputs)})
-    names = ["output"] if len(exported_out) == 1 else [f"output_{i}" for i in range(len(exported_out))]
-    save_tensors(folder / "expected.pt", dict(zip(names, exported_out, strict=True)), atol=atol, rtol=rtol, top_k=k)
+    save_tensors(folder / "expected.pt", dict(named), atol=atol, rtol=rtol, top_k=k)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,26 @@ def make():
 """
 
 
+DICT_OUTPUT = """\
+import torch
+
+
+class DictNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.head = torch.nn.Linear(4, 10)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = torch.relu(self.conv(x))
+        return {"logits": self.head(features.mean(dim=(2, 3))), "mask": features > 0.5}
+
+
+def make():
+    return DictNet()
+"""
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Weights and model files, made on the spot: nothing is downloaded."""
@@ -63,6 +83,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.save(broken, folder / "other-arch.pth")
     torch.jit.script(SmallClassifier().eval()).save(str(folder / "small.pt"))
     (folder / "two_inputs.py").write_text(TWO_INPUTS)
+    (folder / "dict_output.py").write_text(DICT_OUTPUT)
     return folder
 
 
@@ -156,3 +177,19 @@ def test_auto_falls_back_to_trace_and_uses_the_factory_inputs(files: Path) -> No
     strict = make(project, "export")
     assert strict.returncode != 0
     assert "ERROR: torch.jit.script failed: " in strict.stdout and "use export_method auto or trace" in strict.stdout
+
+
+def test_a_dict_output_is_compared_tensor_by_tensor(files: Path) -> None:
+    """A dict of a score tensor and a bool mask: every tensor is compared, the parity line gives each one's max abs
+    diff by its key, the scores print as top-k and the mask as shape, dtype and statistics."""
+    generation = tsgen("new", "dict-out", "--model", "dict_output.py:make", "--no-build", "-o", "out", cwd=files)
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    project = files / "out" / "dict_out"
+    verify = make(project, "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert "logits top-5:" in verify.stdout.splitlines()
+    assert any(line.startswith("mask [1, 4, 222, 222] Bool min ") for line in verify.stdout.splitlines())
+    parity = next(line for line in verify.stdout.splitlines() if line.startswith("parity: PASS"))
+    assert "; per output: logits " in parity and ", mask " in parity
+    names = [name for name, _ in torch.jit.load(str(project / "artifacts/expected.pt")).named_buffers()]
+    assert names == ["logits", "mask"]

@@ -251,6 +251,7 @@ bool check_parity(const std::vector<at::Tensor>& outputs, const TensorFile& expe
   bool close = true;
   bool same_top_k = true;
   double max_abs_diff = 0.0;
+  std::string per_output;  // "name diff" for each output, when there are several
   for (size_t i = 0; i < outputs.size(); ++i) {
     const at::Tensor actual = outputs[i].to(at::kDouble);
     const at::Tensor wanted = expected.tensors[i].second.to(at::kDouble);
@@ -260,9 +261,9 @@ bool check_parity(const std::vector<at::Tensor>& outputs, const TensorFile& expe
       return false;
     }
     const at::Tensor diff = (actual - wanted).abs();
-    if (diff.numel() > 0) {
-      max_abs_diff = std::max(max_abs_diff, diff.max().item<double>());
-    }
+    const double output_diff = diff.numel() > 0 ? diff.max().item<double>() : 0.0;
+    max_abs_diff = std::max(max_abs_diff, output_diff);
+    per_output += (i ? ", " : "") + expected.tensors[i].first + " " + format_number(output_diff);
     close = close && (diff <= atol + rtol * wanted.abs()).all().item<bool>();
     if (top_k > 0 && is_scores(outputs[i])) {
       same_top_k = same_top_k && top_k_indices(actual, top_k).equal(top_k_indices(wanted, top_k));
@@ -273,6 +274,9 @@ bool check_parity(const std::vector<at::Tensor>& outputs, const TensorFile& expe
             << (close ? " within " : " exceeds ") << tolerance;
   if (top_k > 0 && is_scores(outputs.front())) {
     std::cout << ", top-" << top_k << (same_top_k ? " identical to Python" : " differs from Python");
+  }
+  if (outputs.size() > 1) {
+    std::cout << "; per output: " << per_output;
   }
   std::cout << "\n";
   return pass;
@@ -357,6 +361,25 @@ int bench(torch::jit::Module& module, const std::string& mode, const std::vector
   return 0;
 }
 
+// A classifier's scores as the tutorial prints them (the first row's top-k indices; named when the model has several
+// outputs); any other tensor as its name, shape, dtype and simple statistics.
+void print_output(const std::string& name, const at::Tensor& output, int64_t top_k, bool named) {
+  if (top_k > 0 && is_scores(output)) {
+    if (named) {  // one of several outputs; a lone classifier prints exactly as the tutorial
+      std::cout << name << " top-" << std::min(top_k, output.size(1)) << ":\n";
+    }
+    std::cout << top_k_indices(output, top_k)[0] << "\n";
+    return;
+  }
+  std::cout << name << " " << output.sizes() << " " << output.scalar_type();
+  if (output.numel() > 0) {
+    const at::Tensor values = output.to(at::kDouble);
+    std::cout << " min " << format_number(values.min().item<double>()) << " max "
+              << format_number(values.max().item<double>()) << " mean " << format_number(values.mean().item<double>());
+  }
+  std::cout << "\n";
+}
+
 int run(const Options& options) {
   if (options.threads > 0) {
     at::set_num_threads(options.threads);
@@ -418,12 +441,12 @@ int run(const Options& options) {
   std::vector<at::Tensor> outputs;
   flatten(result, outputs);
 
-  if (top_k > 0 && !outputs.empty() && is_scores(outputs.front())) {
-    std::cout << top_k_indices(outputs.front(), top_k)[0] << "\n";
-  } else {
-    for (const auto& output : outputs) {
-      std::cout << "output " << output.sizes() << " " << output.scalar_type() << "\n";
-    }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const bool recorded = expected && expected->tensors.size() == outputs.size();
+    const std::string name = recorded              ? expected->tensors[i].first
+                             : outputs.size() == 1 ? "output"
+                                                   : "output_" + std::to_string(i);
+    print_output(name, outputs[i], top_k, outputs.size() > 1);
   }
 
   if (!expected) {

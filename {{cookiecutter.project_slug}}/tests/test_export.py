@@ -9,8 +9,8 @@ import export
 
 def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts) -> None:
     """Loading artifacts/model.pt in Python and running the reference input gives the recorded output."""
-    inputs, _ = export.load_tensors(artifacts / "input.pt")
-    expected, _ = export.load_tensors(artifacts / "expected.pt")
+    inputs = list(export.load_tensors(artifacts / "input.pt")[0].values())
+    expected = list(export.load_tensors(artifacts / "expected.pt")[0].values())
     model = torch.jit.load(str(artifacts / "model.pt"))
     with torch.no_grad():
         actual = export.flatten(model(*inputs))
@@ -20,7 +20,7 @@ def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts) 
 def test_reference_input_is_what_export_feeds_the_model(config: dict, artifacts) -> None:
     """The reference input has the shapes export.py uses (the factory's example inputs, else input_shape), so C++
     is tested on what will be deployed."""
-    inputs, _ = export.load_tensors(artifacts / "input.pt")
+    inputs = export.load_tensors(artifacts / "input.pt")[0].values()
     source = export.build_model(config, config["seed"])
     wanted = [list(t.shape) for t in source.examples] if source.examples else [config["input_shape"]]
     assert [list(t.shape) for t in inputs] == wanted
@@ -34,7 +34,7 @@ def test_expected_file_records_the_tolerances(config: dict, artifacts) -> None:
 
 def test_compare_reports_a_difference_beyond_tolerance(config: dict, artifacts) -> None:
     """compare() names the max abs diff when outputs drift past the tolerance."""
-    expected, _ = export.load_tensors(artifacts / "expected.pt")
+    expected = list(export.load_tensors(artifacts / "expected.pt")[0].values())
     drifted = [t + 10 * config["atol"] + 1.0 for t in expected]
     problem = export.compare(drifted, expected, config["atol"], config["rtol"], 0)
     assert problem is not None and "max abs diff" in problem

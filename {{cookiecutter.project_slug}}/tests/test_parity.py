@@ -26,7 +26,9 @@ def test_runner_matches_python(runner: Path, artifacts: Path) -> None:
 def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, tmp_path: Path) -> None:
     """When the recorded output is not what the model computes, ts-infer fails and names the max abs diff."""
     expected, numbers = export.load_tensors(artifacts / "expected.pt")
-    export.save_tensors(tmp_path / "wrong.pt", {"output": expected[0] + 1.0}, **numbers)
+    first = next(iter(expected))
+    wrong = {name: tensor + 1 if name == first else tensor for name, tensor in expected.items()}
+    export.save_tensors(tmp_path / "wrong.pt", wrong, **numbers)
     result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt")
     assert result.returncode == 1
     assert "parity: FAIL: max abs diff" in result.stdout
@@ -35,7 +37,7 @@ def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, tmp_path: Path
 def test_runner_alone_behaves_like_the_tutorial(runner: Path, artifacts: Path, config: dict) -> None:
     """With only a model path, ts-infer prints the tutorial's lines and exits 0 (on a random input_shape input)."""
     inputs, _ = export.load_tensors(artifacts / "input.pt")
-    if [list(t.shape) for t in inputs] != [config["input_shape"]]:
+    if [list(t.shape) for t in inputs.values()] != [config["input_shape"]]:
         pytest.skip("the model's inputs come from its factory: the one-random-input mode does not apply")
     result = run(runner, artifacts / "model.pt")
     assert result.returncode == 0, result.stderr
