@@ -18,6 +18,8 @@ EXPORT_METHODS = ("script", "trace", "auto")
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 _FACTORY_END = re.compile(r":[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_DIMS = 8
+MAX_INPUTS = 16
+DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int8", "uint8", "bool")
 MAX_SLUG = 64
 
 _SLUG = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -110,6 +112,30 @@ def parse_shape(text: str) -> list[int]:
     if len(parts) > MAX_DIMS:
         raise AnswerError("input_shape", text, f"has more than {MAX_DIMS} dimensions", "give the model's input shape")
     return [int(part) for part in parts]
+
+
+def parse_inputs(text: str, input_shape: str) -> list[tuple[str, list[int], str]]:
+    """``"ids:1,16:int64;mask:1,16:bool"`` -> [(name, shape, dtype), ...]; empty: one float32 ``input``."""
+    if not text.strip():
+        return [("input", parse_shape(input_shape), "float32")]
+    fix = "give name:shape:dtype items separated by ; e.g. ids:1,16:int64;mask:1,16:bool"
+    inputs = []
+    for item in text.split(";"):
+        parts = [part.strip() for part in item.split(":")]
+        if len(parts) != 3 or not _IDENTIFIER.match(parts[0]):
+            raise AnswerError("inputs", text, f"{item.strip()!r} is not name:shape:dtype", fix)
+        name, dims, dtype = parts
+        if dtype not in DTYPES:
+            raise AnswerError("inputs", text, f"{dtype!r} is not a dtype", f"use one of: {', '.join(DTYPES)}")
+        try:
+            shape = parse_shape(dims)
+        except AnswerError as err:
+            raise AnswerError("inputs", text, f"the shape of {name} {err.why}", fix) from None
+        inputs.append((name, shape, dtype))
+    names = [name for name, _, _ in inputs]
+    if len(set(names)) != len(names) or len(names) > MAX_INPUTS:
+        raise AnswerError("inputs", text, f"needs up to {MAX_INPUTS} inputs with distinct names", fix)
+    return inputs
 
 
 def model_file_bases(output_dir: str | None = None) -> list[Path]:
@@ -224,6 +250,7 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
             "export_method", method, "is not an export method", f"use one of: {', '.join(EXPORT_METHODS)}"
         )
     parse_shape(_text(answers, "input_shape"))
+    parse_inputs(_text(answers, "inputs"), _text(answers, "input_shape"))
     _integer(answers, "top_k", 0, "give the number of classes to compare, or 0")
     _tolerance(answers, "atol")
     _tolerance(answers, "rtol")

@@ -68,7 +68,7 @@ def torchscript_deprecation_noted() -> Iterator[None]:
 @dataclass
 class Source:
     """The model to deploy: a module to export, or a TorchScript module already (a .pt source: no export step),
-    and the example inputs its factory returned, if any (else the reference input is made from input_shape)."""
+    and the example inputs its factory returned, if any (else the reference inputs follow deploy.json's inputs)."""
 
     model: torch.nn.Module
     examples: list[torch.Tensor] | None = None
@@ -204,9 +204,26 @@ def factory_model(spec: str) -> Source:
     return Source(model.eval(), examples)
 
 
-def make_input(shape: list[int], seed: int) -> torch.Tensor:
-    """The reference input: uniform [0, 1) like the tutorial's dummy image, from its own seeded generator."""
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+DTYPES = {
+    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
+    "int64": torch.int64, "int32": torch.int32, "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
+}  # fmt: skip
+
+
+def make_inputs(specs: list[dict], seed: int) -> dict[str, torch.Tensor]:
+    """The reference inputs of deploy.json's "inputs", from one seeded generator: floats uniform in [0, 1) like
+    the tutorial's dummy image, integers in [0, 10) (valid indices for any embedding), booleans fair coin flips."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = {}
+    for spec in specs:
+        shape, dtype = spec["shape"], DTYPES[spec["dtype"]]
+        if dtype.is_floating_point:
+            inputs[spec["name"]] = torch.rand(shape, generator=generator).to(dtype)
+        elif dtype == torch.bool:
+            inputs[spec["name"]] = torch.rand(shape, generator=generator) > 0.5
+        else:
+            inputs[spec["name"]] = torch.randint(0, 10, shape, generator=generator, dtype=dtype)
+    return inputs
 
 
 def export_model(model: torch.nn.Module, method: str, inputs: list[torch.Tensor]) -> tuple[torch.jit.ScriptModule, str]:
@@ -303,7 +320,10 @@ def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
     """Build, export, check and save; on any failure nothing in ``output_dir`` is replaced."""
     seed = config["seed"] if seed is None else seed
     source = build_model(config, seed)
-    inputs = source.examples or [make_input(config["input_shape"], seed)]
+    if source.examples:
+        inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
+    else:
+        inputs = make_inputs(config["inputs"], seed)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir.parent))
     try:
         with torchscript_deprecation_noted():
@@ -316,9 +336,10 @@ def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
     print(f"Saved {', '.join(str(output_dir / name) for name in ARTIFACTS)}")
 
 
-def export_into(folder: Path, source: Source, inputs: list[torch.Tensor], config: dict) -> None:
+def export_into(folder: Path, source: Source, named_inputs: dict[str, torch.Tensor], config: dict) -> None:
     """Export, reload, check against eager (as the tutorial does), and write the three artifacts into ``folder``."""
     atol, rtol, k = config["atol"], config["rtol"], config["top_k"]
+    inputs = list(named_inputs.values())
     if source.already_torchscript:
         print("model is TorchScript already: saved as it is; its own output is the reference")
         exported, made_by = source.model, "loaded"
@@ -341,7 +362,7 @@ def export_into(folder: Path, source: Source, inputs: list[torch.Tensor], config
     diff = max_abs_diff(exported_out, eager_out)
     print(f"export check: PASS: max abs diff {diff:.3e} between the eager and the {made_by} model")
 
-    save_tensors(folder / "input.pt", {f"input_{i}": tensor for i, tensor in enumerate(inputs)})
+    save_tensors(folder / "input.pt", named_inputs)
     save_tensors(folder / "expected.pt", dict(named), atol=atol, rtol=rtol, top_k=k)
 
 

@@ -59,6 +59,7 @@ def cli(debug: bool) -> None:
     help="torch.jit.script (default), trace, or auto (script, else trace).",
 )
 @click.option("--input-shape", help="Reference input shape, comma-separated  [default: 1,3,224,224]")
+@click.option("--inputs", help="Several named inputs: name:shape:dtype;...  e.g. ids:1,16:int64;mask:1,16:bool")
 @click.option("--top-k", help="Classes to print and compare for classifiers, 0 for none  [default: 5]")
 @click.option("--atol", help="Absolute tolerance of the C++ vs Python check  [default: 1e-4]")
 @click.option("--rtol", help="Relative tolerance of the C++ vs Python check  [default: 1e-4]")

@@ -33,6 +33,7 @@ FLAGS = {
     "description": "--description",
     "export_method": "--export-method",
     "input_shape": "--input-shape",
+    "inputs": "--inputs",
     "top_k": "--top-k",
     "atol": "--atol",
     "rtol": "--rtol",

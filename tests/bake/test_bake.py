@@ -62,16 +62,13 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
         "model": "torchvision:resnet18",
         "weights": "none",
         "export_method": "script",
-        "input_shape": [1, 3, 224, 224],
+        "inputs": [{"name": "input", "shape": [1, 3, 224, 224], "dtype": "float32"}],
         "seed": 0,
         "top_k": 5,
         "atol": 1e-4,
         "rtol": 1e-4,
     }
-    assert (
-        "const std::vector<int64_t> kDefaultInputShape = {1, 3, 224, 224};"
-        in (project / "src/ts-infer.cpp").read_text()
-    )
+    assert '    {"input", {1, 3, 224, 224}, at::kFloat},' in (project / "src/ts-infer.cpp").read_text()
     assert "project(resnet18_deploy LANGUAGES CXX)" in (project / "CMakeLists.txt").read_text()
     assert (project / "requirements.txt").read_text().splitlines()[1:] == ["torch>=2.1", "torchvision", "pytest"]
     for name in (

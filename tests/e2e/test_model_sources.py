@@ -69,6 +69,26 @@ def make():
 """
 
 
+TEXT_MODEL = """\
+import torch
+
+
+class TextNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(10, 8)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        vectors = self.embed(ids) * mask.unsqueeze(-1).to(torch.float32)
+        return self.head(vectors.sum(dim=1)) * scale.to(torch.float32)
+
+
+def make():
+    return TextNet()
+"""
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Weights and model files, made on the spot: nothing is downloaded."""
@@ -84,6 +104,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.jit.script(SmallClassifier().eval()).save(str(folder / "small.pt"))
     (folder / "two_inputs.py").write_text(TWO_INPUTS)
     (folder / "dict_output.py").write_text(DICT_OUTPUT)
+    (folder / "text_model.py").write_text(TEXT_MODEL)
     return folder
 
 
@@ -105,7 +126,7 @@ def test_weights_from_a_state_dict_and_from_a_checkpoint(files: Path) -> None:
         outputs.append(expected_output(project))
     reference = torchvision.models.resnet18()
     reference.load_state_dict(torch.load(files / "r18.pth", weights_only=True))
-    inputs = dict(torch.jit.load(str(files / "out/from_r18/artifacts/input.pt")).named_buffers())["input_0"]
+    inputs = dict(torch.jit.load(str(files / "out/from_r18/artifacts/input.pt")).named_buffers())["input"]
     with torch.no_grad():
         assert torch.allclose(reference.eval()(inputs), outputs[0], atol=1e-5)
     assert torch.equal(outputs[0], outputs[1])
@@ -193,3 +214,38 @@ def test_a_dict_output_is_compared_tensor_by_tensor(files: Path) -> None:
     assert "; per output: logits " in parity and ", mask " in parity
     names = [name for name, _ in torch.jit.load(str(project / "artifacts/expected.pt")).named_buffers()]
     assert names == ["logits", "mask"]
+
+
+def test_named_inputs_of_several_dtypes(files: Path) -> None:
+    """Three named inputs (int64 token ids, a bool mask, a float16 scale): the reference inputs have those names,
+    shapes and dtypes, C++ reproduces Python on them, and the runner's random run makes inputs of the same kinds."""
+    spec = "ids:2,16:int64;mask:2,16:bool;scale:2,1:float16"
+    generation = tsgen(
+        "new",
+        "text",
+        "--model",
+        "text_model.py:make",
+        "--inputs",
+        spec,
+        "--top-k",
+        "2",
+        "--no-build",
+        "-o",
+        "out",
+        cwd=files,
+    )
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    project = files / "out" / "text"
+    verify = make(project, "verify")
+    assert verify.returncode == 0, verify.stdout
+    inputs = dict(torch.jit.load(str(project / "artifacts/input.pt")).named_buffers())
+    kinds = {name: (list(t.shape), t.dtype) for name, t in inputs.items()}
+    assert kinds == {"ids": ([2, 16], torch.int64), "mask": ([2, 16], torch.bool), "scale": ([2, 1], torch.float16)}
+    assert int(inputs["ids"].min()) >= 0 and int(inputs["ids"].max()) < 10
+    alone = make(project, "build")  # built; now the tutorial's run on random inputs of those kinds
+    assert alone.returncode == 0
+    from tests.conftest import run
+
+    result = run([project / "build/ts-infer", project / "artifacts/model.pt"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "DONE"

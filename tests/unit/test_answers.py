@@ -68,6 +68,11 @@ BAD = [
     ("input_shape", "1,3.5", "positive integers"),
     ("input_shape", "1,,3", "positive integers"),
     ("input_shape", ",".join(["1"] * 9), "more than 8 dimensions"),
+    ("inputs", "x:1,0:float32", "the shape of x is not a comma-separated list of positive integers"),
+    ("inputs", "x:1,3:complex64", "'complex64' is not a dtype"),
+    ("inputs", "x:1,3", "'x:1,3' is not name:shape:dtype"),
+    ("inputs", "1x:1:bool", "'1x:1:bool' is not name:shape:dtype"),
+    ("inputs", "x:1:bool;x:2:bool", "needs up to 16 inputs with distinct names"),
     ("top_k", "-1", "whole number >= 0"),
     ("top_k", "five", "whole number >= 0"),
     ("atol", "nan", "finite number >= 0"),
@@ -114,6 +119,15 @@ def test_project_files_are_the_model_and_weights_files(tmp_path: Path) -> None:
     assert answers.project_files({"model": "net.pt", "weights": "none"}, [tmp_path]) == [tmp_path / "net.pt"]
     files = answers.project_files({"model": "torchvision:resnet18", "weights": "r18.pth"}, [tmp_path])
     assert files == [tmp_path / "r18.pth"]
+
+
+def test_inputs_are_named_shaped_and_typed() -> None:
+    """inputs: name:shape:dtype items; empty means one float32 "input" of input_shape."""
+    assert answers.parse_inputs("", "1,3,8,8") == [("input", [1, 3, 8, 8], "float32")]
+    assert answers.parse_inputs(" ids : 1,16 : int64 ;mask:1,16:bool", "1") == [
+        ("ids", [1, 16], "int64"),
+        ("mask", [1, 16], "bool"),
+    ]
 
 
 def test_parse_shape_reads_spaces_and_signs_strictly() -> None:

@@ -43,8 +43,20 @@ constexpr const char* kUsage =
     "usage: ts-infer MODEL [--input FILE] [--expect FILE] [--atol A] [--rtol R] [--top-k K] "
     "[--threads N] [--bench N [--warmup W] [--json]] [--optimize onednn|ofi|none]";
 
-// The shape of the tutorial's random "image" when no --input is given, and the classes to print by default.
-const std::vector<int64_t> kDefaultInputShape = { {{- m.shape_list(cookiecutter.input_shape) -}} };
+// The inputs of the tutorial's random run (no --input): the project's input names, shapes and dtypes.
+struct InputSpec {
+  const char* name;
+  std::vector<int64_t> shape;
+  at::ScalarType dtype;
+};
+const std::vector<InputSpec> kDefaultInputs = {
+{%- for item in m.input_items(cookiecutter).split(';') %}
+{%- set name, dims, dtype = item.split(':') %}
+    {"{{ name }}", { {{- dims -}} }, {{ m.scalar_type(dtype) }}},
+{%- endfor %}
+};
+
+// The classes to print by default.
 constexpr int64_t kDefaultTopK = {{ cookiecutter.top_k | int }};
 
 struct UsageError : std::runtime_error {
@@ -361,6 +373,17 @@ int bench(torch::jit::Module& module, const std::string& mode, const std::vector
   return 0;
 }
 
+// A random input like export.py's: floats in [0, 1) (the tutorial's dummy image), integers in [0, 10), coin flips.
+at::Tensor random_input(const InputSpec& spec) {
+  if (spec.dtype == at::kBool) {
+    return torch::rand(spec.shape) > 0.5;
+  }
+  if (at::isFloatingType(spec.dtype)) {
+    return torch::rand(spec.shape).to(spec.dtype);
+  }
+  return torch::randint(0, 10, spec.shape, at::TensorOptions().dtype(spec.dtype));
+}
+
 // A classifier's scores as the tutorial prints them (the first row's top-k indices; named when the model has several
 // outputs); any other tensor as its name, shape, dtype and simple statistics.
 void print_output(const std::string& name, const at::Tensor& output, int64_t top_k, bool named) {
@@ -405,7 +428,9 @@ int run(const Options& options) {
 
   std::vector<torch::jit::IValue> inputs;
   if (options.input.empty()) {
-    inputs.emplace_back(torch::rand(kDefaultInputShape));
+    for (const auto& spec : kDefaultInputs) {
+      inputs.emplace_back(random_input(spec));
+    }
   } else {
     for (const auto& named : TensorFile(options.input).tensors) {
       inputs.emplace_back(named.second);

@@ -18,12 +18,15 @@ def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts) 
 
 
 def test_reference_input_is_what_export_feeds_the_model(config: dict, artifacts) -> None:
-    """The reference input has the shapes export.py uses (the factory's example inputs, else input_shape), so C++
-    is tested on what will be deployed."""
-    inputs = export.load_tensors(artifacts / "input.pt")[0].values()
+    """The reference inputs are the ones export.py uses (the factory's example inputs, else deploy.json's inputs,
+    with their names, shapes and dtypes), so C++ is tested on what will be deployed."""
+    inputs, _ = export.load_tensors(artifacts / "input.pt")
     source = export.build_model(config, config["seed"])
-    wanted = [list(t.shape) for t in source.examples] if source.examples else [config["input_shape"]]
-    assert [list(t.shape) for t in inputs] == wanted
+    if source.examples:
+        wanted = {f"input_{i}": (list(t.shape), t.dtype) for i, t in enumerate(source.examples)}
+    else:
+        wanted = {spec["name"]: (spec["shape"], export.DTYPES[spec["dtype"]]) for spec in config["inputs"]}
+    assert {name: (list(t.shape), t.dtype) for name, t in inputs.items()} == wanted
 
 
 def test_expected_file_records_the_tolerances(config: dict, artifacts) -> None:

@@ -35,9 +35,10 @@ def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, tmp_path: Path
 
 
 def test_runner_alone_behaves_like_the_tutorial(runner: Path, artifacts: Path, config: dict) -> None:
-    """With only a model path, ts-infer prints the tutorial's lines and exits 0 (on a random input_shape input)."""
+    """With only a model path, ts-infer prints the tutorial's lines and exits 0 (on random inputs of the project's
+    input names, shapes and dtypes)."""
     inputs, _ = export.load_tensors(artifacts / "input.pt")
-    if [list(t.shape) for t in inputs.values()] != [config["input_shape"]]:
+    if list(inputs) != [spec["name"] for spec in config["inputs"]]:
         pytest.skip("the model's inputs come from its factory: the one-random-input mode does not apply")
     result = run(runner, artifacts / "model.pt")
     assert result.returncode == 0, result.stderr
