@@ -19,6 +19,7 @@ WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 _FACTORY_END = re.compile(r":[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_DIMS = 8
 MAX_INPUTS = 16
+YES_NO = {"true", "false", "1", "0", "yes", "no", "y", "n", "on", "off"}
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int8", "uint8", "bool")
 MAX_SLUG = 64
 
@@ -219,7 +220,7 @@ def check_weights(weights: str, model: str, bases: list[Path]) -> None:
         )
     if is_weights_file(weights):
         resolve_file("weights", weights, weights, bases)
-    elif not re.fullmatch(r"([A-Za-z0-9]+_Weights\.)?[A-Z][A-Z0-9_]*", weights):
+    elif not re.fullmatch(r"([A-Za-z0-9_]+_Weights\.)?[A-Z][A-Z0-9_]*", weights):
         raise AnswerError(
             "weights",
             weights,
@@ -257,18 +258,9 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
     _integer(answers, "seed", 0, "give a whole number, e.g. 0")
     _single_line(answers, "python", "give the interpreter's plain path")
     _single_line(answers, "libtorch", "give the libtorch folder's plain path")
-    if str(answers.get("first_build", True)).lower() not in {
-        "true",
-        "false",
-        "1",
-        "0",
-        "yes",
-        "no",
-        "y",
-        "n",
-        "on",
-        "off",
-    }:
+    if str(answers.get("dynamic_batch", False)).lower() not in YES_NO:
+        raise AnswerError("dynamic_batch", answers.get("dynamic_batch"), "is not yes or no", "answer yes or no")
+    if str(answers.get("first_build", True)).lower() not in YES_NO:
         raise AnswerError("first_build", answers.get("first_build"), "is not yes or no", "answer yes or no")
 
 

@@ -36,6 +36,7 @@ except ImportError as missing:  # the first thing a fresh machine runs into: say
 PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_FILE = PROJECT_DIR / "deploy.json"
 ARTIFACTS = ("model.pt", "input.pt", "expected.pt")
+BATCH_ARTIFACTS = ("input_batch.pt", "expected_batch.pt")  # with dynamic_batch: the parity check at batch + 1
 
 
 class ExportError(Exception):
@@ -122,12 +123,16 @@ def torchvision_model(spec: str, weights: str) -> torch.nn.Module:
         )
     if weights == "none":
         return torchvision.models.get_model(arch, weights=None).eval()
-    if weights.startswith("models/"):
+    if "/" in weights or weights.endswith((".pt", ".pth", ".ckpt", ".bin")):  # a file, as hooks/answers.py tells
         model = torchvision.models.get_model(arch, weights=None)
         load_state(model, project_file("weights", weights), weights)
         return model.eval()
     options = torchvision.models.get_model_weights(arch)
-    name = weights.rpartition(".")[2]
+    family, _, name = weights.rpartition(".")
+    if family and family != options.__name__:
+        raise ExportError(
+            f"weights={weights}: those are {family}, not {arch}'s; use {options.__name__}.{name} or {name}"
+        )
     if name != "DEFAULT" and name not in options.__members__:
         raise ExportError(
             f"weights={weights}: {arch} has no such weights; pick DEFAULT or one of: {', '.join(options.__members__)}"
@@ -165,7 +170,10 @@ def load_state(model: torch.nn.Module, file: Path, name: str) -> None:
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # size mismatches
-        raise ExportError(f"weights={name}: does not fit the model: {' '.join(str(err).split())[:300]}") from err
+        raise ExportError(
+            f"weights={name}: does not fit the model ({' '.join(str(err).split())[:300]}); "
+            "use weights saved from this architecture"
+        ) from err
     if missing or unexpected:
 
         def listed(keys: list[str]) -> str:
@@ -319,18 +327,23 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, float]]
 def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
     """Build, export, check and save; on any failure nothing in ``output_dir`` is replaced."""
     seed = config["seed"] if seed is None else seed
-    source = build_model(config, seed)
-    if source.examples:
-        inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
-    else:
-        inputs = make_inputs(config["inputs"], seed)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir.parent))
     try:
         with torchscript_deprecation_noted():
+            source = build_model(config, seed)
+            if source.examples:
+                inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
+            else:
+                inputs = make_inputs(config["inputs"], seed)
             export_into(staging, source, inputs, config)
+            if config.get("dynamic_batch"):
+                check_second_batch(staging, source, second_batch(inputs, config, seed), config)
         output_dir.mkdir(parents=True, exist_ok=True)
-        for name in ARTIFACTS:
-            os.replace(staging / name, output_dir / name)
+        for name in ARTIFACTS + BATCH_ARTIFACTS:
+            if (staging / name).exists():
+                os.replace(staging / name, output_dir / name)
+            elif name in BATCH_ARTIFACTS:
+                (output_dir / name).unlink(missing_ok=True)  # dynamic_batch was switched off
     finally:
         shutil.rmtree(staging)
     print(f"Saved {', '.join(str(output_dir / name) for name in ARTIFACTS)}")
@@ -364,6 +377,36 @@ def export_into(folder: Path, source: Source, named_inputs: dict[str, torch.Tens
 
     save_tensors(folder / "input.pt", named_inputs)
     save_tensors(folder / "expected.pt", dict(named), atol=atol, rtol=rtol, top_k=k)
+
+
+def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> dict[str, torch.Tensor]:
+    """The reference inputs at one more row (batch size + 1): new random rows for deploy.json's inputs, the first
+    row repeated for a factory's example inputs."""
+    if list(inputs) == [spec["name"] for spec in config["inputs"]]:
+        specs = [{**spec, "shape": [spec["shape"][0] + 1, *spec["shape"][1:]]} for spec in config["inputs"]]
+        return make_inputs(specs, seed + 1)
+    return {name: torch.cat([tensor, tensor[:1]]) for name, tensor in inputs.items()}
+
+
+def check_second_batch(folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict) -> None:
+    """dynamic_batch: the exported model must agree with the eager one at a second batch size too (a trace can
+    bake the batch size in); its inputs and outputs become input_batch.pt and expected_batch.pt."""
+    atol, rtol, k = config["atol"], config["rtol"], config["top_k"]
+    reloaded = torch.jit.load(str(folder / "model.pt"))
+    batch = next(iter(inputs.values())).shape[0]
+    with torch.no_grad():
+        eager_out = flatten(source.model(*inputs.values()))
+        try:
+            named = named_outputs(reloaded(*inputs.values()))
+        except RuntimeError as err:
+            raise ExportError(f"export check at batch {batch}: the exported model fails ({first_line(err)})") from err
+    exported_out = [tensor for _, tensor in named]
+    problem = compare(exported_out, eager_out, atol, rtol, k)
+    if problem:
+        raise ExportError(f"export check at batch {batch}: the exported model disagrees with the eager one: {problem}")
+    print(f"export check at batch {batch}: PASS: max abs diff {max_abs_diff(exported_out, eager_out):.3e}")
+    save_tensors(folder / "input_batch.pt", inputs)
+    save_tensors(folder / "expected_batch.pt", dict(named), atol=atol, rtol=rtol, top_k=k)
 
 
 def main(argv: list[str] | None = None) -> int:

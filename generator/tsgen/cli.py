@@ -66,6 +66,9 @@ def cli(debug: bool) -> None:
 @click.option("--seed", help="Seed of the random weights and reference input  [default: 0]")
 @click.option("--python", "python", help="Python with torch used for export  [default: this one, else python3]")
 @click.option("--libtorch", help="libtorch or torch package folder  [default: discover, see `tsgen libtorch`]")
+@click.option(
+    "--dynamic-batch", is_flag=True, default=None, help="Also check export and parity at a second batch size."
+)
 @click.option("--no-build", is_flag=True, help="Skip the first configure + build.")
 @click.option(
     "--output-dir",

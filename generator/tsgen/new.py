@@ -34,6 +34,7 @@ FLAGS = {
     "export_method": "--export-method",
     "input_shape": "--input-shape",
     "inputs": "--inputs",
+    "dynamic_batch": "--dynamic-batch",
     "top_k": "--top-k",
     "atol": "--atol",
     "rtol": "--rtol",

@@ -63,6 +63,7 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
         "weights": "none",
         "export_method": "script",
         "inputs": [{"name": "input", "shape": [1, 3, 224, 224], "dtype": "float32"}],
+        "dynamic_batch": False,
         "seed": 0,
         "top_k": 5,
         "atol": 1e-4,

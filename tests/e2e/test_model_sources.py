@@ -89,6 +89,25 @@ def make():
 """
 
 
+FIXED_BATCH = """\
+import torch
+
+
+class FixedBatch(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = int(x.shape[0])  # a trace records this as a constant: the traced model only works at that batch
+        return self.fc(x.reshape(rows, -1))
+
+
+def make():
+    return FixedBatch()
+"""
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Weights and model files, made on the spot: nothing is downloaded."""
@@ -105,6 +124,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "two_inputs.py").write_text(TWO_INPUTS)
     (folder / "dict_output.py").write_text(DICT_OUTPUT)
     (folder / "text_model.py").write_text(TEXT_MODEL)
+    (folder / "fixed_batch.py").write_text(FIXED_BATCH)
     return folder
 
 
@@ -249,3 +269,31 @@ def test_named_inputs_of_several_dtypes(files: Path) -> None:
     result = run([project / "build/ts-infer", project / "artifacts/model.pt"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "DONE"
+
+
+def test_dynamic_batch_is_checked_in_export_and_parity(files: Path) -> None:
+    """--dynamic-batch: export and C++ parity also run at batch size + 1, and the summary says so."""
+    generation = tsgen("new", "dynamic", "--dynamic-batch", "--no-build", "-o", "out", cwd=files)
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    verify = make(files / "out" / "dynamic", "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert "export check at batch 2: PASS" in verify.stdout
+    assert any(line.startswith("parity at the second batch size: PASS") for line in verify.stdout.splitlines())
+    assert "also at a second batch size); tests: 10 passed" in verify.stdout.splitlines()[-1]
+
+
+def test_dynamic_batch_catches_a_trace_that_baked_the_batch_in(files: Path) -> None:
+    """A traced model that only works at its example's batch size fails the export check at the second batch
+    size, in one line; scripted, the same model passes."""
+    for method, passes in (("trace", False), ("script", True)):
+        name = f"fixed-{method}"
+        args = ["new", name, "--model", "fixed_batch.py:make", "--input-shape", "1,4", "--top-k", "0"]
+        assert (
+            tsgen(*args, "--export-method", method, "--dynamic-batch", "--no-build", "-o", "out", cwd=files).returncode
+            == 0
+        )
+        result = make(files / "out" / name.replace("-", "_"), "export")
+        assert (result.returncode == 0) == passes, result.stdout
+        if not passes:
+            errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR: ")]
+            assert len(errors) == 1 and errors[0].startswith("ERROR: export check at batch 2: the exported model")

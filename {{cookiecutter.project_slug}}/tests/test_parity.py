@@ -23,6 +23,22 @@ def test_runner_matches_python(runner: Path, artifacts: Path) -> None:
     assert "parity: PASS" in result.stdout
 
 
+def test_runner_matches_python_at_a_second_batch_size(runner: Path, artifacts: Path, config: dict) -> None:
+    """dynamic_batch: the runner also reproduces Python on the inputs at batch size + 1."""
+    if not config.get("dynamic_batch"):
+        pytest.skip("dynamic_batch is off in deploy.json")
+    result = run(
+        runner,
+        artifacts / "model.pt",
+        "--input",
+        artifacts / "input_batch.pt",
+        "--expect",
+        artifacts / "expected_batch.pt",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "parity: PASS" in result.stdout
+
+
 def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, tmp_path: Path) -> None:
     """When the recorded output is not what the model computes, ts-infer fails and names the max abs diff."""
     expected, numbers = export.load_tensors(artifacts / "expected.pt")
