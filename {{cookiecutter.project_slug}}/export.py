@@ -254,6 +254,8 @@ def named_outputs(output: object, name: str = "output") -> list[tuple[str, torch
     "output_0", "output_1" for a tuple or list, the keys for a dict ("aux_0" for a tuple under "aux")."""
     if isinstance(output, torch.Tensor):
         return [(name, output)]
+    if output is None:  # e.g. the unused aux outputs of a scripted googlenet or inception_v3
+        return []
     if isinstance(output, (tuple, list)):
         return [pair for i, item in enumerate(output) for pair in named_outputs(item, f"{name}_{i}")]
     if isinstance(output, dict):

@@ -297,3 +297,12 @@ def test_dynamic_batch_catches_a_trace_that_baked_the_batch_in(files: Path) -> N
         if not passes:
             errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR: ")]
             assert len(errors) == 1 and errors[0].startswith("ERROR: export check at batch 2: the exported model")
+
+
+def test_a_scripted_googlenet_drops_its_unused_aux_outputs(files: Path) -> None:
+    """Scripted googlenet returns (logits, None, None): the None aux outputs are skipped in Python and C++ alike."""
+    generation = tsgen("new", "googlenet", "--model", "torchvision:googlenet", "--no-build", "-o", "out", cwd=files)
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    verify = make(files / "out" / "googlenet", "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert "between the eager and the scripted model" in verify.stdout

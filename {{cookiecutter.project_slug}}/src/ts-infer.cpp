@@ -226,6 +226,8 @@ void flatten(const c10::IValue& value, std::vector<at::Tensor>& out) {
     for (const c10::IValue element : value.toListRef()) {
       flatten(element, out);
     }
+  } else if (value.isNone()) {
+    // an unused optional output (a scripted googlenet's aux logits): nothing to compare
   } else if (value.isGenericDict()) {
     for (const auto& item : value.toGenericDict()) {
       flatten(item.value(), out);
