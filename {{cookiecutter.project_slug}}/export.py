@@ -51,9 +51,17 @@ def load_config(path: Path = CONFIG_FILE) -> dict:
 @contextlib.contextmanager
 def torchscript_deprecation_noted() -> Iterator[None]:
     """Collect torch.jit's deprecation warnings (one per call on torch 2.14) and report them in one line."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:  # reported outside the catching context, also when the export fails (a TracerWarning may say why)
+        report_warnings(caught)
+
+
+def report_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Show the warnings that are not torch.jit's deprecation notices; count those in one note."""
     jit = [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning)) and "jit" in w.filename]
     for other in caught:
         if other not in jit:
@@ -102,7 +110,14 @@ def project_file(answer: str, relative: str) -> Path:
 
 
 def first_line(error: BaseException) -> str:
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+    """The line of an error message that says what went wrong: the first, except for TorchScript interpreter
+    errors, which end with the cause after a TorchScript traceback."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return (
+        lines[-1] if lines[0].startswith("The following operation failed in the TorchScript interpreter") else lines[0]
+    )
 
 
 def torchvision_model(spec: str, weights: str) -> torch.nn.Module:
@@ -397,8 +412,8 @@ def check_second_batch(folder: Path, source: Source, inputs: dict[str, torch.Ten
     reloaded = torch.jit.load(str(folder / "model.pt"))
     batch = next(iter(inputs.values())).shape[0]
     with torch.no_grad():
-        eager_out = flatten(source.model(*inputs.values()))
         try:
+            eager_out = flatten(source.model(*inputs.values()))
             named = named_outputs(reloaded(*inputs.values()))
         except RuntimeError as err:
             raise ExportError(f"export check at batch {batch}: the exported model fails ({first_line(err)})") from err
