@@ -258,10 +258,9 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
     _integer(answers, "seed", 0, "give a whole number, e.g. 0")
     _single_line(answers, "python", "give the interpreter's plain path")
     _single_line(answers, "libtorch", "give the libtorch folder's plain path")
-    if str(answers.get("dynamic_batch", False)).lower() not in YES_NO:
-        raise AnswerError("dynamic_batch", answers.get("dynamic_batch"), "is not yes or no", "answer yes or no")
-    if str(answers.get("first_build", True)).lower() not in YES_NO:
-        raise AnswerError("first_build", answers.get("first_build"), "is not yes or no", "answer yes or no")
+    for name, default in (("dynamic_batch", False), ("first_build", True)):
+        if str(answers.get(name, default)).lower() not in YES_NO:
+            raise AnswerError(name, answers.get(name), "is not yes or no", "answer yes or no")
 
 
 def is_yes(value: object) -> bool:

@@ -97,7 +97,7 @@ def build_model(config: dict, seed: int) -> Source:
             return Source(torch.jit.load(str(file)).eval(), already_torchscript=True)
         except RuntimeError as err:
             raise ExportError(
-                f"model={spec}: not a TorchScript file ({first_line(err)}); give a torch.jit.save file"
+                f"model={spec}: not a TorchScript file ({cause_of(err)}); give a torch.jit.save file"
             ) from err
     return factory_model(spec)
 
@@ -109,7 +109,7 @@ def project_file(answer: str, relative: str) -> Path:
     return file
 
 
-def first_line(error: BaseException) -> str:
+def cause_of(error: BaseException) -> str:
     """The line of an error message that says what went wrong: the first, except for TorchScript interpreter
     errors, which end with the cause after a TorchScript traceback."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -157,7 +157,7 @@ def torchvision_model(spec: str, weights: str) -> torch.nn.Module:
         return torchvision.models.get_model(arch, weights=chosen).eval()
     except (OSError, RuntimeError) as err:  # URLError is an OSError; a broken download a RuntimeError
         raise ExportError(
-            f"weights={weights}: downloading {chosen.url} failed ({first_line(err)}); without internet, download that "
+            f"weights={weights}: downloading {chosen.url} failed ({cause_of(err)}); without internet, download that "
             f"file elsewhere and use it: tsgen new --weights path/to/{chosen.url.rsplit('/', 1)[-1]} (in this project: "
             'copy it into models/ and set "weights" in deploy.json to models/<file>)'
         ) from err
@@ -170,7 +170,7 @@ def load_state(model: torch.nn.Module, file: Path, name: str) -> None:
         state = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as err:  # pickle errors come in many types; all mean the same to the user
         raise ExportError(
-            f"weights={name}: cannot read it as tensors ({first_line(err)}); save it with torch.save(model.state_dict(), path)"
+            f"weights={name}: cannot read it as tensors ({cause_of(err)}); save it with torch.save(model.state_dict(), path)"
         ) from err
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
@@ -258,9 +258,9 @@ def export_model(model: torch.nn.Module, method: str, inputs: list[torch.Tensor]
         except Exception as err:  # TorchScript's frontend raises many types
             if method == "script":
                 raise ExportError(
-                    f"torch.jit.script failed: {first_line(err)}; make the model scriptable, or use export_method auto or trace"
+                    f"torch.jit.script failed: {cause_of(err)}; make the model scriptable, or use export_method auto or trace"
                 ) from err
-            print(f"note: torch.jit.script failed ({first_line(err)}); exporting with torch.jit.trace instead")
+            print(f"note: torch.jit.script failed ({cause_of(err)}); exporting with torch.jit.trace instead")
     return torch.jit.trace(model, tuple(inputs)), "trace"
 
 
@@ -352,9 +352,9 @@ def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
                 inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
             else:
                 inputs = make_inputs(config["inputs"], seed)
-            export_into(staging, source, inputs, config)
+            exported = export_into(staging, source, inputs, config)
             if config.get("dynamic_batch"):
-                check_second_batch(staging, source, second_batch(inputs, config, seed), config)
+                check_second_batch(staging, source, exported, second_batch(inputs, config, seed), config)
         output_dir.mkdir(parents=True, exist_ok=True)
         for name in ARTIFACTS + BATCH_ARTIFACTS:
             if (staging / name).exists():
@@ -366,34 +366,54 @@ def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
     print(f"Saved {', '.join(str(output_dir / name) for name in ARTIFACTS)}")
 
 
-def export_into(folder: Path, source: Source, named_inputs: dict[str, torch.Tensor], config: dict) -> None:
-    """Export, reload, check against eager (as the tutorial does), and write the three artifacts into ``folder``."""
-    atol, rtol, k = config["atol"], config["rtol"], config["top_k"]
-    inputs = list(named_inputs.values())
+def export_into(folder: Path, source: Source, named_inputs: dict[str, torch.Tensor], config: dict) -> torch.nn.Module:
+    """Export, reload, check against eager (as the tutorial does), and write the three artifacts into ``folder``;
+    returns the reloaded model (what C++ will load)."""
     if source.already_torchscript:
         print("model is TorchScript already: saved as it is; its own output is the reference")
         exported, made_by = source.model, "loaded"
     else:
-        exported, method = export_model(source.model, config["export_method"], inputs)
+        exported, method = export_model(source.model, config["export_method"], list(named_inputs.values()))
         made_by = {"script": "scripted", "trace": "traced"}[method]
     exported.save(str(folder / "model.pt"))
     reloaded = torch.jit.load(str(folder / "model.pt"))  # check what C++ will load, not the in-memory module
-    with torch.no_grad():
-        eager_out = flatten(source.model(*inputs))
-        named = named_outputs(reloaded(*inputs))
+    eager_out, named = check_export(source, reloaded, named_inputs, config, "export check")
     exported_out = [tensor for _, tensor in named]
-
+    k = config["top_k"]
     if k > 0 and is_scores(eager_out[0]):
         print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
         print(f"TorchScript model top {k} results:\n  {top_k(exported_out[0], k)}")
-    problem = compare(exported_out, eager_out, atol, rtol, k)
-    if problem:
-        raise ExportError(f"export check: the exported model disagrees with the eager one: {problem}")
     diff = max_abs_diff(exported_out, eager_out)
     print(f"export check: PASS: max abs diff {diff:.3e} between the eager and the {made_by} model")
+    record(folder, "", named_inputs, named, config)
+    return reloaded
 
-    save_tensors(folder / "input.pt", named_inputs)
-    save_tensors(folder / "expected.pt", dict(named), atol=atol, rtol=rtol, top_k=k)
+
+def check_export(
+    source: Source, exported: torch.nn.Module, named_inputs: dict[str, torch.Tensor], config: dict, check: str
+) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
+    """Run the eager and the exported model on the inputs; unless they agree (allclose, same top-k), raise an
+    ExportError that starts with ``check``. Returns the eager outputs and the exported ones, named."""
+    inputs = list(named_inputs.values())
+    with torch.no_grad():
+        try:
+            eager_out = flatten(source.model(*inputs))
+            named = named_outputs(exported(*inputs))
+        except RuntimeError as err:
+            raise ExportError(f"{check}: the exported model fails ({cause_of(err)})") from err
+    problem = compare([tensor for _, tensor in named], eager_out, config["atol"], config["rtol"], config["top_k"])
+    if problem:
+        raise ExportError(f"{check}: the exported model disagrees with the eager one: {problem}")
+    return eager_out, named
+
+
+def record(
+    folder: Path, suffix: str, inputs: dict[str, torch.Tensor], outputs: list[tuple[str, torch.Tensor]], config: dict
+) -> None:
+    """input<suffix>.pt and expected<suffix>.pt: what C++ is given, and what it must reproduce within the tolerances."""
+    save_tensors(folder / f"input{suffix}.pt", inputs)
+    numbers = {"atol": config["atol"], "rtol": config["rtol"], "top_k": config["top_k"]}
+    save_tensors(folder / f"expected{suffix}.pt", dict(outputs), **numbers)
 
 
 def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> dict[str, torch.Tensor]:
@@ -405,25 +425,16 @@ def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> di
     return {name: torch.cat([tensor, tensor[:1]]) for name, tensor in inputs.items()}
 
 
-def check_second_batch(folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict) -> None:
+def check_second_batch(
+    folder: Path, source: Source, exported: torch.nn.Module, inputs: dict[str, torch.Tensor], config: dict
+) -> None:
     """dynamic_batch: the exported model must agree with the eager one at a second batch size too (a trace can
     bake the batch size in); its inputs and outputs become input_batch.pt and expected_batch.pt."""
-    atol, rtol, k = config["atol"], config["rtol"], config["top_k"]
-    reloaded = torch.jit.load(str(folder / "model.pt"))
     batch = next(iter(inputs.values())).shape[0]
-    with torch.no_grad():
-        try:
-            eager_out = flatten(source.model(*inputs.values()))
-            named = named_outputs(reloaded(*inputs.values()))
-        except RuntimeError as err:
-            raise ExportError(f"export check at batch {batch}: the exported model fails ({first_line(err)})") from err
-    exported_out = [tensor for _, tensor in named]
-    problem = compare(exported_out, eager_out, atol, rtol, k)
-    if problem:
-        raise ExportError(f"export check at batch {batch}: the exported model disagrees with the eager one: {problem}")
-    print(f"export check at batch {batch}: PASS: max abs diff {max_abs_diff(exported_out, eager_out):.3e}")
-    save_tensors(folder / "input_batch.pt", inputs)
-    save_tensors(folder / "expected_batch.pt", dict(named), atol=atol, rtol=rtol, top_k=k)
+    eager_out, named = check_export(source, exported, inputs, config, f"export check at batch {batch}")
+    diff = max_abs_diff([tensor for _, tensor in named], eager_out)
+    print(f"export check at batch {batch}: PASS: max abs diff {diff:.3e}")
+    record(folder, "_batch", inputs, named, config)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,7 +82,7 @@ def _minor(version: str) -> tuple[int, int]:
     return (numbers + [0, 0])[0], (numbers + [0, 0])[1]
 
 
-def check_python(setup: Setup, discover: ModuleType) -> list[Check]:
+def check_python(setup: Setup, discover: ModuleType, torch: str | None) -> list[Check]:
     """The exporting Python, its torch and torchvision, and whether those two are a matching pair."""
     resolved = shutil.which(setup.python) or (setup.python if Path(setup.python).is_file() else None)
     if resolved is None:
@@ -93,7 +93,6 @@ def check_python(setup: Setup, discover: ModuleType) -> list[Check]:
     ok = version != "unknown" and _minor(version) >= MIN_PYTHON
     checks = [Check("Python", ok, f"{version} at {resolved}", "" if ok else "use Python >= 3.9")]
 
-    torch = discover.installed_version(resolved, "torch")
     checks.append(
         Check("torch", bool(torch), torch or f"not installed for {resolved}", "" if torch else "pip install torch")
     )
@@ -111,7 +110,7 @@ def check_python(setup: Setup, discover: ModuleType) -> list[Check]:
     return checks
 
 
-def check_libtorch(setup: Setup, discover: ModuleType) -> tuple[list[Check], object | None]:
+def check_libtorch(setup: Setup, discover: ModuleType, torch: str | None) -> tuple[list[Check], object | None]:
     """libtorch found (and how), its version, standard and flavour, and its agreement with the exporting torch."""
     try:
         found = discover.find_libtorch(setup.libtorch, setup.python)
@@ -121,7 +120,6 @@ def check_libtorch(setup: Setup, discover: ModuleType) -> tuple[list[Check], obj
         ], None
     checks = [Check("libtorch", True, f"{found.version} ({found.flavour}) at {found.prefix}, via {found.how}")]
     checks.append(Check("C++ standard", True, f"C++{found.cxx_standard} (what libtorch {found.version} needs)"))
-    torch = discover.installed_version(setup.python, "torch")
     if torch:
         exporter, runtime = _minor(torch), _minor(found.version)
         same = exporter == runtime
@@ -133,10 +131,9 @@ def check_libtorch(setup: Setup, discover: ModuleType) -> tuple[list[Check], obj
 
 def check_cmake(setup: Setup, discover: ModuleType) -> list[Check]:
     if setup.cmake:
-        result = _run([setup.cmake, "--version"])
-        match = re.search(r"version (\d+\.\d+\S*)", result.stdout) if result else None
-        ok = match is not None and _minor(match.group(1)) >= (3, 21)
-        detail = f"{match.group(1)} at {setup.cmake} (recorded in local.mk)" if match else f"{setup.cmake} not found"
+        version = discover.cmake_version(setup.cmake)
+        ok = version is not None and _minor(version) >= (3, 21)
+        detail = f"{version} at {setup.cmake} (recorded in local.mk)" if version else f"{setup.cmake} not found"
         return [Check("CMake", ok, detail, "" if ok else "pip install cmake, then make CMAKE=$(which cmake)")]
     found = discover.find_cmake(beside=setup.python if Path(setup.python).is_absolute() else sys.executable)
     if not found:
@@ -246,8 +243,9 @@ def check_project(setup: Setup) -> list[Check]:
 def run_checks(setup: Setup) -> list[Check]:
     """Every check, in the order a build needs them."""
     discover = template.discover()
-    checks = check_python(setup, discover)
-    libtorch_checks, libtorch = check_libtorch(setup, discover)
+    torch = discover.installed_version(setup.python, "torch")  # the exporting torch, read once for both checks
+    checks = check_python(setup, discover, torch)
+    libtorch_checks, libtorch = check_libtorch(setup, discover, torch)
     checks += libtorch_checks + check_cmake(setup, discover) + check_compiler(libtorch) + check_tools(setup, libtorch)
     if setup.project is not None:
         checks += check_project(setup)

@@ -259,14 +259,20 @@ def find_cmake(minimum: tuple[int, int] = (3, 21), beside: str | None = None) ->
     if beside:
         candidates.append(shutil.which("cmake", path=str(Path(beside).parent)))
     for cmake in filter(None, candidates):
-        try:
-            output = subprocess.run([cmake, "--version"], capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        match = re.search(r"version (\d+)\.(\d+)(\S*)", output)
-        if match and (int(match.group(1)), int(match.group(2))) >= minimum:
-            return cmake, f"{match.group(1)}.{match.group(2)}{match.group(3)}"
+        version = cmake_version(cmake)
+        if version and tuple(int(n) for n in version.split(".")[:2]) >= minimum:
+            return cmake, version
     return None
+
+
+def cmake_version(cmake: str) -> str | None:
+    """The version ``cmake --version`` reports ("3.25.1"), or None when it does not run."""
+    try:
+        output = subprocess.run([cmake, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"version (\d+\.\d+\S*)", output)
+    return match.group(1) if match else None
 
 
 def main(argv: list[str] | None = None) -> int:
