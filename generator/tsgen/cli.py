@@ -61,6 +61,14 @@ def cli(debug: bool) -> None:
 @click.option("--input-shape", help="Reference input shape, comma-separated  [default: 1,3,224,224]")
 @click.option("--inputs", help="Several named inputs: name:shape:dtype;...  e.g. ids:1,16:int64;mask:1,16:bool")
 @click.option("--top-k", help="Classes to print and compare for classifiers, 0 for none  [default: 5]")
+@click.option(
+    "--preprocess",
+    help="Image preprocessing of ts-infer --image: auto, none, or resize=256 mean=r,g,b std=r,g,b "
+    "interpolation=bilinear  [default: auto: the torchvision weights' transforms, else ImageNet's]",
+)
+@click.option(
+    "--labels", help="Class names: auto (the torchvision weights' categories), none, or a .txt file  [default: auto]"
+)
 @click.option("--atol", help="Absolute tolerance of the C++ vs Python check  [default: 1e-4]")
 @click.option("--rtol", help="Relative tolerance of the C++ vs Python check  [default: 1e-4]")
 @click.option("--seed", help="Seed of the random weights and reference input  [default: 0]")

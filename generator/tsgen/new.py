@@ -36,6 +36,8 @@ FLAGS = {
     "inputs": "--inputs",
     "dynamic_batch": "--dynamic-batch",
     "top_k": "--top-k",
+    "preprocess": "--preprocess",
+    "labels": "--labels",
     "atol": "--atol",
     "rtol": "--rtol",
     "seed": "--seed",
@@ -70,6 +72,8 @@ def resolve_answers(request: NewProject) -> dict[str, object]:
         extra["model"] = str(Path(model).expanduser().resolve())
     if rules.is_weights_file(str(extra.get("weights", ""))):
         extra["weights"] = str(Path(str(extra["weights"])).expanduser().resolve())
+    if rules.is_labels_file(str(extra.get("labels", "")).strip()):
+        extra["labels"] = str(Path(str(extra["labels"]).strip()).expanduser().resolve())
     context = generate_context(context_file=str(template_dir / "cookiecutter.json"), extra_context=extra)
     return dict(prompt_for_config(context, no_input=True))
 

@@ -25,6 +25,7 @@ EXPECTED_FILES = {
     "deploy.json",
     "export.py",
     "local.mk",
+    "predict.py",
     "pyproject.toml",
     "requirements.txt",
     "cmake/TorchDeploy.cmake",
@@ -32,6 +33,7 @@ EXPECTED_FILES = {
     "src/ts-infer.cpp",
     "tests/conftest.py",
     "tests/test_export.py",
+    "tests/test_images.py",
     "tests/test_parity.py",
 }
 
@@ -66,14 +68,22 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
         "dynamic_batch": False,
         "seed": 0,
         "top_k": 5,
+        "preprocess": {"resize": "auto", "mean": "auto", "std": "auto", "interpolation": "auto"},
+        "labels": "auto",
         "atol": 1e-4,
         "rtol": 1e-4,
     }
     assert '    {"input", {1, 3, 224, 224}, at::kFloat},' in (project / "src/ts-infer.cpp").read_text()
     assert "project(resnet18_deploy LANGUAGES CXX)" in (project / "CMakeLists.txt").read_text()
-    assert (project / "requirements.txt").read_text().splitlines()[1:] == ["torch>=2.1", "torchvision", "pytest"]
+    assert (project / "requirements.txt").read_text().splitlines()[1:] == [
+        "torch>=2.1",
+        "torchvision",
+        "pillow  # predict.py and the image tests decode images with it",
+        "pytest",
+    ]
     for name in (
         "export.py",
+        "predict.py",
         "bench.py",
         "cmake/discover.py",
         "tests/conftest.py",
@@ -114,6 +124,31 @@ def test_a_user_model_file_is_copied_into_the_project(tmp_path: Path) -> None:
     assert (project / "models" / "tiny.py").read_text() == (tmp_path / "nets" / "tiny.py").read_text()
     assert json.loads((project / "deploy.json").read_text())["model"] == "models/tiny.py:make"
     assert "torchvision" not in (project / "requirements.txt").read_text()
+
+
+def test_image_answers_are_rendered_into_deploy_json(tmp_path: Path) -> None:
+    """preprocess values become typed JSON (the rest "auto"), none becomes null; a labels file is copied."""
+    (tmp_path / "names.txt").write_text("cat\ndog\n")
+    result = tsgen(
+        "new",
+        "images",
+        "--preprocess",
+        "resize=288 mean=.5,0.5,0.5 interpolation=bicubic",
+        "--labels",
+        "names.txt",
+        "--no-build",
+        "-o",
+        "out",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    deploy = json.loads((tmp_path / "out" / "images" / "deploy.json").read_text())
+    assert deploy["preprocess"] == {"resize": 288, "mean": [0.5, 0.5, 0.5], "std": "auto", "interpolation": "bicubic"}
+    assert deploy["labels"] == "models/names.txt"
+    assert (tmp_path / "out" / "images" / "models" / "names.txt").read_text() == "cat\ndog\n"
+    plain = bake(tmp_path / "plain", project_name="plain", preprocess="none", labels="none")
+    assert json.loads((plain / "deploy.json").read_text())["preprocess"] is None
+    assert json.loads((plain / "deploy.json").read_text())["labels"] is None
 
 
 def test_a_git_url_works_with_nothing_but_cookiecutter_installed(

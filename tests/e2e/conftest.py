@@ -27,6 +27,13 @@ def mtimes(project: Path) -> dict[str, int]:
     return {name: (project / name).stat().st_mtime_ns for name in files}
 
 
+# A user's machine as most have it: no CUDA toolkit and no OpenCV, to CMake (with the environment below).
+BARE_MACHINE = (
+    "CMAKE_ARGS=-DCMAKE_DISABLE_FIND_PACKAGE_CUDA=ON -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON "
+    "-DCMAKE_DISABLE_FIND_PACKAGE_OpenCV=ON"
+)
+
+
 def without_cuda_toolkit(env: dict[str, str]) -> dict[str, str]:
     """The environment of a user without the CUDA toolkit: no nvcc on PATH, no CUDA_* hints."""
     path = [d for d in env["PATH"].split(os.pathsep) if d and not (Path(d) / "nvcc").exists() and "cuda" not in d]
@@ -49,6 +56,14 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace
         first=first,
         seconds={"tsgen new (first build)": generated - started, "first make verify": verified - generated},
     )
+
+
+@pytest.fixture(scope="session")
+def bare_machine_build(default_project: SimpleNamespace) -> SimpleNamespace:
+    """`make verify` of the default project in build-bare/ as on a machine without the CUDA toolkit and OpenCV."""
+    env = without_cuda_toolkit(dict(os.environ))
+    verify = make(default_project.path, "verify", "BUILD_DIR=build-bare", BARE_MACHINE, env=env)
+    return SimpleNamespace(verify=verify, env=env, runner=default_project.path / "build-bare" / "ts-infer")
 
 
 TINY_NET = '''\
@@ -77,10 +92,12 @@ def make_net() -> torch.nn.Module:
 
 @pytest.fixture(scope="session")
 def cpu_lane_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """The cpu lane: a user model file and the 2.13.0 CPU wheel's libtorch given as a folder (hook's first build)."""
+    """The cpu lane: a user model file with a labels file, and the 2.13.0 CPU wheel's libtorch given as a folder
+    (hook's first build), then its first `make verify`."""
     workdir = tmp_path_factory.mktemp("cpu-lane")
     python = lane_python("cpu")
     (workdir / "net.py").write_text(TINY_NET)
+    (workdir / "classes.txt").write_text("".join(f"class_{i}\n" for i in range(10)))
     generation = tsgen(
         "new",
         "tiny-net",
@@ -88,6 +105,8 @@ def cpu_lane_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespac
         "net.py:make_net",
         "--input-shape",
         "2,3,32,32",
+        "--labels",
+        "classes.txt",
         "--python",
         python,
         "--libtorch",
@@ -96,6 +115,6 @@ def cpu_lane_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespac
         "projects",
         cwd=workdir,
     )
-    return SimpleNamespace(
-        path=workdir / "projects" / "tiny_net", generation=generation, libtorch=torch_package(python)
-    )
+    project = workdir / "projects" / "tiny_net"
+    first = make(project, "verify") if generation.returncode == 0 else None
+    return SimpleNamespace(path=project, generation=generation, first=first, libtorch=torch_package(python))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -279,7 +280,8 @@ def test_dynamic_batch_is_checked_in_export_and_parity(files: Path) -> None:
     assert verify.returncode == 0, verify.stdout
     assert "export check at batch 2: PASS" in verify.stdout
     assert any(line.startswith("parity at the second batch size: PASS") for line in verify.stdout.splitlines())
-    assert "also at a second batch size); tests: 10 passed" in verify.stdout.splitlines()[-1]
+    # Every project test ran, the dynamic batch one included: nothing skipped.
+    assert re.search(r"also at a second batch size\); tests: \d+ passed in ", verify.stdout.splitlines()[-1])
 
 
 def test_dynamic_batch_catches_a_trace_that_baked_the_batch_in(files: Path) -> None:

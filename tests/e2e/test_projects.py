@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import lane_python, run
-from tests.e2e.conftest import COMPILE_MARKERS, make, mtimes, without_cuda_toolkit
+from tests.e2e.conftest import BARE_MACHINE, COMPILE_MARKERS, make, mtimes
 
 pytestmark = pytest.mark.e2e
 
@@ -88,19 +88,20 @@ def test_other_weights_make_verify_fail_and_name_the_max_abs_diff(
     assert make(project, "verify").returncode == 0
 
 
-def test_cpu_build_against_the_cuda_wheel_needs_no_cuda_toolkit(default_project: SimpleNamespace) -> None:
+def test_cpu_build_against_the_cuda_wheel_needs_no_cuda_toolkit(
+    default_project: SimpleNamespace, bare_machine_build: SimpleNamespace
+) -> None:
     """With the CUDA toolkit made unfindable (CMake switches, nvcc off PATH), the CPU build succeeds, links no
     CUDA library, and passes verify; asking for CUDA there fails with a message naming the fix."""
-    project, env = default_project.path, without_cuda_toolkit(dict(os.environ))
+    project, env, build = default_project.path, bare_machine_build.env, bare_machine_build.verify
     assert shutil.which("nvcc", path=env["PATH"]) is None
-    hide = "CMAKE_ARGS=-DCMAKE_DISABLE_FIND_PACKAGE_CUDA=ON -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON"
-    build = make(project, "verify", "BUILD_DIR=build-no-toolkit", hide, env=env)
     assert build.returncode == 0, build.stdout
     assert "CPU-only build against the CUDA wheel (no CUDA toolkit needed" in build.stdout
     # The runner links the CPU half only (the wheel's libtorch_cpu itself pulls the pip CUDA runtime, not the toolkit).
-    needed = re.findall(r"\(NEEDED\).*\[(.+)\]", run(["readelf", "-d", project / "build-no-toolkit/ts-infer"]).stdout)
+    needed = re.findall(r"\(NEEDED\).*\[(.+)\]", run(["readelf", "-d", bare_machine_build.runner]).stdout)
     assert {"libtorch_cpu.so", "libc10.so"} <= set(needed) and not {"libtorch.so", "libtorch_cuda.so"} & set(needed)
-    cuda = make(project, "build", "BUILD_DIR=build-cuda-on", f"{hide} -DTORCH_DEPLOY_CUDA=ON", env=env)
+    hide = BARE_MACHINE.removeprefix("CMAKE_ARGS=")
+    cuda = make(project, "build", "BUILD_DIR=build-cuda-on", f"CMAKE_ARGS={hide} -DTORCH_DEPLOY_CUDA=ON", env=env)
     assert cuda.returncode != 0
     message = " ".join(cuda.stdout.split())  # CMake wraps its messages
     assert "TORCH_DEPLOY_CUDA=ON needs the CUDA toolkit, which CMake cannot find" in message
@@ -134,7 +135,7 @@ def test_cpu_lane_user_model_with_an_explicit_libtorch_folder(cpu_lane_project: 
     assert expected in generation.stdout
     assert "==> Built build/ts-infer in" in generation.stdout
     assert "-std=c++17" in (project / "build" / "build.ninja").read_text()
-    verify = make(project, "verify")
+    verify = cpu_lane_project.first
     assert verify.returncode == 0, verify.stdout
     assert "Python model top 5 results:" in verify.stdout
     assert verify.stdout.splitlines()[-1].startswith("verify: PASS: C++ reproduces Python")

@@ -81,6 +81,18 @@ BAD = [
     ("seed", "0x10", "whole number >= 0"),
     ("libtorch", "/opt/lib\ntorch", "newline"),
     ("first_build", "maybe", "is not yes or no"),
+    ("preprocess", "resize=256 size=224", "'size=224' is not one of resize, mean, std, interpolation =value"),
+    ("preprocess", "resize", "'resize' is not one of resize, mean, std, interpolation =value"),
+    ("preprocess", "resize=256 resize=288", "gives resize twice"),
+    ("preprocess", "resize=200", "resize=200 is not a whole number >= the crop 224x224"),
+    ("preprocess", "resize=256.5", "resize=256.5 is not a whole number"),
+    ("preprocess", "mean=0.5,0.5", "mean=0.5,0.5 is not 3 comma-separated numbers"),
+    ("preprocess", "mean=a,b,c", "mean=a,b,c is not 3 comma-separated numbers"),
+    ("preprocess", "mean=nan,0,0", "mean=nan,0,0 is not 3 comma-separated numbers"),
+    ("preprocess", "std=0.2,0,0.2", "std=0.2,0,0.2 is not 3 comma-separated numbers > 0"),
+    ("preprocess", "interpolation=lanczos", "interpolation=lanczos is unknown"),
+    ("labels", "classes.csv", "is neither auto, none nor a .txt file"),
+    ("labels", "missing.txt", "does not exist"),
 ]
 
 
@@ -119,6 +131,57 @@ def test_project_files_are_the_model_and_weights_files(tmp_path: Path) -> None:
     assert answers.project_files({"model": "net.pt", "weights": "none"}, [tmp_path]) == [tmp_path / "net.pt"]
     files = answers.project_files({"model": "torchvision:resnet18", "weights": "r18.pth"}, [tmp_path])
     assert files == [tmp_path / "r18.pth"]
+
+
+def test_labels_file_must_hold_names(tmp_path: Path) -> None:
+    """A labels file with no names (or not UTF-8) is refused; one with names, auto and none are accepted."""
+    (tmp_path / "empty.txt").write_text("\n \n")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    (tmp_path / "classes.txt").write_text("cat\ndog\n")
+    with pytest.raises(answers.AnswerError, match="holds no class names"):
+        answers.validate(defaults(labels="empty.txt"), [tmp_path])
+    with pytest.raises(answers.AnswerError, match="cannot be read as UTF-8 text"):
+        answers.validate(defaults(labels="latin1.txt"), [tmp_path])
+    for labels in ("auto", "none", "classes.txt"):
+        answers.validate(defaults(labels=labels), [tmp_path])
+    files = answers.project_files({"model": "torchvision:resnet18", "labels": "classes.txt"}, [tmp_path])
+    assert files == [tmp_path / "classes.txt"]
+
+
+IMAGE = [("input", [1, 3, 224, 224], "float32")]
+
+
+def test_preprocess_values_are_parsed_and_the_rest_stays_auto() -> None:
+    """auto: {} (every value from the weights or ImageNet); none: None; given values are typed."""
+    assert answers.parse_preprocess("auto", IMAGE) == {}
+    assert answers.parse_preprocess("none", IMAGE) is None
+    given = answers.parse_preprocess(" resize=288  mean=0.5,0.5,.5 std=1,1,1e0 interpolation=bicubic ", IMAGE)
+    assert given == {"resize": 288, "mean": [0.5, 0.5, 0.5], "std": [1.0, 1.0, 1.0], "interpolation": "bicubic"}
+    grey = [("x", [4, 1, 28, 28], "float16")]
+    assert answers.parse_preprocess("resize=32 mean=0.1307 std=0.3081", grey) == {
+        "resize": 32,
+        "mean": [0.1307],
+        "std": [0.3081],
+    }
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        [("ids", [1, 16], "int64")],
+        [("x", [1, 3, 224, 224], "int64")],
+        [("x", [1, 4, 224, 224], "float32")],
+        [("x", [3, 224, 224], "float32")],
+        [("a", [1, 3, 224, 224], "float32"), ("b", [1, 3, 224, 224], "float32")],
+    ],
+)
+def test_preprocess_values_need_one_image_input(inputs: list) -> None:
+    """Values for the image preprocessing are refused for a model without one image input; auto and none are not."""
+    assert answers.image_input(inputs) is None
+    with pytest.raises(answers.AnswerError, match="needs a model with one image input"):
+        answers.parse_preprocess("resize=256", inputs)
+    assert answers.parse_preprocess("auto", inputs) == {}
+    assert answers.parse_preprocess("none", inputs) is None
 
 
 def test_inputs_are_named_shaped_and_typed() -> None:

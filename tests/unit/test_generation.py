@@ -62,6 +62,13 @@ HOSTILE = [
     (["ok", "--rtol", "-1"], "not a finite number >= 0"),
     (["ok", "--seed", "-3"], "not a whole number >= 0"),
     (["ok", "--libtorch", "/opt/a\nb"], "contains a newline or control character"),
+    (["ok", "--preprocess", "resize=100"], "resize=100 is not a whole number >= the crop 224x224"),
+    (["ok", "--preprocess", "mean=0.5"], "mean=0.5 is not 3 comma-separated numbers"),
+    (["ok", "--preprocess", "crop=224"], "'crop=224' is not one of resize, mean, std, interpolation =value"),
+    (["ok", "--preprocess", "interpolation=area"], "interpolation=area is unknown"),
+    (["ok", "--preprocess", "std=1,1,-1"], "std=1,1,-1 is not 3 comma-separated numbers > 0"),
+    (["ok", "--labels", "names.json"], "is neither auto, none nor a .txt file"),
+    (["ok", "--labels", "missing.txt"], "does not exist"),
 ]
 # Only tsgen sees raw values: cookiecutter renders answers as Jinja before any hook runs.
 TSGEN_ONLY = [
@@ -80,6 +87,8 @@ FLAG_TO_ANSWER = {
     "--rtol": "rtol",
     "--seed": "seed",
     "--libtorch": "libtorch",
+    "--preprocess": "preprocess",
+    "--labels": "labels",
 }
 
 

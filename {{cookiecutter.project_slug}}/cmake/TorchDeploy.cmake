@@ -13,6 +13,8 @@
 #   TORCH_DEPLOY_CCACHE    use ccache when it is found (default ON)
 #   TORCH_DEPLOY_PCH       precompile <torch/script.h> for the runners (default OFF: with one source file the
 #                          header is parsed once either way, and ccache already makes rebuilds cheap)
+#   TORCH_DEPLOY_OPENCV    AUTO (default): link OpenCV's core and imgcodecs when find_package(OpenCV) finds them,
+#                          which gives the runners TORCH_DEPLOY_WITH_OPENCV (ts-infer --image); ON: require it; OFF
 #
 # Discovery itself lives in cmake/discover.py (shared with the generator's hooks and `tsgen libtorch`), so that
 # CMake, the generator and `tsgen doctor` can never disagree about which libtorch a project uses.
@@ -24,6 +26,8 @@ set(TORCH_DEPLOY_PYTHON "" CACHE FILEPATH "Python interpreter whose torch packag
 option(TORCH_DEPLOY_CUDA "Link libtorch's CUDA libraries (needs the CUDA toolkit)" OFF)
 option(TORCH_DEPLOY_CCACHE "Use ccache when it is found" ON)
 option(TORCH_DEPLOY_PCH "Precompile <torch/script.h> (pays off once a runner has several source files)" OFF)
+set(TORCH_DEPLOY_OPENCV AUTO CACHE STRING "Decode images with OpenCV (ts-infer --image): AUTO, ON or OFF")
+set_property(CACHE TORCH_DEPLOY_OPENCV PROPERTY STRINGS AUTO ON OFF)
 
 # --- libtorch ------------------------------------------------------------------------------------------------
 function(_torch_deploy_discover)
@@ -170,9 +174,66 @@ if(TORCH_DEPLOY_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
   endif()
 endif()
 
+# --- images (optional) ---------------------------------------------------------------------------------------
+# OpenCV decodes image files for ts-infer --image; everything after decoding is ATen, so only core and imgcodecs
+# are linked. Found through OpenCV's CMake package, else (Debian's per-module -dev packages ship none) from its
+# headers and the two libraries directly. A libtorch built with the old C++ ABI (pip wheels before torch 2.7)
+# cannot share std::string with a distribution's OpenCV, so images are left out there instead of failing to link.
+function(_torch_deploy_find_opencv)
+  find_package(OpenCV QUIET CONFIG COMPONENTS core imgcodecs)
+  if(OpenCV_FOUND)
+    add_library(TorchDeploy::opencv INTERFACE IMPORTED)
+    target_link_libraries(TorchDeploy::opencv INTERFACE opencv_core opencv_imgcodecs)
+    set(_torch_deploy_opencv_found "OpenCV ${OpenCV_VERSION} (${OpenCV_DIR})" PARENT_SCOPE)
+    return()
+  elseif(CMAKE_DISABLE_FIND_PACKAGE_OpenCV)  # the user said: no OpenCV; the fallback must not find it either
+    return()
+  endif()
+  find_path(TORCH_DEPLOY_OPENCV_INCLUDE opencv2/imgcodecs.hpp PATH_SUFFIXES opencv4)
+  find_library(TORCH_DEPLOY_OPENCV_CORE opencv_core)
+  find_library(TORCH_DEPLOY_OPENCV_IMGCODECS opencv_imgcodecs)
+  if(TORCH_DEPLOY_OPENCV_INCLUDE AND TORCH_DEPLOY_OPENCV_CORE AND TORCH_DEPLOY_OPENCV_IMGCODECS)
+    file(STRINGS "${TORCH_DEPLOY_OPENCV_INCLUDE}/opencv2/core/version.hpp" _lines
+      REGEX "#define CV_VERSION_(MAJOR|MINOR|REVISION) ")
+    string(REGEX REPLACE "[^0-9;]|#define CV_VERSION_[A-Z]+" "" _version "${_lines}")
+    string(REPLACE ";" "." _version "${_version}")
+    add_library(TorchDeploy::opencv INTERFACE IMPORTED)
+    target_include_directories(TorchDeploy::opencv SYSTEM INTERFACE "${TORCH_DEPLOY_OPENCV_INCLUDE}")
+    target_link_libraries(TorchDeploy::opencv INTERFACE
+      "${TORCH_DEPLOY_OPENCV_IMGCODECS}" "${TORCH_DEPLOY_OPENCV_CORE}")
+    set(_torch_deploy_opencv_found "OpenCV ${_version} (${TORCH_DEPLOY_OPENCV_IMGCODECS})" PARENT_SCOPE)
+  endif()
+endfunction()
+
+set(TORCH_DEPLOY_WITH_OPENCV OFF)
+string(TOUPPER "${TORCH_DEPLOY_OPENCV}" _torch_deploy_opencv)
+if(NOT _torch_deploy_opencv MATCHES "^(AUTO|ON|OFF)$")
+  message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_OPENCV=${TORCH_DEPLOY_OPENCV} is not AUTO, ON or OFF")
+endif()
+unset(_torch_deploy_no_images)
+if(_torch_deploy_opencv STREQUAL "OFF")
+  message(STATUS "TorchDeploy: ts-infer --image disabled (TORCH_DEPLOY_OPENCV=OFF)")
+elseif(TORCH_DEPLOY_cxx_flags MATCHES "_GLIBCXX_USE_CXX11_ABI=0")
+  set(_torch_deploy_no_images "libtorch ${TORCH_DEPLOY_version} uses the pre-C++11 string ABI, which OpenCV builds do not; use torch 2.7 or newer for --image")
+else()
+  _torch_deploy_find_opencv()
+  if(_torch_deploy_opencv_found)
+    set(TORCH_DEPLOY_WITH_OPENCV ON)
+    message(STATUS "TorchDeploy: ${_torch_deploy_opencv_found}: ts-infer --image enabled")
+  else()
+    set(_torch_deploy_no_images "OpenCV not found; install its development files (Debian/Ubuntu: apt install libopencv-imgcodecs-dev; conda: opencv) or set OpenCV_DIR")
+  endif()
+endif()
+if(_torch_deploy_no_images)
+  if(_torch_deploy_opencv STREQUAL "ON")
+    message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_OPENCV=ON but ${_torch_deploy_no_images}")
+  endif()
+  message(STATUS "TorchDeploy: ts-infer --image disabled: ${_torch_deploy_no_images}")
+endif()
+
 # --- targets -------------------------------------------------------------------------------------------------
 # torch_deploy_add_runner(<target> <sources>...): an executable linked to libtorch with the right C++ standard
-# and an RPATH to libtorch's lib folder, so that it runs without LD_LIBRARY_PATH.
+# and an RPATH to libtorch's lib folder, so that it runs without LD_LIBRARY_PATH; and to OpenCV when images are on.
 function(torch_deploy_add_runner target)
   add_executable(${target} ${ARGN})
   target_link_libraries(${target} PRIVATE TorchDeploy::torch)
@@ -184,6 +245,10 @@ function(torch_deploy_add_runner target)
     INSTALL_RPATH "${TORCH_DEPLOY_prefix}/lib")
   if(TORCH_DEPLOY_PCH)
     target_precompile_headers(${target} PRIVATE <torch/script.h>)
+  endif()
+  if(TORCH_DEPLOY_WITH_OPENCV)
+    target_link_libraries(${target} PRIVATE TorchDeploy::opencv)
+    target_compile_definitions(${target} PRIVATE TORCH_DEPLOY_WITH_OPENCV)
   endif()
 endfunction()
 

@@ -5,6 +5,10 @@
 //   ts-infer MODEL --input FILE         run on tensors written by export.py (artifacts/input.pt)
 //   ts-infer MODEL --input FILE --expect FILE [--atol A] [--rtol R]
 //                                       parity mode: exit 0 only when the output matches Python's
+//   ts-infer MODEL --image FILE [--image FILE...]
+//                                       classify images: the top-k with probabilities and class names
+//                                       (with --bench: time the model on the first image)
+//   --save-input FILE  write the input the model was given (after image preprocessing) for torch.load in Python
 //   --top-k K    classes to print and, in parity mode, to compare (default: the project's top_k; 0: none)
 //   --threads N  intra-op threads (default: libtorch's choice)
 //   --bench N [--warmup W] [--json]
@@ -16,6 +20,10 @@
 // Measured on resnet18, batch 1, 2 threads: as loaded 13.1 ms, ofi 11.4 ms, onednn 7.8 ms (p50).
 //
 // Tensor files are TorchScript modules whose buffers are the tensors, so libtorch alone reads them.
+//
+// --image needs OpenCV (to decode the files), found by CMake when it is installed. The preprocessing itself is
+// written in ATen operations, the kernels torchvision's transforms run in Python, and its values travel inside
+// model.pt (extra files written by export.py), so C++ and Python preprocess identically.
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/codegen/onednn/interface.h>
@@ -29,6 +37,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <iterator>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -37,11 +46,17 @@
 #include <utility>
 #include <vector>
 
+#if defined(TORCH_DEPLOY_WITH_OPENCV)
+#include <opencv2/core/utils/logger.hpp>
+#include <opencv2/imgcodecs.hpp>
+#endif
+
 namespace {
 
 constexpr const char* kUsage =
     "usage: ts-infer MODEL [--input FILE] [--expect FILE] [--atol A] [--rtol R] [--top-k K] "
-    "[--threads N] [--bench N [--warmup W] [--json]] [--optimize onednn|ofi|none]";
+    "[--image FILE]... [--save-input FILE] [--threads N] [--bench N [--warmup W] [--json]] "
+    "[--optimize onednn|ofi|none]";
 
 // The inputs of the tutorial's random run (no --input): the project's input names, shapes and dtypes.
 struct InputSpec {
@@ -67,6 +82,8 @@ struct Options {
   std::string model;
   std::string input;
   std::string expect;
+  std::vector<std::string> images;
+  std::string save_input;
   std::optional<double> atol;
   std::optional<double> rtol;
   std::optional<int64_t> top_k;
@@ -104,6 +121,10 @@ Options parse_args(int argc, const char* argv[]) {
       options.input = value();
     } else if (arg == "--expect") {
       options.expect = value();
+    } else if (arg == "--image") {
+      options.images.push_back(value());
+    } else if (arg == "--save-input") {
+      options.save_input = value();
     } else if (arg == "--atol") {
       options.atol = parse_number<double>(arg, value());
     } else if (arg == "--rtol") {
@@ -145,6 +166,9 @@ Options parse_args(int argc, const char* argv[]) {
   if (options.json && options.bench == 0) {
     throw UsageError("--json goes with --bench N");
   }
+  if (!options.images.empty() && !options.input.empty()) {
+    throw UsageError("--image and --input are alternatives: give one of them");
+  }
   return options;
 }
 
@@ -174,14 +198,16 @@ std::string one_line(const std::string& text) {
   return last.substr(0, last.find_last_not_of(" .") + 1);  // the caller goes on with "; <fix>"
 }
 
-// torch::jit::load with one-line errors that name the file and what to do about it.
-torch::jit::Module load_module(const std::string& path, const char* what) {
+// torch::jit::load with one-line errors that name the file and what to do about it; the extra files asked for
+// in `extras` are filled in when the file has them.
+torch::jit::Module load_module(const std::string& path, const char* what, torch::jit::ExtraFilesMap* extras = nullptr) {
   std::ifstream probe(path, std::ios::binary);
   if (!probe) {
     throw std::runtime_error(path + ": cannot open the " + what + " (missing or unreadable); run make export");
   }
   try {
-    return torch::jit::load(path);
+    torch::jit::ExtraFilesMap none;
+    return torch::jit::load(path, std::nullopt, extras ? *extras : none);
   } catch (const std::exception& error) {
     throw std::runtime_error(path + ": not a TorchScript " + what +
                              " that this libtorch (" TORCH_VERSION ") can load: " + one_line(message_of(error)) +
@@ -375,6 +401,113 @@ int bench(torch::jit::Module& module, const std::string& mode, const std::vector
   return 0;
 }
 
+// The image preprocessing export.py saved in model.pt (preprocess.txt, "key value..." lines): resize the shorter
+// side, center crop, scale to [0, 1], normalize per channel, as torchvision's ImageClassification transform.
+struct ImageSettings {
+  int64_t resize = 0;
+  std::vector<int64_t> crop;  // height, width
+  std::vector<double> mean;   // read as double and rounded to float by torch, as Python's torch.tensor does
+  std::vector<double> std;
+  std::string interpolation = "bilinear";
+  at::ScalarType dtype = at::kFloat;
+
+  static ImageSettings parse(const std::string& text) {
+    ImageSettings settings;
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::istringstream fields(line);
+      std::string key;
+      fields >> key;
+      if (key == "resize") {
+        fields >> settings.resize;
+      } else if (key == "crop") {
+        settings.crop.assign(std::istream_iterator<int64_t>(fields), {});
+      } else if (key == "mean") {
+        settings.mean.assign(std::istream_iterator<double>(fields), {});
+      } else if (key == "std") {
+        settings.std.assign(std::istream_iterator<double>(fields), {});
+      } else if (key == "interpolation") {
+        fields >> settings.interpolation;
+      } else if (key == "dtype") {
+        std::string dtype;
+        fields >> dtype;
+        settings.dtype = dtype == "float16"    ? at::kHalf
+                         : dtype == "bfloat16" ? at::kBFloat16
+                         : dtype == "float64"  ? at::kDouble
+                                               : at::kFloat;
+      }
+    }
+    const bool channels_fit =
+        (settings.mean.size() == 1 || settings.mean.size() == 3) && settings.std.size() == settings.mean.size();
+    const bool known = settings.interpolation == "bilinear" || settings.interpolation == "bicubic" ||
+                       settings.interpolation == "nearest";
+    if (settings.resize <= 0 || settings.crop.size() != 2 || !channels_fit || !known) {
+      throw std::runtime_error("the model's preprocess.txt is malformed; re-export it with make export");
+    }
+    return settings;
+  }
+};
+
+// An image file as a (3, height, width) uint8 RGB tensor. OpenCV's imread applies the EXIF orientation, expands
+// grey and palette images to three channels and drops alpha, as predict.py does with Pillow.
+at::Tensor read_image(const std::string& path) {
+#if defined(TORCH_DEPLOY_WITH_OPENCV)
+  if (!std::ifstream(path, std::ios::binary)) {
+    throw std::runtime_error(path + ": cannot open the image (missing or unreadable)");
+  }
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR);  // our one line says it, not a WARN too
+  const cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  if (bgr.empty()) {
+    throw std::runtime_error(path + ": not an image OpenCV can decode (JPEG, PNG, BMP, TIFF, WebP, ...)");
+  }
+  const at::Tensor pixels =
+      torch::from_blob(bgr.data, {bgr.rows, bgr.cols, 3}, {static_cast<int64_t>(bgr.step[0]), 3, 1}, at::kByte);
+  return pixels.flip({2}).permute({2, 0, 1}).contiguous();  // BGR -> RGB, channels first (a copy: bgr is freed)
+#else
+  throw std::runtime_error(
+      "--image " + path + ": this ts-infer was built without OpenCV, which --image needs to " +
+      "decode images; install its development files (Debian/Ubuntu: apt install " +
+      "libopencv-imgcodecs-dev; conda: opencv) and rebuild: make build CMAKE_ARGS=-DTORCH_DEPLOY_OPENCV=ON");
+#endif
+}
+
+// The model's input from a (3, height, width) uint8 RGB image: the steps (and ATen kernels) of torchvision's
+// ImageClassification transform on a tensor, which predict.py runs in Python.
+at::Tensor preprocess(at::Tensor image, const ImageSettings& settings) {
+  if (settings.mean.size() == 1) {  // torchvision's rgb_to_grayscale: weighted sum, truncated back to uint8
+    image = (0.2989 * image[0] + 0.587 * image[1] + 0.114 * image[2]).to(at::kByte).unsqueeze(0);
+  }
+  const int64_t height = image.size(1);
+  const int64_t width = image.size(2);
+  const int64_t new_short = settings.resize;
+  const auto new_long =
+      static_cast<int64_t>(static_cast<double>(settings.resize) * static_cast<double>(std::max(height, width)) /
+                           static_cast<double>(std::min(height, width)));
+  const std::vector<int64_t> size =
+      height <= width ? std::vector<int64_t>{new_short, new_long} : std::vector<int64_t>{new_long, new_short};
+  if (size[0] != height || size[1] != width) {
+    at::Tensor resized;
+    const at::Tensor batch = image.unsqueeze(0).to(at::kFloat);
+    if (settings.interpolation == "bicubic") {
+      resized = at::_upsample_bicubic2d_aa(batch, size, /*align_corners=*/false).clamp(0, 255);
+    } else if (settings.interpolation == "nearest") {
+      resized = at::upsample_nearest2d(batch, size);
+    } else {
+      resized = at::_upsample_bilinear2d_aa(batch, size, /*align_corners=*/false);
+    }
+    image = resized.round().to(at::kByte).squeeze(0);
+  }
+  // Round half to even, as Python's round() in torchvision's center_crop.
+  const auto top = static_cast<int64_t>(std::nearbyint(static_cast<double>(size[0] - settings.crop[0]) / 2.0));
+  const auto left = static_cast<int64_t>(std::nearbyint(static_cast<double>(size[1] - settings.crop[1]) / 2.0));
+  image = image.slice(1, top, top + settings.crop[0]).slice(2, left, left + settings.crop[1]);
+  const auto channels = static_cast<int64_t>(settings.mean.size());
+  const at::Tensor mean = torch::tensor(settings.mean).to(at::kFloat).view({channels, 1, 1});
+  const at::Tensor std = torch::tensor(settings.std).to(at::kFloat).view({channels, 1, 1});
+  return ((image.to(at::kFloat) / 255 - mean) / std).unsqueeze(0).to(settings.dtype);
+}
+
 // A random input like export.py's: floats in [0, 1) (the tutorial's dummy image), integers in [0, 10), coin flips.
 at::Tensor random_input(const InputSpec& spec) {
   if (spec.dtype == at::kBool) {
@@ -405,20 +538,116 @@ void print_output(const std::string& name, const at::Tensor& output, int64_t top
   std::cout << "\n";
 }
 
+// The prepared model, and forward() with a safety net: a model that fails with the optimisation is run again as
+// loaded (with a note), so that an optimisation the model does not survive never costs the user the run.
+struct Runner {
+  torch::jit::Module loaded;
+  torch::jit::Module module;
+  std::string mode;
+
+  c10::IValue forward(std::vector<torch::jit::IValue> inputs) {
+    try {
+      try {
+        return module.forward(inputs);
+      } catch (const std::exception& error) {
+        if (mode == "none") {
+          throw;
+        }
+        // If the inputs are what is wrong, it fails again as loaded and only that is reported, below.
+        const std::string failed = "ts-infer: note: the model failed with --optimize " + mode + " (" +
+                                   one_line(message_of(error)) + "); ran it as loaded\n";
+        torch::jit::RegisterLlgaFuseGraph::setEnabled(false);
+        module = loaded;
+        mode = "none";
+        c10::IValue result = module.forward(inputs);
+        std::cerr << failed;
+        return result;
+      }
+    } catch (const std::exception& error) {
+      throw std::runtime_error("the model failed on input " + describe(inputs) + ": " + one_line(message_of(error)) +
+                               "; give inputs of the shape and dtype export.py used (artifacts/input.pt)");
+    }
+  }
+};
+
+// --save-input: the inputs as torch.save would write them (one tensor, or a tuple), for torch.load in Python.
+void save_inputs(const std::string& path, const std::vector<torch::jit::IValue>& inputs) {
+  const c10::IValue value = inputs.size() == 1 ? inputs.front() : c10::ivalue::Tuple::create(inputs);
+  const std::vector<char> bytes = torch::jit::pickle_save(value);
+  std::ofstream out(path, std::ios::binary);
+  if (!out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+    throw std::runtime_error(path + ": cannot write the input there (--save-input)");
+  }
+}
+
+// --image: each image preprocessed as the model's input, and the top-k of the first output with probabilities and
+// the class names saved in the model (indices only when it has none).
+int classify_images(Runner& runner, const Options& options, const torch::jit::ExtraFilesMap& extras, int64_t top_k) {
+  if (extras.at("preprocess.txt").empty()) {
+    throw std::runtime_error(options.model + " records no image preprocessing: its input is not one image, or " +
+                             "deploy.json says \"preprocess\": null; set it to \"auto\" and run make export");
+  }
+  const ImageSettings settings = ImageSettings::parse(extras.at("preprocess.txt"));
+  std::vector<std::string> names;
+  std::istringstream classes(extras.at("classes.txt"));
+  for (std::string name; std::getline(classes, name);) {
+    names.push_back(name);
+  }
+  const int64_t k = top_k > 0 ? top_k : 5;
+  for (const std::string& path : options.images) {
+    const std::vector<torch::jit::IValue> inputs = {preprocess(read_image(path), settings)};
+    if (!options.save_input.empty()) {
+      save_inputs(options.save_input, inputs);
+    }
+    if (options.bench > 0) {
+      return bench(runner.module, runner.mode, inputs, options);
+    }
+    std::vector<at::Tensor> outputs;
+    flatten(runner.forward(inputs), outputs);
+    if (outputs.empty() || !is_scores(outputs.front())) {
+      throw std::runtime_error(
+          "the model's first output is not (batch, classes) scores; --image prints a classifier's top-k");
+    }
+    const at::Tensor probabilities = outputs.front()[0].to(at::kDouble).softmax(0);
+    const auto [values, indices] = probabilities.topk(std::min(k, probabilities.size(0)));
+    std::cout << path << ": top-" << values.size(0) << "\n" << std::fixed << std::setprecision(4);
+    for (int64_t i = 0; i < values.size(0); ++i) {
+      const int64_t index = indices[i].item<int64_t>();
+      std::cout << "  " << values[i].item<double>() << "  " << index;
+      if (index < static_cast<int64_t>(names.size())) {
+        std::cout << "  " << names[static_cast<size_t>(index)];
+      }
+      std::cout << "\n";
+    }
+    std::cout.unsetf(std::ios::floatfield);
+  }
+  return 0;
+}
+
 int run(const Options& options) {
   if (options.threads > 0) {
     at::set_num_threads(options.threads);
   }
+#if !defined(TORCH_DEPLOY_WITH_OPENCV)
+  if (!options.images.empty()) {
+    read_image(options.images.front());  // says how to enable --image, before the model is loaded
+  }
+#endif
 
-  if (!options.json) {
+  const bool quiet = options.json || !options.images.empty();
+  if (!quiet) {
     std::cout << "Loading model...\n";
   }
-  torch::jit::Module loaded = load_module(options.model, "model");
-  if (!options.json) {
+  torch::jit::ExtraFilesMap extras;  // what export.py saved beside the model for --image
+  extras["preprocess.txt"] = "";
+  extras["classes.txt"] = "";
+  torch::jit::Module loaded = load_module(options.model, "model", &extras);
+  if (!quiet) {
     std::cout << "Model loaded successfully\n";
   }
   loaded.eval();  // dropout and batch norm in inference behaviour
   auto [module, mode] = prepare(loaded, options.optimize, options.json);
+  Runner runner{loaded, module, mode};
   c10::InferenceMode inference_mode;  // no autograd bookkeeping: faster than NoGradGuard
 
   std::optional<TensorFile> expected;
@@ -428,6 +657,9 @@ int run(const Options& options) {
   const auto recorded_top_k = expected ? expected->number("top_k", kDefaultTopK) : kDefaultTopK;
   const int64_t top_k = options.top_k.value_or(static_cast<int64_t>(recorded_top_k));
 
+  if (!options.images.empty()) {
+    return classify_images(runner, options, extras, top_k);
+  }
   std::vector<torch::jit::IValue> inputs;
   if (options.input.empty()) {
     for (const auto& spec : kDefaultInputs) {
@@ -438,35 +670,16 @@ int run(const Options& options) {
       inputs.emplace_back(named.second);
     }
   }
+  if (!options.save_input.empty()) {
+    save_inputs(options.save_input, inputs);
+  }
 
   if (options.bench > 0) {
-    return bench(module, mode, inputs, options);
+    return bench(runner.module, runner.mode, inputs, options);
   }
 
-  c10::IValue result;
-  try {
-    try {
-      result = module.forward(inputs);
-    } catch (const std::exception& error) {
-      if (mode == "none") {
-        throw;
-      }
-      // An optimisation the model does not survive must not cost the user the run: retry as loaded (and say so
-      // if that works; if the inputs are what is wrong, it fails again and only that is reported, below).
-      const std::string failed = "ts-infer: note: the model failed with --optimize " + mode + " (" +
-                                 one_line(message_of(error)) + "); ran it as loaded\n";
-      torch::jit::RegisterLlgaFuseGraph::setEnabled(false);
-      module = loaded;
-      mode = "none";
-      result = module.forward(inputs);
-      std::cerr << failed;
-    }
-  } catch (const std::exception& error) {
-    throw std::runtime_error("the model failed on input " + describe(inputs) + ": " + one_line(message_of(error)) +
-                             "; give inputs of the shape and dtype export.py used (artifacts/input.pt)");
-  }
   std::vector<at::Tensor> outputs;
-  flatten(result, outputs);
+  flatten(runner.forward(inputs), outputs);
 
   for (size_t i = 0; i < outputs.size(); ++i) {
     const bool recorded = expected && expected->tensors.size() == outputs.size();

@@ -1,0 +1,227 @@
+"""Classify images in Python: the reference that ``ts-infer MODEL --image FILE`` reproduces in C++.
+
+    python predict.py photo.jpg [more.png ...]           # top-k with class names, as ts-infer --image prints it
+    python predict.py --model other.pt --top-k 3 photo.jpg
+    python predict.py --save-input image.pt photo.jpg    # the preprocessed tensor, for comparisons
+
+The preprocessing travels inside the exported model: export.py saves it (and the class names) as extra files of
+model.pt, which the C++ runner reads too, so both sides always agree on the values. It is the classifier recipe of
+torchvision's weights.transforms() on an image tensor: resize the shorter side (antialiased), center crop to the
+model's input size, scale to [0, 1], normalize per channel. It is written in torch operations, the same ATen
+kernels ts-infer calls, and it equals torchvision's transforms exactly (the project's tests check both).
+Images are decoded with Pillow (EXIF orientation applied, converted to RGB) as ts-infer decodes them with OpenCV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import torch
+except ImportError as missing:
+    raise SystemExit(
+        f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt"
+    ) from missing
+
+PROJECT_DIR = Path(__file__).resolve().parent
+PREPROCESS_FILE = "preprocess.txt"  # extra files of model.pt (torch.jit.save's _extra_files)
+CLASSES_FILE = "classes.txt"
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+class ImageError(Exception):
+    """An image or model the user gave that cannot be used; main() prints it as one line."""
+
+
+@dataclass
+class ImageSettings:
+    """How an image becomes the model's input: resize the shorter side to ``resize`` with ``interpolation``,
+    center crop to ``crop`` (height, width), scale to [0, 1], subtract ``mean`` and divide by ``std`` per channel.
+    ``source`` says where the values came from (for people; the runners ignore it)."""
+
+    resize: int
+    crop: tuple[int, int]
+    mean: list[float]
+    std: list[float]
+    interpolation: str = "bilinear"
+    dtype: str = "float32"
+    source: str = ""
+
+    @property
+    def channels(self) -> int:
+        return len(self.mean)
+
+    def to_text(self) -> str:
+        """The preprocess.txt format: one "key value..." line each, which C++ parses without a JSON library."""
+        return "".join(
+            [
+                "# ts-infer --image preprocessing, written by export.py\n",
+                f"resize {self.resize}\n",
+                f"crop {self.crop[0]} {self.crop[1]}\n",
+                f"mean {' '.join(repr(v) for v in self.mean)}\n",
+                f"std {' '.join(repr(v) for v in self.std)}\n",
+                f"interpolation {self.interpolation}\n",
+                f"dtype {self.dtype}\n",
+                f"source {self.source}\n" if self.source else "",
+            ]
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> ImageSettings:
+        values = {}
+        for line in text.splitlines():
+            key, _, rest = line.strip().partition(" ")
+            if key and not key.startswith("#"):
+                values[key] = rest.strip()
+        try:
+            height, width = (int(v) for v in values["crop"].split())
+            return cls(
+                resize=int(values["resize"]),
+                crop=(height, width),
+                mean=[float(v) for v in values["mean"].split()],
+                std=[float(v) for v in values["std"].split()],
+                interpolation=values.get("interpolation", "bilinear"),
+                dtype=values.get("dtype", "float32"),
+                source=values.get("source", ""),
+            )
+        except (KeyError, ValueError) as err:
+            raise ImageError(f"{PREPROCESS_FILE} is malformed ({err!r}); re-export with make export") from err
+
+    def describe(self) -> str:
+        return (
+            f"resize {self.resize} ({self.interpolation}), center crop {self.crop[0]}x{self.crop[1]}, "
+            f"mean {self.mean}, std {self.std}" + (f" (from {self.source})" if self.source else "")
+        )
+
+
+def load_model(path: Path) -> tuple[torch.jit.ScriptModule, ImageSettings | None, list[str] | None]:
+    """The exported model with the preprocessing and class names export.py saved inside it (None where absent)."""
+    extras: dict[str, Any] = {PREPROCESS_FILE: "", CLASSES_FILE: ""}  # filled in with the files' bytes
+    try:
+        with warnings.catch_warnings():  # torch >= 2.13 marks torch.jit as deprecated; export.py already said so
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            model = torch.jit.load(str(path), _extra_files=extras).eval()
+    except (RuntimeError, ValueError) as err:
+        raise ImageError(f"{path}: cannot load it as a TorchScript model ({err}); run make export") from err
+    preprocess_text, classes_text = (bytes(extras[name]).decode("utf-8") for name in (PREPROCESS_FILE, CLASSES_FILE))
+    settings = ImageSettings.from_text(preprocess_text) if preprocess_text else None
+    names = classes_text.splitlines() if classes_text else None
+    return model, settings, names
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """The image as a (3, height, width) uint8 RGB tensor: EXIF orientation applied, grey and palette images
+    expanded, alpha dropped, as OpenCV's imread(IMREAD_COLOR) does in ts-infer."""
+    try:
+        from PIL import Image, ImageOps
+    except ImportError as missing:
+        raise ImageError(f"reading images needs Pillow, which {sys.executable} lacks; pip install pillow") from missing
+    try:
+        with Image.open(path) as opened:
+            rgb = ImageOps.exif_transpose(opened).convert("RGB")
+    except OSError as err:
+        if not Path(path).is_file() or not os.access(path, os.R_OK):
+            raise ImageError(f"{path}: cannot open the image (missing or unreadable)") from err
+        raise ImageError(f"{path}: not an image Pillow can decode ({err})") from err  # unknown format, truncated
+    pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+    return pixels.view(rgb.height, rgb.width, 3).permute(2, 0, 1).contiguous()
+
+
+def preprocess(image: torch.Tensor, settings: ImageSettings) -> torch.Tensor:
+    """A (3, height, width) uint8 RGB image -> the model's (1, channels, crop height, crop width) input,
+    as torchvision's ImageClassification transform computes it on a tensor (ts-infer repeats these steps)."""
+    if settings.channels == 1:  # torchvision's rgb_to_grayscale: weighted sum, truncated back to uint8
+        r, g, b = image.unbind(0)
+        image = (0.2989 * r + 0.587 * g + 0.114 * b).to(torch.uint8).unsqueeze(0)
+    height, width = image.shape[1:]
+    short, long = min(height, width), max(height, width)
+    new_short, new_long = settings.resize, int(settings.resize * long / short)
+    size = [new_short, new_long] if height <= width else [new_long, new_short]
+    if size != [height, width]:
+        antialias = settings.interpolation != "nearest"
+        resized = torch.nn.functional.interpolate(
+            image.unsqueeze(0).float(),
+            size=size,
+            mode=settings.interpolation,
+            align_corners=False if antialias else None,
+            antialias=antialias,
+        )
+        if settings.interpolation == "bicubic":
+            resized = resized.clamp(0, 255)
+        image = resized.round().to(torch.uint8).squeeze(0)
+    crop_height, crop_width = settings.crop
+    top = int(round((size[0] - crop_height) / 2.0))  # round half to even, as torchvision's center_crop
+    left = int(round((size[1] - crop_width) / 2.0))
+    image = image[:, top : top + crop_height, left : left + crop_width]
+    scaled = image.float() / 255
+    mean = torch.tensor(settings.mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.tensor(settings.std, dtype=torch.float32).view(-1, 1, 1)
+    return ((scaled - mean) / std).unsqueeze(0).to(getattr(torch, settings.dtype))
+
+
+def top_k_lines(scores: torch.Tensor, names: list[str] | None, k: int) -> list[str]:
+    """The top-k classes of one row of scores as ts-infer --image prints them: probability, index, name."""
+    probabilities = torch.nn.functional.softmax(scores.double(), dim=0)
+    values, indices = probabilities.topk(min(k, scores.numel()))
+    return [
+        f"  {value:.4f}  {index}" + (f"  {names[index]}" if names and index < len(names) else "")
+        for value, index in zip(values.tolist(), indices.tolist(), strict=True)
+    ]
+
+
+def first_output(output: object) -> torch.Tensor:
+    """The model's first output tensor (the scores of a classifier)."""
+    while not isinstance(output, torch.Tensor):
+        if isinstance(output, (tuple, list)) and output:
+            output = output[0]
+        elif isinstance(output, dict) and output:
+            output = next(iter(output.values()))
+        else:
+            raise ImageError(f"the model returned {type(output).__name__}, not class scores")
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Classify images with the exported model (Python reference).")
+    parser.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, BMP, ...)")
+    parser.add_argument("--model", type=Path, default=PROJECT_DIR / "artifacts" / "model.pt", help="TorchScript model")
+    parser.add_argument("--top-k", type=int, help="classes to print (default: deploy.json's top_k, else 5)")
+    parser.add_argument("--save-input", type=Path, help="save the last image's preprocessed tensor (torch.save)")
+    args = parser.parse_args(argv)
+    if args.top_k is None:
+        config = PROJECT_DIR / "deploy.json"
+        args.top_k = json.loads(config.read_text(encoding="utf-8")).get("top_k", 5) if config.is_file() else 5
+    k = args.top_k if args.top_k > 0 else 5  # as ts-infer --image: top_k 0 only switches off the parity's top-k
+    try:
+        model, settings, names = load_model(args.model)
+        if settings is None:
+            raise ImageError(
+                f"{args.model} records no image preprocessing: its input is not an image, or deploy.json says "
+                '"preprocess": null; set it to "auto" and run make export'
+            )
+        for path in args.images:
+            image = preprocess(read_image(path), settings)
+            if args.save_input:
+                torch.save(image, args.save_input)
+            with torch.no_grad():
+                scores = first_output(model(image))
+            if scores.dim() != 2 or not scores.is_floating_point():
+                raise ImageError(f"the model's first output has shape {tuple(scores.shape)}, not (batch, classes)")
+            print(f"{path}: top-{min(k, scores.shape[1])}")
+            print("\n".join(top_k_lines(scores[0], names, k)))
+    except ImageError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
