@@ -194,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, BMP, ...)")
     parser.add_argument("--model", type=Path, default=PROJECT_DIR / "artifacts" / "model.pt", help="TorchScript model")
     parser.add_argument("--top-k", type=int, help="classes to print (default: deploy.json's top_k, else 5)")
-    parser.add_argument("--save-input", type=Path, help="save the last image's preprocessed tensor (torch.save)")
+    parser.add_argument(
+        "--save-input", type=Path, help="save the preprocessed tensor (a tuple of them for several images), torch.save"
+    )
     args = parser.parse_args(argv)
     if args.top_k is None:
         config = PROJECT_DIR / "deploy.json"
@@ -207,16 +209,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.model} records no image preprocessing: its input is not an image, or deploy.json says "
                 '"preprocess": null; set it to "auto" and run make export'
             )
+        preprocessed = []
         for path in args.images:
             image = preprocess(read_image(path), settings)
-            if args.save_input:
-                torch.save(image, args.save_input)
+            preprocessed.append(image)
             with torch.no_grad():
                 scores = first_output(model(image))
             if scores.dim() != 2 or not scores.is_floating_point():
                 raise ImageError(f"the model's first output has shape {tuple(scores.shape)}, not (batch, classes)")
             print(f"{path}: top-{min(k, scores.shape[1])}")
             print("\n".join(top_k_lines(scores[0], names, k)))
+        if args.save_input:  # as ts-infer --save-input: one tensor, or a tuple of them
+            torch.save(preprocessed[0] if len(preprocessed) == 1 else tuple(preprocessed), args.save_input)
     except ImageError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """Model sources end to end: torchvision weights (a state dict file, a checkpoint, mismatched keys, a download
 that cannot happen offline), an already exported TorchScript file, and export_method auto on a factory that
-returns its own example inputs. Every project keeps the default input shape and top-k, so its build is a ccache
-hit of the default project's."""
+returns its own example inputs. The sources that need no torchvision run on the cpu lane too (torch 2.13.0, C++17).
+Most projects keep the default input shape and top-k, so their builds are ccache hits of their lane's first one."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import torch
 import torchvision
 
-from tests.conftest import tsgen
+from tests.conftest import lane_python, torch_package, tsgen
 from tests.e2e.conftest import make
 
 pytestmark = pytest.mark.e2e
@@ -129,6 +129,18 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+LANES = ["default", "cpu"]
+
+
+def on_lane(lane: str) -> list[object]:
+    """The tsgen flags of a lane: the default lane's Python runs tsgen; the cpu lane's torch 2.13.0 (no
+    torchvision) exports, and its libtorch, given as a folder, builds."""
+    if lane == "default":
+        return []
+    python = lane_python("cpu")
+    return ["--python", python, "--libtorch", torch_package(python)]
+
+
 def expected_output(project: Path) -> torch.Tensor:
     return dict(torch.jit.load(str(project / "artifacts/expected.pt")).named_buffers())["output"]
 
@@ -178,33 +190,29 @@ def test_downloading_weights_offline_fails_in_one_line(files: Path) -> None:
     assert "tsgen new --weights path/to/resnet18-f37072fd.pth" in errors[0]
 
 
-def test_a_torchscript_file_is_deployed_without_export(files: Path) -> None:
+@pytest.mark.parametrize("lane", LANES)
+def test_a_torchscript_file_is_deployed_without_export(files: Path, lane: str) -> None:
     """model=path/to/model.pt: no export step, Python's reference comes from running that file, verify passes."""
-    generation = tsgen("new", "from-pt", "--model", "small.pt", "--no-build", "-o", "out", cwd=files)
+    out = f"out-{lane}"
+    generation = tsgen("new", "from-pt", "--model", "small.pt", *on_lane(lane), "--no-build", "-o", out, cwd=files)
     assert generation.returncode == 0, generation.stdout + generation.stderr
-    verify = make(files / "out" / "from_pt", "verify")
+    verify = make(files / out / "from_pt", "verify")
     assert verify.returncode == 0, verify.stdout
     assert "model is TorchScript already: saved as it is" in verify.stdout
     assert verify.stdout.splitlines()[-1].startswith("verify: PASS")
 
 
-def test_auto_falls_back_to_trace_and_uses_the_factory_inputs(files: Path) -> None:
+@pytest.mark.parametrize("lane", LANES)
+def test_auto_falls_back_to_trace_and_uses_the_factory_inputs(files: Path, lane: str) -> None:
     """export_method auto on a model TorchScript cannot compile: one note saying why, a traced export, the
     factory's two example inputs as the reference, and C++ parity on both inputs."""
+    out = f"out-{lane}"
     generation = tsgen(
-        "new",
-        "two-inputs",
-        "--model",
-        "two_inputs.py:make",
-        "--export-method",
-        "auto",
-        "--no-build",
-        "-o",
-        "out",
-        cwd=files,
-    )
+        "new", "two-inputs", "--model", "two_inputs.py:make", "--export-method", "auto", *on_lane(lane),
+        "--no-build", "-o", out, cwd=files,
+    )  # fmt: skip
     assert generation.returncode == 0, generation.stdout + generation.stderr
-    project = files / "out" / "two_inputs"
+    project = files / out / "two_inputs"
     verify = make(project, "verify")
     assert verify.returncode == 0, verify.stdout
     notes = [line for line in verify.stdout.splitlines() if line.startswith("note: torch.jit.script failed")]
@@ -221,12 +229,16 @@ def test_auto_falls_back_to_trace_and_uses_the_factory_inputs(files: Path) -> No
     assert "ERROR: torch.jit.script failed: " in strict.stdout and "use export_method auto or trace" in strict.stdout
 
 
-def test_a_dict_output_is_compared_tensor_by_tensor(files: Path) -> None:
+@pytest.mark.parametrize("lane", LANES)
+def test_a_dict_output_is_compared_tensor_by_tensor(files: Path, lane: str) -> None:
     """A dict of a score tensor and a bool mask: every tensor is compared, the parity line gives each one's max abs
     diff by its key, the scores print as top-k and the mask as shape, dtype and statistics."""
-    generation = tsgen("new", "dict-out", "--model", "dict_output.py:make", "--no-build", "-o", "out", cwd=files)
+    out = f"out-{lane}"
+    generation = tsgen(
+        "new", "dict-out", "--model", "dict_output.py:make", *on_lane(lane), "--no-build", "-o", out, cwd=files
+    )
     assert generation.returncode == 0, generation.stdout + generation.stderr
-    project = files / "out" / "dict_out"
+    project = files / out / "dict_out"
     verify = make(project, "verify")
     assert verify.returncode == 0, verify.stdout
     assert "logits top-5:" in verify.stdout.splitlines()
@@ -237,7 +249,8 @@ def test_a_dict_output_is_compared_tensor_by_tensor(files: Path) -> None:
     assert names == ["logits", "mask"]
 
 
-def test_named_inputs_of_several_dtypes(files: Path) -> None:
+@pytest.mark.parametrize("lane", LANES)
+def test_named_inputs_of_several_dtypes(files: Path, lane: str) -> None:
     """Three named inputs (int64 token ids, a bool mask, a float16 scale): the reference inputs have those names,
     shapes and dtypes, C++ reproduces Python on them, and the runner's random run makes inputs of the same kinds."""
     spec = "ids:2,16:int64;mask:2,16:bool;scale:2,1:float16"
@@ -250,13 +263,14 @@ def test_named_inputs_of_several_dtypes(files: Path) -> None:
         spec,
         "--top-k",
         "2",
+        *on_lane(lane),
         "--no-build",
         "-o",
-        "out",
+        f"out-{lane}",
         cwd=files,
     )
     assert generation.returncode == 0, generation.stdout + generation.stderr
-    project = files / "out" / "text"
+    project = files / f"out-{lane}" / "text"
     verify = make(project, "verify")
     assert verify.returncode == 0, verify.stdout
     inputs = dict(torch.jit.load(str(project / "artifacts/input.pt")).named_buffers())
@@ -272,29 +286,37 @@ def test_named_inputs_of_several_dtypes(files: Path) -> None:
     assert result.stdout.splitlines()[-1] == "DONE"
 
 
-def test_dynamic_batch_is_checked_in_export_and_parity(files: Path) -> None:
-    """--dynamic-batch: export and C++ parity also run at batch size + 1, and the summary says so."""
-    generation = tsgen("new", "dynamic", "--dynamic-batch", "--no-build", "-o", "out", cwd=files)
+@pytest.mark.parametrize("lane", LANES)
+def test_dynamic_batch_is_checked_in_export_and_parity(files: Path, lane: str) -> None:
+    """--dynamic-batch: export and C++ parity also run at batch size + 1, and the summary says so (resnet18 on the
+    default lane, the dict-output model on the cpu lane, which has no torchvision)."""
+    model = "torchvision:resnet18" if lane == "default" else "dict_output.py:make"
+    out = f"out-{lane}"
+    generation = tsgen(
+        "new", "dynamic", "--model", model, "--dynamic-batch", *on_lane(lane), "--no-build", "-o", out, cwd=files
+    )
     assert generation.returncode == 0, generation.stdout + generation.stderr
-    verify = make(files / "out" / "dynamic", "verify")
+    verify = make(files / out / "dynamic", "verify")
     assert verify.returncode == 0, verify.stdout
     assert "export check at batch 2: PASS" in verify.stdout
     assert any(line.startswith("parity at the second batch size: PASS") for line in verify.stdout.splitlines())
-    # Every project test ran, the dynamic batch one included: nothing skipped.
-    assert re.search(r"also at a second batch size\); tests: \d+ passed in ", verify.stdout.splitlines()[-1])
+    # Every project test ran, the dynamic batch one included (the cpu lane skips the comparison with torchvision).
+    skipped = "" if lane == "default" else ", 1 skipped"  # (and the cpu lane warns that it has no NumPy)
+    summary = verify.stdout.splitlines()[-1]
+    assert re.search(rf"also at a second batch size\); tests: \d+ passed{skipped}(, \d+ warnings?)? in ", summary)
 
 
-def test_dynamic_batch_catches_a_trace_that_baked_the_batch_in(files: Path) -> None:
+@pytest.mark.parametrize("lane", LANES)
+def test_dynamic_batch_catches_a_trace_that_baked_the_batch_in(files: Path, lane: str) -> None:
     """A traced model that only works at its example's batch size fails the export check at the second batch
     size, in one line; scripted, the same model passes."""
+    out = f"out-{lane}"
     for method, passes in (("trace", False), ("script", True)):
         name = f"fixed-{method}"
-        args = ["new", name, "--model", "fixed_batch.py:make", "--input-shape", "1,4", "--top-k", "0"]
-        assert (
-            tsgen(*args, "--export-method", method, "--dynamic-batch", "--no-build", "-o", "out", cwd=files).returncode
-            == 0
-        )
-        result = make(files / "out" / name.replace("-", "_"), "export")
+        args = ["new", name, "--model", "fixed_batch.py:make", "--input-shape", "1,4", "--top-k", "0", *on_lane(lane)]
+        generation = tsgen(*args, "--export-method", method, "--dynamic-batch", "--no-build", "-o", out, cwd=files)
+        assert generation.returncode == 0, generation.stdout + generation.stderr
+        result = make(files / out / name.replace("-", "_"), "export")
         assert (result.returncode == 0) == passes, result.stdout
         if not passes:
             errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR: ")]

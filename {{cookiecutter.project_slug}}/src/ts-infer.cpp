@@ -8,7 +8,8 @@
 //   ts-infer MODEL --image FILE [--image FILE...]
 //                                       classify images: the top-k with probabilities and class names
 //                                       (with --bench: time the model on the first image)
-//   --save-input FILE  write the input the model was given (after image preprocessing) for torch.load in Python
+//   --save-input FILE  write the input the model was given (after image preprocessing; a tuple of them for several
+//                      images) for torch.load in Python
 //   --top-k K    classes to print and, in parity mode, to compare (default: the project's top_k; 0: none)
 //   --threads N  intra-op threads (default: libtorch's choice)
 //   --bench N [--warmup W] [--json]
@@ -594,12 +595,14 @@ int classify_images(Runner& runner, const Options& options, const torch::jit::Ex
     names.push_back(name);
   }
   const int64_t k = top_k > 0 ? top_k : 5;
+  std::vector<c10::IValue> preprocessed;  // for --save-input
   for (const std::string& path : options.images) {
     const std::vector<torch::jit::IValue> inputs = {preprocess(read_image(path), settings)};
-    if (!options.save_input.empty()) {
-      save_inputs(options.save_input, inputs);
-    }
+    preprocessed.push_back(inputs.front());
     if (options.bench > 0) {
+      if (!options.save_input.empty()) {
+        save_inputs(options.save_input, inputs);
+      }
       return bench(runner.module, runner.mode, inputs, options);
     }
     std::vector<at::Tensor> outputs;
@@ -620,6 +623,9 @@ int classify_images(Runner& runner, const Options& options, const torch::jit::Ex
       std::cout << "\n";
     }
     std::cout.unsetf(std::ios::floatfield);
+  }
+  if (!options.save_input.empty()) {  // one image: its tensor; several: a tuple of them, in order
+    save_inputs(options.save_input, preprocessed);
   }
   return 0;
 }

@@ -91,29 +91,23 @@ def tolerance(name: str, settings: predict.ImageSettings) -> float:
     return JPEG_GREY_LEVELS / 255 / min(settings.std) if name.endswith(".jpg") else LOSSLESS_TOLERANCE
 
 
-@pytest.mark.parametrize("name", list(IMAGES))
 def test_cpp_preprocessing_matches_python(
-    name: str, images: dict[str, Path], image_runner: Path, artifacts: Path, settings, tmp_path: Path
+    images: dict[str, Path], image_runner: Path, artifacts: Path, settings: predict.ImageSettings, tmp_path: Path
 ) -> None:
-    """ts-infer --image --save-input writes the tensor it fed the model; it equals predict.py's within the
-    stated tolerance."""
-    result = run(
-        image_runner,
-        artifacts / "model.pt",
-        "--image",
-        images[name],
-        "--save-input",
-        tmp_path / "cpp.pt",
-        "--optimize",
-        "none",
-    )
+    """ts-infer --image ... --save-input writes the tensors it fed the model (a tuple, in order); each equals
+    predict.py's for the same file within the stated tolerance."""
+    flags = [arg for path in images.values() for arg in ("--image", path)]
+    saved = tmp_path / "cpp.pt"
+    result = run(image_runner, artifacts / "model.pt", *flags, "--save-input", saved, "--optimize", "none")
     assert result.returncode == 0, result.stderr
-    cpp = torch.load(tmp_path / "cpp.pt")
-    python = predict.preprocess(predict.read_image(images[name]), settings)
-    assert cpp.shape == python.shape == (1, settings.channels, *settings.crop)
-    assert cpp.dtype == python.dtype
-    diff = (cpp.double() - python.double()).abs().max().item()
-    assert diff <= tolerance(name, settings), f"{name}: max abs diff {diff:.3e}"
+    cpp = torch.load(saved)
+    assert isinstance(cpp, tuple) and len(cpp) == len(images)
+    for (name, path), ours in zip(images.items(), cpp, strict=True):
+        python = predict.preprocess(predict.read_image(path), settings)
+        assert ours.shape == python.shape == (1, settings.channels, *settings.crop), name
+        assert ours.dtype == python.dtype, name
+        diff = (ours.double() - python.double()).abs().max().item()
+        assert diff <= tolerance(name, settings), f"{name}: max abs diff {diff:.3e}"
 
 
 def test_python_preprocessing_is_torchvisions(images: dict[str, Path], settings: predict.ImageSettings) -> None:

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 import export
 
@@ -48,6 +49,17 @@ def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, tmp_path: Path
     result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt")
     assert result.returncode == 1
     assert "parity: FAIL: max abs diff" in result.stdout
+
+
+def test_runner_saves_the_input_it_used(runner: Path, artifacts: Path, tmp_path: Path) -> None:
+    """--save-input writes what the model was given, for torch.load: here the reference inputs, unchanged."""
+    saved = tmp_path / "used.pt"
+    result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--save-input", saved)
+    assert result.returncode == 0, result.stderr
+    reference = list(export.load_tensors(artifacts / "input.pt")[0].values())
+    used = torch.load(saved)
+    used = list(used) if isinstance(used, tuple) else [used]
+    assert len(used) == len(reference) and all(torch.equal(a, b) for a, b in zip(used, reference, strict=True))
 
 
 def test_runner_alone_behaves_like_the_tutorial(runner: Path, artifacts: Path, config: dict) -> None:
