@@ -340,7 +340,7 @@ def class_names(config: dict, source: Source) -> tuple[list[str], str] | None:
 
 
 def check_class_names(names: tuple[list[str], str], outputs: list[torch.Tensor], labels: object) -> None:
-    """The class names must match the classifier's number of scores (auto names are dropped when they do not)."""
+    """The class names must be as many as the classes the model's first output scores."""
     scores = outputs[0] if outputs and is_scores(outputs[0]) else None
     if scores is None or scores.shape[1] != len(names[0]):
         shape = f"{scores.shape[1]} classes" if scores is not None else "no (batch, classes) scores"
