@@ -13,8 +13,8 @@
 #   TORCH_DEPLOY_CCACHE    use ccache when it is found (default ON)
 #   TORCH_DEPLOY_PCH       precompile <torch/script.h> for the runners (default OFF: with one source file the
 #                          header is parsed once either way, and ccache already makes rebuilds cheap)
-#   TORCH_DEPLOY_OPENCV    AUTO (default): link OpenCV's core and imgcodecs when find_package(OpenCV) finds them,
-#                          which gives the runners TORCH_DEPLOY_WITH_OPENCV (ts-infer --image); ON: require it; OFF
+#   TORCH_DEPLOY_OPENCV    AUTO (default): link OpenCV's core and imgcodecs into the runners when they are found,
+#                          and define TORCH_DEPLOY_WITH_OPENCV (ts-infer --image); ON: require them; OFF: no search
 #
 # Discovery itself lives in cmake/discover.py (shared with the generator's hooks and `tsgen libtorch`), so that
 # CMake, the generator and `tsgen doctor` can never disagree about which libtorch a project uses.
@@ -195,7 +195,7 @@ function(_torch_deploy_find_opencv)
   if(TORCH_DEPLOY_OPENCV_INCLUDE AND TORCH_DEPLOY_OPENCV_CORE AND TORCH_DEPLOY_OPENCV_IMGCODECS)
     file(STRINGS "${TORCH_DEPLOY_OPENCV_INCLUDE}/opencv2/core/version.hpp" _lines
       REGEX "#define CV_VERSION_(MAJOR|MINOR|REVISION) ")
-    string(REGEX REPLACE "[^0-9;]|#define CV_VERSION_[A-Z]+" "" _version "${_lines}")
+    string(REGEX REPLACE "[^0-9;]" "" _version "${_lines}")  # "#define CV_VERSION_MAJOR 4;..." -> "4;6;0"
     string(REPLACE ";" "." _version "${_version}")
     add_library(TorchDeploy::opencv INTERFACE IMPORTED)
     target_include_directories(TorchDeploy::opencv SYSTEM INTERFACE "${TORCH_DEPLOY_OPENCV_INCLUDE}")
