@@ -147,7 +147,7 @@ def image_input(inputs: list[tuple[str, list[int], str]]) -> tuple[str, list[int
     floating dtype. ``ts-infer --image`` fills it. (export.py applies the same rule to the inputs it really uses.)"""
     if len(inputs) != 1:
         return None
-    name, shape, dtype = inputs[0]
+    _, shape, dtype = inputs[0]
     floating = dtype in ("float32", "float16", "bfloat16", "float64")
     return inputs[0] if len(shape) == 4 and shape[1] in (1, 3) and floating else None
 
@@ -169,9 +169,9 @@ def parse_preprocess(text: str, inputs: list[tuple[str, list[int], str]]) -> dic
     spec = text.strip()
     if spec == "none":
         return None
-    image = image_input(inputs)
     if spec in ("", "auto"):
         return {}
+    image = image_input(inputs)
     fix = "give e.g. resize=256 mean=0.485,0.456,0.406 std=0.229,0.224,0.225 interpolation=bilinear, or auto"
     if image is None:
         raise AnswerError(
@@ -284,7 +284,7 @@ def project_files(answers: dict, bases: list[Path]) -> list[Path]:
     weights = _text(answers, "weights")
     if is_weights_file(weights):
         files.append(resolve_file("weights", weights, weights, bases))
-    labels = _text(answers, "labels")
+    labels = _text(answers, "labels").strip()  # as validate() checks it
     if is_labels_file(labels):
         files.append(resolve_file("labels", labels, labels, bases))
     return files

@@ -268,6 +268,11 @@ def image_input(inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
     return tensor if tensor.dim() == 4 and tensor.shape[1] in (1, 3) and tensor.is_floating_point() else None
 
 
+def recipe_name(weights: Any) -> str:
+    """A torchvision weights entry as its users write it: ResNet18_Weights.IMAGENET1K_V1."""
+    return f"{type(weights).__name__}.{weights.name}"
+
+
 def image_settings(config: dict, source: Source, inputs: dict[str, torch.Tensor]) -> ImageSettings | None:
     """The preprocessing of ts-infer --image: deploy.json's "preprocess" values, "auto" ones from the torchvision
     weights' transforms (scaled to the input size), else ImageNet's; None when the model takes no image."""
@@ -287,7 +292,7 @@ def image_settings(config: dict, source: Source, inputs: dict[str, torch.Tensor]
     channels, height, width = image.shape[1:]
     recipe = source.recipe.transforms() if source.recipe is not None else None
     if recipe is not None:
-        origin = f"{type(source.recipe).__name__}.{source.recipe.name}"
+        origin = recipe_name(source.recipe)
         resize = round(recipe.resize_size[0] * max(height, width) / recipe.crop_size[0])
         mean, std, interpolation = recipe.mean, recipe.std, recipe.interpolation.value
     else:
@@ -328,7 +333,7 @@ def class_names(config: dict, source: Source) -> tuple[list[str], str] | None:
         return None
     if labels == "auto":
         categories = source.recipe.meta.get("categories") if source.recipe is not None else None
-        return (list(categories), f"{type(source.recipe).__name__}.{source.recipe.name}") if categories else None
+        return (list(categories), recipe_name(source.recipe)) if categories else None
     file = project_file("labels", labels)
     try:
         lines = file.read_text(encoding="utf-8").splitlines()

@@ -29,7 +29,7 @@ def mtimes(project: Path) -> dict[str, int]:
 
 # A user's machine as most have it: no CUDA toolkit and no OpenCV, to CMake (with the environment below).
 BARE_MACHINE = (
-    "CMAKE_ARGS=-DCMAKE_DISABLE_FIND_PACKAGE_CUDA=ON -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON "
+    "-DCMAKE_DISABLE_FIND_PACKAGE_CUDA=ON -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON "
     "-DCMAKE_DISABLE_FIND_PACKAGE_OpenCV=ON"
 )
 
@@ -62,7 +62,7 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace
 def bare_machine_build(default_project: SimpleNamespace) -> SimpleNamespace:
     """`make verify` of the default project in build-bare/ as on a machine without the CUDA toolkit and OpenCV."""
     env = without_cuda_toolkit(dict(os.environ))
-    verify = make(default_project.path, "verify", "BUILD_DIR=build-bare", BARE_MACHINE, env=env)
+    verify = make(default_project.path, "verify", "BUILD_DIR=build-bare", f"CMAKE_ARGS={BARE_MACHINE}", env=env)
     return SimpleNamespace(verify=verify, env=env, runner=default_project.path / "build-bare" / "ts-infer")
 
 

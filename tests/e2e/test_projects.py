@@ -100,8 +100,9 @@ def test_cpu_build_against_the_cuda_wheel_needs_no_cuda_toolkit(
     # The runner links the CPU half only (the wheel's libtorch_cpu itself pulls the pip CUDA runtime, not the toolkit).
     needed = re.findall(r"\(NEEDED\).*\[(.+)\]", run(["readelf", "-d", bare_machine_build.runner]).stdout)
     assert {"libtorch_cpu.so", "libc10.so"} <= set(needed) and not {"libtorch.so", "libtorch_cuda.so"} & set(needed)
-    hide = BARE_MACHINE.removeprefix("CMAKE_ARGS=")
-    cuda = make(project, "build", "BUILD_DIR=build-cuda-on", f"CMAKE_ARGS={hide} -DTORCH_DEPLOY_CUDA=ON", env=env)
+    cuda = make(
+        project, "build", "BUILD_DIR=build-cuda-on", f"CMAKE_ARGS={BARE_MACHINE} -DTORCH_DEPLOY_CUDA=ON", env=env
+    )
     assert cuda.returncode != 0
     message = " ".join(cuda.stdout.split())  # CMake wraps its messages
     assert "TORCH_DEPLOY_CUDA=ON needs the CUDA toolkit, which CMake cannot find" in message
