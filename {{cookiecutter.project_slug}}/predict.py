@@ -5,9 +5,9 @@
     python predict.py --save-input image.pt photo.jpg    # the preprocessed tensor, for comparisons
 
 The preprocessing travels inside the exported model: export.py saves it (and the class names) as extra files of
-model.pt, which the C++ runner reads too, so both sides always agree on the values. It is the classifier recipe of
-torchvision's weights.transforms() on an image tensor: resize the shorter side (antialiased), center crop to the
-model's input size, scale to [0, 1], normalize per channel. It is written in torch operations, the same ATen
+model.pt (torch_deploy.py describes them), which the C++ runner reads too, so both sides always agree on the
+values. It is the classifier recipe of torchvision's weights.transforms() on an image tensor: resize the shorter
+side (antialiased), center crop to the model's input size, scale to [0, 1], normalize per channel. It is written in torch operations, the same ATen
 kernels ts-infer calls, and it equals torchvision's transforms exactly (the project's tests check both).
 Images are decoded with Pillow (EXIF orientation applied, converted to RGB) as ts-infer decodes them with OpenCV.
 """
@@ -18,10 +18,7 @@ import argparse
 import json
 import os
 import sys
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 try:
     import torch
@@ -30,91 +27,19 @@ except ImportError as missing:
         f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt"
     ) from missing
 
+from torch_deploy import DeployError, ImageError, ImageSettings
+from torch_deploy import load_model as load_deployed
+
 PROJECT_DIR = Path(__file__).resolve().parent
-PREPROCESS_FILE = "preprocess.txt"  # extra files of model.pt (torch.jit.save's _extra_files)
-CLASSES_FILE = "classes.txt"
-INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
-
-
-class ImageError(Exception):
-    """An image or model the user gave that cannot be used; main() prints it as one line."""
-
-
-@dataclass
-class ImageSettings:
-    """How an image becomes the model's input: resize the shorter side to ``resize`` with ``interpolation``,
-    center crop to ``crop`` (height, width), scale to [0, 1], subtract ``mean`` and divide by ``std`` per channel.
-    ``source`` says where the values came from (for people; the runners ignore it)."""
-
-    resize: int
-    crop: tuple[int, int]
-    mean: list[float]
-    std: list[float]
-    interpolation: str = "bilinear"
-    dtype: str = "float32"
-    source: str = ""
-
-    @property
-    def channels(self) -> int:
-        return len(self.mean)
-
-    def to_text(self) -> str:
-        """The preprocess.txt format: one "key value..." line each, which C++ parses without a JSON library."""
-        return "".join(
-            [
-                "# ts-infer --image preprocessing, written by export.py\n",
-                f"resize {self.resize}\n",
-                f"crop {self.crop[0]} {self.crop[1]}\n",
-                f"mean {' '.join(repr(v) for v in self.mean)}\n",
-                f"std {' '.join(repr(v) for v in self.std)}\n",
-                f"interpolation {self.interpolation}\n",
-                f"dtype {self.dtype}\n",
-                f"source {self.source}\n" if self.source else "",
-            ]
-        )
-
-    @classmethod
-    def from_text(cls, text: str) -> ImageSettings:
-        values = {}
-        for line in text.splitlines():
-            key, _, rest = line.strip().partition(" ")
-            if key and not key.startswith("#"):
-                values[key] = rest.strip()
-        try:
-            height, width = (int(v) for v in values["crop"].split())
-            return cls(
-                resize=int(values["resize"]),
-                crop=(height, width),
-                mean=[float(v) for v in values["mean"].split()],
-                std=[float(v) for v in values["std"].split()],
-                interpolation=values.get("interpolation", "bilinear"),
-                dtype=values.get("dtype", "float32"),
-                source=values.get("source", ""),
-            )
-        except (KeyError, ValueError) as err:
-            raise ImageError(f"{PREPROCESS_FILE} is malformed ({err!r}); re-export with make export") from err
-
-    def describe(self) -> str:
-        return (
-            f"resize {self.resize} ({self.interpolation}), center crop {self.crop[0]}x{self.crop[1]}, "
-            f"mean {self.mean}, std {self.std}" + (f" (from {self.source})" if self.source else "")
-        )
 
 
 def load_model(path: Path) -> tuple[torch.jit.ScriptModule, ImageSettings | None, list[str] | None]:
     """The exported model with the preprocessing and class names export.py saved inside it (None where absent)."""
-    extras: dict[str, Any] = {PREPROCESS_FILE: "", CLASSES_FILE: ""}  # filled in with the files' bytes
     try:
-        with warnings.catch_warnings():  # torch >= 2.13 marks torch.jit as deprecated; export.py already said so
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            model = torch.jit.load(str(path), _extra_files=extras).eval()
-    except (RuntimeError, ValueError) as err:
-        raise ImageError(f"{path}: cannot load it as a TorchScript model ({err}); run make export") from err
-    preprocess_text, classes_text = (bytes(extras[name]).decode("utf-8") for name in (PREPROCESS_FILE, CLASSES_FILE))
-    settings = ImageSettings.from_text(preprocess_text) if preprocess_text else None
-    names = classes_text.splitlines() if classes_text else None
-    return model, settings, names
+        deployed = load_deployed(path)
+    except DeployError as err:
+        raise ImageError(str(err)) from err
+    return deployed.model, deployed.image, deployed.classes
 
 
 def read_image(path: Path) -> torch.Tensor:

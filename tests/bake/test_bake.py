@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import REPO, run, tree, tsgen
+from tests.conftest import PROJECT_TEMPLATE, REPO, run, tree, tsgen
 
 EXPECTED_FILES = {
     ".clang-format",
@@ -28,9 +28,30 @@ EXPECTED_FILES = {
     "predict.py",
     "pyproject.toml",
     "requirements.txt",
+    "torch_deploy.py",
     "cmake/TorchDeploy.cmake",
+    "cmake/TorchDeployConfig.cmake.in",
+    "cmake/TorchDeployLibtorch.cmake",
     "cmake/discover.py",
+    "examples/embed/CMakeLists.txt",
+    "examples/embed/main.cpp",
+    "include/torch_deploy/bench.h",
+    "include/torch_deploy/compare.h",
+    "include/torch_deploy/error.h",
+    "include/torch_deploy/image.h",
+    "include/torch_deploy/model.h",
+    "include/torch_deploy/tensors.h",
+    "include/torch_deploy/torch_deploy.h",
     "src/ts-infer.cpp",
+    "src/torch_deploy/bench.cpp",
+    "src/torch_deploy/compare.cpp",
+    "src/torch_deploy/detail.cpp",
+    "src/torch_deploy/detail.h",
+    "src/torch_deploy/image.cpp",
+    "src/torch_deploy/model.cpp",
+    "src/torch_deploy/script.cpp",
+    "src/torch_deploy/script.h",
+    "src/torch_deploy/tensors.cpp",
     "tests/conftest.py",
     "tests/test_export.py",
     "tests/test_images.py",
@@ -73,8 +94,12 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
         "atol": 1e-4,
         "rtol": 1e-4,
     }
-    assert '    {"input", {1, 3, 224, 224}, at::kFloat},' in (project / "src/ts-infer.cpp").read_text()
-    assert "project(resnet18_deploy LANGUAGES CXX)" in (project / "CMakeLists.txt").read_text()
+    # The C++, the CMake files and the Python scripts are the template's own files, copied as they are: nothing in
+    # them varies per project (what does travels in the model file and deploy.json).
+    for name in tree(project):
+        if name.startswith(("src/", "include/", "examples/", "cmake/")) or name.endswith(".py"):
+            assert (project / name).read_bytes() == (PROJECT_TEMPLATE / name).read_bytes(), name
+    assert "project(resnet18_deploy VERSION 0.1.0 LANGUAGES CXX)" in (project / "CMakeLists.txt").read_text()
     assert (project / "requirements.txt").read_text().splitlines()[1:] == [
         "torch>=2.1",
         "torchvision",
@@ -85,6 +110,7 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
         "export.py",
         "predict.py",
         "bench.py",
+        "torch_deploy.py",
         "cmake/discover.py",
         "tests/conftest.py",
         "tests/test_export.py",

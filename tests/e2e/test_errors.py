@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.conftest import lane_python, run, torch_package, tree
+from tests.conftest import VENVS, lane_python, run, torch_package, tree
 from tests.e2e.conftest import make
 
 pytestmark = pytest.mark.e2e
@@ -219,3 +219,55 @@ def test_unusual_names_and_paths_work_end_to_end(tmp_path: Path) -> None:
     verify = make(out / "my_model_v2", "verify")
     assert verify.returncode == 0, verify.stdout
     assert verify.stdout.splitlines()[-1].startswith("verify: PASS")
+
+
+@pytest.fixture(scope="module")
+def python_without_pytest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python with torch and torchvision but no pytest, as after `pip install torch torchvision`: a venv that sees
+    the default lane's packages, pytest's own left out."""
+    folder = tmp_path_factory.mktemp("no-pytest")
+    assert run([lane_python("default"), "-m", "venv", "--without-pip", folder / "venv"]).returncode == 0
+    seen = folder / "packages"
+    seen.mkdir()
+    lane_site = next((VENVS / "default" / "lib").glob("python3.*/site-packages"))
+    for entry in lane_site.iterdir():
+        if not entry.name.lower().startswith(("pytest", "_pytest", "py.py")):
+            (seen / entry.name).symlink_to(entry)
+    site = next((folder / "venv" / "lib").glob("python3.*/site-packages"))
+    (site / "lane.pth").write_text(f"{seen}\n")
+    python = folder / "venv" / "bin" / "python"
+    assert run([python, "-c", "import torch, torchvision"]).returncode == 0
+    assert run([python, "-c", "import pytest"]).returncode != 0
+    return python
+
+
+def test_verify_names_a_missing_package_before_any_work(project_copy: Path, python_without_pytest: Path) -> None:
+    """pytest missing: `make verify` stops at once with one line naming it and the install command, before export,
+    build or parity run, and nothing of the project changes."""
+    (project_copy / "deploy.json").touch()  # the export is due: it must not run
+    before = {p.name: p.stat().st_mtime_ns for p in (project_copy / "artifacts").iterdir()}
+    result = make(project_copy, "verify", f"PYTHON={python_without_pytest}")
+    assert result.returncode != 0
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("make")]
+    assert lines == [
+        f"setup: FAIL: {python_without_pytest} lacks pytest, which this project needs; "
+        f"{python_without_pytest} -m pip install -r requirements.txt"
+    ]
+    assert {p.name: p.stat().st_mtime_ns for p in (project_copy / "artifacts").iterdir()} == before
+
+
+def test_the_hook_and_doctor_name_a_missing_package(python_without_pytest: Path, tmp_path: Path) -> None:
+    """The same Python given to `tsgen new`: the post-gen hook warns with the install command; `tsgen doctor` in the
+    project has a blocking row for it."""
+    from tests.conftest import tsgen
+
+    generation = tsgen("new", "nopytest", "--python", python_without_pytest, "--no-build", "-o", tmp_path)
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    requirements = tmp_path / "nopytest" / "requirements.txt"
+    assert (
+        f"==> Warning: {python_without_pytest} lacks pytest, which this project needs; "
+        f"{python_without_pytest} -m pip install -r {requirements}"
+    ) in generation.stdout
+    doctor = tsgen("doctor", cwd=tmp_path / "nopytest")
+    assert doctor.returncode == 1
+    assert "missing: pytest" in doctor.stdout and "Python packages" in doctor.stderr

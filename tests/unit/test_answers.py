@@ -206,3 +206,48 @@ def test_parse_shape_reads_spaces_and_signs_strictly() -> None:
 def test_is_yes_accepts_booleans_and_command_line_strings(value: object, expected: bool) -> None:
     """first_build arrives as a bool from cookiecutter.json and as a string from `cookiecutter ... first_build=no`."""
     assert answers.is_yes(value) is expected
+
+
+def test_deploy_json_is_derived_once_from_the_answers() -> None:
+    """The settings export.py reads: the user's files under models/, the inputs parsed, the preprocessing typed
+    (the values not given stay "auto"), labels auto, none or a file, numbers as numbers."""
+    config = answers.deploy_config(
+        defaults(
+            model="/home/me/nets/net.py:make",
+            inputs="ids:2,16:int64;mask:2,16:bool",
+            dynamic_batch="yes",
+            top_k="3",
+            atol="1e-3",
+            preprocess="none",
+            labels="none",
+        )
+    )
+    assert config == {
+        "model": "models/net.py:make",
+        "weights": "none",
+        "export_method": "script",
+        "inputs": [
+            {"name": "ids", "shape": [2, 16], "dtype": "int64"},
+            {"name": "mask", "shape": [2, 16], "dtype": "bool"},
+        ],
+        "dynamic_batch": True,
+        "seed": 0,
+        "top_k": 3,
+        "preprocess": None,
+        "labels": None,
+        "atol": 1e-3,
+        "rtol": 1e-4,
+    }
+    text = answers.deploy_json(config)
+    assert json.loads(text) == config
+    assert '    {"name": "ids", "shape": [2, 16], "dtype": "int64"},\n' in text  # one input per line
+    images = answers.deploy_config(
+        defaults(weights="C:\\data\\r18.pth", preprocess="resize=288 interpolation=bicubic", labels="/x/names.txt")
+    )
+    assert (images["model"], images["weights"], images["labels"]) == (
+        "torchvision:resnet18",
+        "models/r18.pth",
+        "models/names.txt",
+    )
+    assert images["preprocess"] == {"resize": 288, "mean": "auto", "std": "auto", "interpolation": "bicubic"}
+    assert answers.deploy_config(defaults(weights="DEFAULT", labels=" auto "))["labels"] == "auto"

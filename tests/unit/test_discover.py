@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tsgen import template
 
-from tests.conftest import lane_python, torch_package
+from tests.conftest import lane_python, run, torch_package
 
 discover = template.discover()
 
@@ -120,3 +120,39 @@ def test_command_line_prints_json_for_cmake_and_fails_with_the_list(
     assert f'"cmake_dir": "{prefix}/share/cmake/Torch"' in capsys.readouterr().out
     assert discover.main(["libtorch", "--libtorch", str(tmp_path / "none")]) == 1
     assert "ERROR: libtorch=" in capsys.readouterr().err
+
+
+def test_the_version_rule_gives_one_verdict_for_cmake_the_hook_and_doctor() -> None:
+    """Same release: nothing to say; another minor release: a warning naming both; another major one: refused
+    with the fix; no exporting torch: unknown."""
+    libtorch = discover.Libtorch(prefix="/opt/libtorch", how="test", version="2.14.1", cxx_standard=20)
+    assert discover.agreement("2.14.1+cu130", libtorch, "py").level == "same"
+    minor = discover.agreement("2.13.0+cpu", libtorch, "/venv/bin/python")
+    assert (minor.level, minor.blocking) == ("minor", False)
+    assert minor.message.startswith(
+        "libtorch 2.14.1 at /opt/libtorch and torch 2.13.0+cpu of /venv/bin/python, which exports the model, "
+        "differ (2.13 vs 2.14); models load most reliably when both are the same release"
+    )
+    major = discover.agreement("3.0.0", libtorch, "py")
+    assert major.blocking and "differ in major version; use that torch's own libtorch" in major.message
+    assert major.message.endswith("or export with torch 2.x (make PYTHON=...)")
+    assert discover.agreement(None, libtorch, "py").level == "unknown"
+
+
+def test_missing_packages_are_named_with_the_command_that_installs_them(tmp_path: Path) -> None:
+    """requirements.txt's names (versions, comments and options left out) are looked up in the given Python;
+    the command line prints one setup: FAIL line naming what is missing and exits 1."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# the project's\ntorch>=2.1\npillow  # images\npytest\n-r more.txt\nno-such-pkg-xyz==1\n")
+    names = discover.requirement_names(requirements)
+    assert names == ["torch", "pillow", "pytest", "no-such-pkg-xyz"]
+    cpu = str(lane_python("cpu"))
+    assert discover.missing_packages(cpu, names) == ["no-such-pkg-xyz"]
+    assert discover.missing_packages("/nonexistent/python", names) is None
+    script = template.find_template_dir() / template.PROJECT_DIR_NAME / "cmake" / "discover.py"
+    result = run([cpu, script, "requirements", requirements])
+    assert result.returncode == 1 and result.stdout == (
+        f"setup: FAIL: {cpu} lacks no-such-pkg-xyz, which this project needs; {cpu} -m pip install -r {requirements}\n"
+    )
+    requirements.write_text("torch\npytest\n")
+    assert run([cpu, script, "requirements", requirements]).returncode == 0

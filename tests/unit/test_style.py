@@ -32,7 +32,7 @@ def test_package_is_mypy_clean(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("model", ["torchvision:resnet18", "user-file"])
 def test_generated_project_is_formatted_and_lint_clean(model: str, tmp_path: Path) -> None:
-    """The rendered Python passes ruff (with the project's own settings) and the rendered C++ clang-format."""
+    """The generated Python passes ruff (with the project's own settings) and every C++ file clang-format."""
     if model == "user-file":
         (tmp_path / "net.py").write_text("import torch\n\n\ndef make():\n    return torch.nn.Linear(4, 2)\n")
         model = str(tmp_path / "net.py") + ":make"
@@ -48,5 +48,14 @@ def test_generated_project_is_formatted_and_lint_clean(model: str, tmp_path: Pat
     for args in (["check", *python_files], ["format", "--check", *python_files]):
         result = run([TOOLS / "ruff", *args, "--no-cache"], cwd=project)
         assert result.returncode == 0, result.stdout + result.stderr
-    result = run([TOOLS / "clang-format", "--dry-run", "--Werror", "src/ts-infer.cpp"], cwd=project)
+    cxx = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.suffix in (".cpp", ".h"))
+    assert "src/ts-infer.cpp" in cxx and "include/torch_deploy/model.h" in cxx
+    result = run([TOOLS / "clang-format", "--dry-run", "--Werror", *cxx], cwd=project)
+    assert result.returncode == 0, result.stderr
+
+
+def test_test_programs_are_formatted() -> None:
+    """The C++ that the end-to-end tests compile against the library follows the generated project's style."""
+    style = f"--style=file:{REPO / '{{cookiecutter.project_slug}}' / '.clang-format'}"
+    result = run([TOOLS / "clang-format", style, "--dry-run", "--Werror", "tests/e2e/threads.cpp"], cwd=REPO)
     assert result.returncode == 0, result.stderr

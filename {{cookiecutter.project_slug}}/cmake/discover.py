@@ -1,6 +1,7 @@
-"""Find libtorch and the build tools for this project (standard library only).
+"""Find libtorch and the build tools for this project, and judge whether they fit (standard library only).
 
-This file is the single home of libtorch discovery. Three callers share it:
+This file is the single home of libtorch discovery, of the rule on the exporting torch against the libtorch that
+runs the model, and of the check that a Python has the project's packages. Three callers share it:
 
 * ``cmake/TorchDeploy.cmake`` runs ``python3 cmake/discover.py libtorch --json`` at configure time;
 * the template's ``post_gen_project`` hook imports it from the freshly generated project;
@@ -15,6 +16,11 @@ Discovery order (the first hit wins, and the result says which one it was):
 3. the ``torch`` package of the given Python interpreter, then of ``python3`` on PATH.
 
 An explicit path that holds no libtorch is an error of its own: it is never silently skipped.
+
+Command line (CMake runs the first; the Makefile the second, with the project's Python):
+
+    python3 cmake/discover.py libtorch [--libtorch P] [--python PY] [--json]
+    python cmake/discover.py requirements requirements.txt
 """
 
 from __future__ import annotations
@@ -241,6 +247,87 @@ def find_libtorch(
     )
 
 
+@dataclass
+class Agreement:
+    """The verdict on exporting with torch ``exporter`` and running the model with libtorch ``runtime``: TorchScript
+    files are read by the libtorch of the same release line. ``level`` is "same", "minor" (another minor release:
+    a warning, a file saved by a newer torch may use features an older libtorch cannot read), "major" (refused)
+    or "unknown" (no exporting torch to compare with)."""
+
+    level: str
+    exporter: str | None
+    runtime: str
+    message: str = ""  # one line for people, "" when there is nothing to say
+    fix: str = ""
+
+    @property
+    def blocking(self) -> bool:
+        return self.level == "major"
+
+
+def _major_minor(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+
+
+def agreement(exporter: str | None, libtorch: Libtorch, python: str | None) -> Agreement:
+    """How the torch of ``python`` (version ``exporter``), which exports the model, and ``libtorch`` agree."""
+    if not exporter or libtorch.version == "unknown":
+        return Agreement("unknown", exporter, libtorch.version)
+    ours, theirs = _major_minor(exporter), _major_minor(libtorch.version)
+    pair = f"libtorch {libtorch.version} at {libtorch.prefix} and torch {exporter} of {python}"
+    pair += ", which exports the model"
+    if ours == theirs:
+        return Agreement("same", exporter, libtorch.version)
+    if ours[:1] != theirs[:1]:
+        fix = (
+            "use that torch's own libtorch (make LIBTORCH= to discover it) or export with torch "
+            f"{theirs[0]}.x (make PYTHON=...)"
+        )
+        return Agreement("major", exporter, libtorch.version, f"{pair}, differ in major version; {fix}", fix)
+    fix = "make LIBTORCH= uses the exporting torch's own libtorch"
+    versions = f"{'.'.join(map(str, ours))} vs {'.'.join(map(str, theirs))}"
+    message = f"{pair}, differ ({versions}); models load most reliably when both are the same release: {fix}"
+    return Agreement("minor", exporter, libtorch.version, message, fix)
+
+
+# Requirements whose import name is not their name (pip install pillow, import PIL).
+_IMPORT_NAMES = {"pillow": "PIL", "opencv-python": "cv2", "scikit-learn": "sklearn", "pyyaml": "yaml"}
+
+
+def requirement_names(file: Path) -> list[str]:
+    """The package names a requirements file lists (versions, markers, comments and options left out)."""
+    names = []
+    for line in file.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.append(re.split(r"[\s<>=!~;\[@]", line, maxsplit=1)[0])
+    return names
+
+
+_FIND_MISSING = (
+    "import importlib.util, json, sys; "
+    "print(json.dumps([n for n, m in json.loads(sys.argv[1]).items() if importlib.util.find_spec(m) is None]))"
+)
+
+
+def missing_packages(python: str, names: list[str]) -> list[str] | None:
+    """The packages among ``names`` that ``python`` cannot import (looked up, not imported: fast), or None when
+    ``python`` does not run."""
+    modules = json.dumps({name: _IMPORT_NAMES.get(name.lower(), name.replace("-", "_")) for name in names})
+    try:
+        result = subprocess.run(
+            [python, "-c", _FIND_MISSING, modules], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def missing_message(python: str, missing: list[str], requirements: str) -> str:
+    """One line naming what ``python`` lacks, and the command that installs it."""
+    return f"{python} lacks {', '.join(missing)}, which this project needs; {python} -m pip install -r {requirements}"
+
+
 def find_python(candidates: list[str]) -> str | None:
     """The first interpreter among ``candidates`` (then python3 on PATH) that has torch installed."""
     on_path = shutil.which("python3")
@@ -276,17 +363,26 @@ def cmake_version(cmake: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line for CMake and people: ``discover.py libtorch [--libtorch P] [--python PY] [--json]``."""
+    """Command line for CMake, make and people (see the module's docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["libtorch"])
-    parser.add_argument("--libtorch", default="", help="explicit libtorch or torch package folder")
-    parser.add_argument("--how", default="the explicit path", help="where --libtorch came from, for messages")
-    parser.add_argument("--prefix-path", default="", help="CMake's CMAKE_PREFIX_PATH (a ;-separated list)")
-    parser.add_argument("--python", default="", help="interpreter whose torch package to use")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (for CMake and tools)")
+    commands = parser.add_subparsers(dest="what", required=True)
+    found = commands.add_parser("libtorch", help="the libtorch a build would use")
+    found.add_argument("--libtorch", default="", help="explicit libtorch or torch package folder")
+    found.add_argument("--how", default="the explicit path", help="where --libtorch came from, for messages")
+    found.add_argument("--prefix-path", default="", help="CMake's CMAKE_PREFIX_PATH (a ;-separated list)")
+    found.add_argument("--python", default="", help="interpreter whose torch package to use")
+    found.add_argument("--json", action="store_true", help="print one JSON object (for CMake and tools)")
+    needs = commands.add_parser("requirements", help="exit 1 with one line when this Python lacks a requirement")
+    needs.add_argument("file", type=Path, help="the project's requirements.txt")
     args = parser.parse_args(argv)
+    if args.what == "requirements":
+        missing = missing_packages(sys.executable, requirement_names(args.file)) or []
+        if missing:
+            print(f"setup: FAIL: {missing_message(sys.executable, missing, str(args.file))}")
+            return 1
+        return 0
     try:
-        found = find_libtorch(
+        libtorch = find_libtorch(
             args.libtorch or None,
             args.python or None,
             explicit_how=args.how,
@@ -298,11 +394,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  looked at {place}", file=sys.stderr)
         return 1
     if not args.json:
-        print(found.describe())
+        print(libtorch.describe())
         return 0
-    data = json.loads(found.to_json())
-    # The torch that exports the model, for CMake's version agreement check (not imported: read from its files).
-    data["python_torch"] = torch_version_of(args.python) if args.python else None
+    data = json.loads(libtorch.to_json())
+    # The torch that exports the model (read from its files, not imported) and the verdict on the pair, for CMake.
+    exporter = torch_version_of(args.python) if args.python else None
+    verdict = agreement(exporter, libtorch, args.python)
+    data.update(python_torch=exporter, agreement=verdict.level, agreement_message=verdict.message)
     print(json.dumps(data))
     return 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import export
+import torch_deploy
 
 
 def run(runner: Path, *args: object) -> subprocess.CompletedProcess[str]:
@@ -42,10 +42,10 @@ def test_runner_matches_python_at_a_second_batch_size(runner: Path, artifacts: P
 
 def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, tmp_path: Path) -> None:
     """When the recorded output is not what the model computes, ts-infer fails and names the max abs diff."""
-    expected, numbers = export.load_tensors(artifacts / "expected.pt")
+    expected, numbers = torch_deploy.load_tensors(artifacts / "expected.pt")
     first = next(iter(expected))
     wrong = {name: tensor + 1 if name == first else tensor for name, tensor in expected.items()}
-    export.save_tensors(tmp_path / "wrong.pt", wrong, **numbers)
+    torch_deploy.save_tensors(tmp_path / "wrong.pt", wrong, **numbers)
     result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt")
     assert result.returncode == 1
     assert "parity: FAIL: max abs diff" in result.stdout
@@ -56,18 +56,15 @@ def test_runner_saves_the_input_it_used(runner: Path, artifacts: Path, tmp_path:
     saved = tmp_path / "used.pt"
     result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--save-input", saved)
     assert result.returncode == 0, result.stderr
-    reference = list(export.load_tensors(artifacts / "input.pt")[0].values())
+    reference = list(torch_deploy.load_tensors(artifacts / "input.pt")[0].values())
     used = torch.load(saved)
     used = list(used) if isinstance(used, tuple) else [used]
     assert len(used) == len(reference) and all(torch.equal(a, b) for a, b in zip(used, reference, strict=True))
 
 
-def test_runner_alone_behaves_like_the_tutorial(runner: Path, artifacts: Path, config: dict) -> None:
-    """With only a model path, ts-infer prints the tutorial's lines and exits 0 (on random inputs of the project's
-    input names, shapes and dtypes)."""
-    inputs, _ = export.load_tensors(artifacts / "input.pt")
-    if list(inputs) != [spec["name"] for spec in config["inputs"]]:
-        pytest.skip("the model's inputs come from its factory: the one-random-input mode does not apply")
+def test_runner_alone_behaves_like_the_tutorial(runner: Path, artifacts: Path) -> None:
+    """With only a model path, ts-infer prints the tutorial's lines and exits 0 (on random inputs of the names,
+    shapes and dtypes recorded in the model file: deploy.json's inputs, or a factory's example inputs)."""
     result = run(runner, artifacts / "model.pt")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

@@ -1,0 +1,51 @@
+// Comparing a model's outputs with the expected ones: the parity check of `make verify`.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace torch_deploy {
+
+// What compare() found. It prints nothing; describe() gives the text of the parity line.
+struct Report {
+  bool pass = false;                 // every output close, and the same top-k wherever it was compared
+  bool close = false;                // every element within atol + rtol * |expected|
+  bool same_top_k = true;            // the same top-k class indices for every (batch, classes) floating output
+  double max_abs_diff = 0;           // over all outputs
+  std::vector<double> output_diffs;  // max abs diff of each output, in order
+  double atol = 0;
+  double rtol = 0;
+  int64_t top_k = 0;
+  bool first_is_scores = false;  // whether the first output is class scores (the parity line mentions the top-k)
+  // When the outputs could not be compared at all: how many there were and which one had another shape.
+  size_t output_count = 0;
+  size_t expected_count = 0;
+  std::ptrdiff_t shape_mismatch = -1;
+  std::vector<int64_t> actual_shape;
+  std::vector<int64_t> expected_shape;
+
+  // "PASS: max abs diff 4.768e-07 within (atol 1.000e-04, rtol 1.000e-04), top-5 identical to Python" and, with
+  // several outputs, "; per output: <name> <diff>, ...", or "FAIL: ..." with the reason. `names` are the outputs'
+  // names (TensorFile::names of the expected file).
+  std::string describe(const std::vector<std::string>& names) const;
+};
+
+// Compares `outputs` with `expected`: the same count and shapes, every element within atol + rtol * |expected|, and
+// for every 2-D floating output (class scores) the same top-k class indices (top_k 0: not compared).
+Report compare(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& expected, double atol,
+               double rtol, int64_t top_k);
+
+// A classifier's output: a 2-D floating tensor of (batch, classes) scores.
+bool is_scores(const at::Tensor& output);
+
+// The indices of the k highest softmax scores of each row, highest first (as the TorchScript tutorial computes them).
+at::Tensor top_k_indices(const at::Tensor& scores, int64_t k);
+
+// A number as the parity line shows it: three decimals, scientific ("5.960e-07").
+std::string format_number(double value);
+
+}  // namespace torch_deploy

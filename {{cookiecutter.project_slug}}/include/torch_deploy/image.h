@@ -1,0 +1,39 @@
+// Images: decoding (OpenCV) and the preprocessing of torchvision's classification transforms, in ATen.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace torch_deploy {
+
+// How an image becomes the model's input, as export.py recorded it in the model file (preprocess.txt): resize the
+// shorter side to `resize` with `interpolation`, center crop to `crop` (height, width), scale to [0, 1], subtract
+// `mean` and divide by `std` per channel (one channel: torchvision's grey conversion first), cast to `dtype`.
+struct ImageSettings {
+  int64_t resize = 0;
+  std::vector<int64_t> crop;  // height, width
+  std::vector<double> mean;   // read as double and rounded to float by torch, as Python's torch.tensor does
+  std::vector<double> std;
+  std::string interpolation = "bilinear";  // bilinear, bicubic or nearest
+  at::ScalarType dtype = at::kFloat;
+
+  // Parses preprocess.txt ("key value..." lines); throws Error when it cannot be used.
+  static ImageSettings parse(const std::string& text);
+};
+
+// Whether this library was built with OpenCV, which read_image() needs (CMake option TORCH_DEPLOY_OPENCV).
+bool images_supported();
+
+// An image file as a (3, height, width) uint8 RGB tensor: the EXIF orientation applied, grey and palette images
+// expanded to three channels, alpha dropped (as predict.py does with Pillow). Throws Error for a missing file, one
+// OpenCV cannot decode, or when built without OpenCV.
+at::Tensor read_image(const std::string& path);
+
+// The model's (1, channels, crop height, crop width) input from a (3, height, width) uint8 RGB image: the steps and
+// ATen kernels of torchvision's ImageClassification transform, which predict.py runs in Python.
+at::Tensor preprocess(const at::Tensor& image, const ImageSettings& settings);
+
+}  // namespace torch_deploy

@@ -1,0 +1,110 @@
+// torch_deploy::Model: an exported model, loaded, optimised for inference and ready to run.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch_deploy/image.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace torch_deploy {
+
+// How a model is prepared after loading (ts-infer's --optimize). A model that cannot be prepared in the mode asked
+// for falls back to the next one (onednn -> ofi -> none), and one that fails when run prepared is run as loaded;
+// each time, ModelOptions::on_note hears why.
+enum class Optimization {
+  onednn,  // freeze (weights become constants, conv + batch norm fold), then oneDNN Graph fusion: the fastest
+  ofi,     // freeze, then optimize_for_inference (oneDNN convolutions with prepacked weights)
+  none,    // the model as loaded
+};
+
+// "onednn", "ofi", "none"; and back (std::nullopt for any other text).
+const char* to_string(Optimization optimization);
+std::optional<Optimization> parse_optimization(const std::string& text);
+
+// Writes a note to stderr, prefixed "torch_deploy: note: " (the default of ModelOptions::on_note).
+void print_note(const std::string& note);
+
+struct ModelOptions {
+  Optimization optimization = Optimization::onednn;
+  // Intra-op threads. libtorch has one pool per process, so this sets it for every Model (at::set_num_threads);
+  // 0 leaves libtorch's choice (the number of cores).
+  int threads = 0;
+  // Receives one line when the model did not survive an optimisation and runs in a simpler mode (see
+  // optimization()); nullptr silences the notes.
+  std::function<void(const std::string&)> on_note = print_note;
+};
+
+// One input of the model: its name, shape (batch first) and dtype, as export.py recorded them in the model file. A
+// model file written elsewhere records none: the names then come from forward()'s signature, and the shape is empty
+// and the dtype Undefined.
+struct InputSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  at::ScalarType dtype = at::ScalarType::Undefined;
+};
+
+// One class of a classifier's answer: its index in the scores, its name (empty when the model file records no class
+// names) and its softmax probability.
+struct Prediction {
+  int64_t index = 0;
+  std::string label;
+  double probability = 0.0;
+};
+
+// A deployed model. Loading reads the file, puts the model in eval mode and prepares it (see Optimization). Every
+// failure throws torch_deploy::Error naming the file and the cause.
+//
+// Thread safety: one Model may be used from several threads at once. run() and classify() are const and may be
+// called concurrently: each call runs the model on its own inputs (TorchScript's interpreter supports concurrent
+// calls of one module) under its own inference mode; calls do not wait for each other, and together they share
+// libtorch's intra-op thread pool. Copies of a Model share the loaded model.
+class Model {
+ public:
+  explicit Model(const std::string& path, ModelOptions options = {});
+
+  // Runs the model on `inputs` (in forward()'s order, as inputs() describes them) under inference mode. Returns
+  // every tensor of the model's output in the documented order, which is also output_names()'s: a tensor; the
+  // elements of a tuple or list, in order; the values of a dict, in insertion order; nested ones depth first; None
+  // (an unused optional output) skipped.
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const;
+
+  // The file this model was loaded from.
+  const std::string& path() const;
+  // The optimisation in effect (after any fallback).
+  Optimization optimization() const;
+  // The inputs recorded in the model file (see InputSpec).
+  const std::vector<InputSpec>& inputs() const;
+  // The names of run()'s outputs as export.py recorded them ("output"; "output_0", "output_1" for a tuple; a dict's
+  // keys): the names of the parity line. Empty when the model file records none.
+  const std::vector<std::string>& output_names() const;
+  // The number of classes to compare and print for a classifier, as the project recorded it (5 when it did not).
+  int64_t top_k() const;
+
+  // The image preprocessing recorded in the model file, when its only input is an image.
+  const std::optional<ImageSettings>& image_settings() const;
+  // The class names recorded in the model file, in score order (empty when there are none).
+  const std::vector<std::string>& class_names() const;
+  // The model's input for an image file: decoded (needs OpenCV, see images_supported()) and preprocessed with
+  // image_settings().
+  at::Tensor image_input(const std::string& image_path) const;
+  // The k most probable classes of an image file, most probable first: image_input(), run(), softmax of the first
+  // output's first row.
+  std::vector<Prediction> classify(const std::string& image_path, int64_t k) const;
+  // The same for an input already made by image_input().
+  std::vector<Prediction> classify(const at::Tensor& input, int64_t k) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Random inputs of the given kinds, as export.py makes its reference inputs: floats uniform in [0, 1), integers in
+// [0, 10), booleans fair coin flips. Throws Error when a spec has no shape (a model file that records no inputs).
+std::vector<at::Tensor> random_inputs(const std::vector<InputSpec>& specs);
+
+}  // namespace torch_deploy

@@ -1,0 +1,87 @@
+// The parity check: a model's outputs against the expected ones, within tolerances and with the same top-k.
+
+#include <ATen/core/Formatting.h>
+#include <torch_deploy/compare.h>
+
+#include <algorithm>
+#include <iomanip>
+#include <sstream>
+
+namespace torch_deploy {
+
+bool is_scores(const at::Tensor& output) { return output.dim() == 2 && output.is_floating_point(); }
+
+at::Tensor top_k_indices(const at::Tensor& scores, int64_t k) {
+  return std::get<1>(scores.softmax(1).topk(std::min(k, scores.size(1)), 1));
+}
+
+std::string format_number(double value) {
+  std::ostringstream out;
+  out << std::setprecision(3) << std::scientific << value;
+  return out.str();
+}
+
+Report compare(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& expected, double atol,
+               double rtol, int64_t top_k) {
+  Report report;
+  report.atol = atol;
+  report.rtol = rtol;
+  report.top_k = top_k;
+  report.output_count = outputs.size();
+  report.expected_count = expected.size();
+  if (outputs.size() != expected.size()) {
+    return report;
+  }
+  report.close = true;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const at::Tensor actual = outputs[i].to(at::kDouble);
+    const at::Tensor wanted = expected[i].to(at::kDouble);
+    if (actual.sizes() != wanted.sizes()) {
+      report.close = false;
+      report.shape_mismatch = static_cast<std::ptrdiff_t>(i);
+      report.actual_shape = actual.sizes().vec();
+      report.expected_shape = wanted.sizes().vec();
+      return report;
+    }
+    const at::Tensor diff = actual.sub(wanted).abs();
+    const double output_diff = diff.numel() > 0 ? diff.max().item<double>() : 0.0;
+    report.output_diffs.push_back(output_diff);
+    report.max_abs_diff = std::max(report.max_abs_diff, output_diff);
+    report.close = report.close && diff.le(wanted.abs().mul(rtol).add(atol)).all().item<bool>();
+    if (top_k > 0 && is_scores(outputs[i])) {
+      report.same_top_k = report.same_top_k && top_k_indices(actual, top_k).equal(top_k_indices(wanted, top_k));
+    }
+  }
+  report.first_is_scores = !outputs.empty() && is_scores(outputs.front());
+  report.pass = report.close && report.same_top_k;
+  return report;
+}
+
+std::string Report::describe(const std::vector<std::string>& names) const {
+  auto name = [&](size_t i) { return i < names.size() ? names[i] : "output_" + std::to_string(i); };
+  std::ostringstream out;
+  if (output_count != expected_count) {
+    out << "FAIL: the model returned " << output_count << " tensors, Python recorded " << expected_count;
+    return out.str();
+  }
+  if (shape_mismatch >= 0) {
+    out << "FAIL: output " << name(static_cast<size_t>(shape_mismatch)) << " has shape "
+        << c10::IntArrayRef(actual_shape) << ", Python's has " << c10::IntArrayRef(expected_shape);
+    return out.str();
+  }
+  out << (pass ? "PASS" : "FAIL") << ": max abs diff " << format_number(max_abs_diff)
+      << (close ? " within " : " exceeds ") << "(atol " << format_number(atol) << ", rtol " << format_number(rtol)
+      << ")";
+  if (top_k > 0 && first_is_scores) {
+    out << ", top-" << top_k << (same_top_k ? " identical to Python" : " differs from Python");
+  }
+  if (output_diffs.size() > 1) {
+    out << "; per output: ";
+    for (size_t i = 0; i < output_diffs.size(); ++i) {
+      out << (i ? ", " : "") << name(i) << " " << format_number(output_diffs[i]);
+    }
+  }
+  return out.str();
+}
+
+}  // namespace torch_deploy

@@ -1,0 +1,20 @@
+// Internal helpers of the library (not installed).
+#pragma once
+
+#include <c10/core/ScalarType.h>
+
+#include <exception>
+#include <optional>
+#include <string>
+
+namespace torch_deploy::detail {
+
+// The cause in an exception from libtorch, as one line: without the C++ backtrace, the TorchScript traceback (the
+// interpreter's errors end with the cause), the "[enforce fail at ...]" prefix and boilerplate advice, and without
+// a closing period (callers go on with "; <fix>").
+std::string cause_of(const std::exception& error);
+
+// The dtype that export.py writes as "float32", "int64", ... (the names of torch's dtypes without "torch.").
+std::optional<c10::ScalarType> scalar_type_named(const std::string& name);
+
+}  // namespace torch_deploy::detail

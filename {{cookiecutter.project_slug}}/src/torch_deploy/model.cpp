@@ -1,0 +1,278 @@
+// Model: loading a TorchScript file with what export.py recorded beside it, preparing it for inference, running it.
+
+#include <ATen/Parallel.h>
+#include <ATen/core/Formatting.h>
+#include <ATen/core/Tensor.h>  // before the _ops headers, which need it
+#include <ATen/ops/rand_ops.h>
+#include <ATen/ops/randint_ops.h>
+#include <c10/core/InferenceMode.h>
+#include <torch_deploy/compare.h>
+#include <torch_deploy/error.h>
+#include <torch_deploy/model.h>
+
+#include <algorithm>
+#include <iostream>
+#include <iterator>
+#include <mutex>
+#include <sstream>
+#include <utility>
+
+#include "detail.h"
+#include "script.h"
+
+namespace torch_deploy {
+
+namespace {
+
+// What export.py saves inside the model file (torch.jit.save's extra files).
+constexpr const char* kDeployFile = "deploy.txt";          // input specs, output names, top_k
+constexpr const char* kPreprocessFile = "preprocess.txt";  // image preprocessing
+constexpr const char* kClassesFile = "classes.txt";        // class names, one per line
+constexpr int64_t kTutorialTopK = 5;
+
+struct Description {
+  std::vector<InputSpec> inputs;
+  std::vector<std::string> output_names;
+  int64_t top_k = kTutorialTopK;
+};
+
+// deploy.txt: "input <name> <dtype> <dim>...", "output <name>" and "top_k <k>" lines ('#' starts a comment).
+Description parse_description(const std::string& path, const std::string& text) {
+  Description description;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string key;
+    fields >> key;
+    if (key == "input") {
+      InputSpec spec;
+      std::string dtype;
+      fields >> spec.name >> dtype;
+      spec.shape.assign(std::istream_iterator<int64_t>(fields), {});
+      const auto type = detail::scalar_type_named(dtype);
+      if (spec.name.empty() || !type || spec.shape.empty()) {
+        throw Error(path + ": its " + kDeployFile + " has a malformed input line (" + line +
+                    "); re-export it with make export");
+      }
+      spec.dtype = *type;
+      description.inputs.push_back(std::move(spec));
+    } else if (key == "output") {
+      std::string name;
+      fields >> name;
+      description.output_names.push_back(name);
+    } else if (key == "top_k") {
+      fields >> description.top_k;
+    }
+  }
+  return description;
+}
+
+std::string describe(const std::vector<at::Tensor>& tensors) {
+  std::ostringstream out;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    out << (i ? ", " : "") << tensors[i].sizes() << " " << tensors[i].scalar_type();
+  }
+  return out.str();
+}
+
+}  // namespace
+
+void print_note(const std::string& note) { std::cerr << "torch_deploy: note: " << note << "\n"; }
+
+const char* to_string(Optimization optimization) {
+  switch (optimization) {
+    case Optimization::onednn:
+      return "onednn";
+    case Optimization::ofi:
+      return "ofi";
+    case Optimization::none:
+      return "none";
+  }
+  return "none";
+}
+
+std::optional<Optimization> parse_optimization(const std::string& text) {
+  for (const Optimization mode : {Optimization::onednn, Optimization::ofi, Optimization::none}) {
+    if (text == to_string(mode)) {
+      return mode;
+    }
+  }
+  return std::nullopt;
+}
+
+struct Model::Impl {
+  // What runs: the prepared module and its optimisation. Replaced as a whole (under `mutex`) when the model fails
+  // prepared and falls back to the module as loaded; callers run the snapshot they took.
+  struct Prepared {
+    detail::Script script;
+    Optimization optimization;
+  };
+
+  std::string path;
+  detail::Script loaded;
+  std::function<void(const std::string&)> note;
+  Description description;
+  std::optional<ImageSettings> image_settings;
+  std::vector<std::string> class_names;
+  mutable std::mutex mutex;
+  std::shared_ptr<const Prepared> prepared;
+
+  std::shared_ptr<const Prepared> current() const {
+    std::lock_guard<std::mutex> lock(mutex);
+    return prepared;
+  }
+
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) {
+    const std::shared_ptr<const Prepared> taken = current();
+    try {
+      return taken->script.run(inputs);
+    } catch (const Error&) {
+      throw;  // the model ran: its result is what cannot be used
+    } catch (const std::exception& error) {
+      if (taken->optimization == Optimization::none) {
+        throw;
+      }
+      // If the inputs are what is wrong, the model fails again as loaded and only that is reported (by run()).
+      const std::string failed = std::string("the model failed with --optimize ") + to_string(taken->optimization) +
+                                 " (" + detail::cause_of(error) + "); ran it as loaded";
+      std::vector<at::Tensor> outputs = loaded.run(inputs);
+      bool first = false;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (prepared == taken) {
+          detail::disable_fusion();
+          prepared = std::make_shared<const Prepared>(Prepared{loaded, Optimization::none});
+          first = true;
+        }
+      }
+      if (first) {
+        note(failed);
+      }
+      return outputs;
+    }
+  }
+};
+
+Model::Model(const std::string& path, ModelOptions options) : impl_(std::make_shared<Impl>()) {
+  Impl& impl = *impl_;
+  impl.path = path;
+  impl.note = options.on_note ? std::move(options.on_note) : [](const std::string&) {};
+  if (options.threads > 0) {
+    at::set_num_threads(options.threads);
+  }
+  std::map<std::string, std::string> extras;  // the files to read: filled in when the model file has them
+  for (const char* name : {kDeployFile, kPreprocessFile, kClassesFile}) {
+    extras[name] = "";
+  }
+  impl.loaded = detail::Script::load(path, "model", &extras);
+  impl.loaded.eval();
+  if (extras.at(kDeployFile).empty()) {  // not exported by export.py: the names of forward()'s arguments only
+    for (const std::string& name : impl.loaded.argument_names()) {
+      impl.description.inputs.push_back({name, {}, at::ScalarType::Undefined});
+    }
+  } else {
+    impl.description = parse_description(path, extras.at(kDeployFile));
+  }
+  if (!extras.at(kPreprocessFile).empty()) {
+    try {
+      impl.image_settings = ImageSettings::parse(extras.at(kPreprocessFile));
+    } catch (const Error& error) {
+      throw Error(path + ": " + error.what());
+    }
+  }
+  std::istringstream classes(extras.at(kClassesFile));
+  for (std::string name; std::getline(classes, name);) {
+    impl.class_names.push_back(name);
+  }
+  Optimization optimization = options.optimization;
+  const detail::Script prepared = impl.loaded.prepared(optimization, impl.note);
+  impl.prepared = std::make_shared<const Impl::Prepared>(Impl::Prepared{prepared, optimization});
+}
+
+std::vector<at::Tensor> Model::run(const std::vector<at::Tensor>& inputs) const {
+  c10::InferenceMode inference_mode;  // no autograd bookkeeping (thread-local: each call sets its own)
+  try {
+    return impl_->run(inputs);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& error) {
+    std::string wanted;
+    for (const InputSpec& spec : impl_->description.inputs) {
+      if (!spec.shape.empty()) {
+        std::ostringstream out;
+        out << (wanted.empty() ? "" : ", ") << c10::IntArrayRef(spec.shape) << " " << spec.dtype;
+        wanted += out.str();
+      }
+    }
+    throw Error(impl_->path + ": the model failed on input " + describe(inputs) + ": " + detail::cause_of(error) +
+                "; give inputs of the shape and dtype export.py used" +
+                (wanted.empty() ? std::string(" (artifacts/input.pt)") : " (" + wanted + ")"));
+  }
+}
+
+const std::string& Model::path() const { return impl_->path; }
+
+Optimization Model::optimization() const { return impl_->current()->optimization; }
+
+const std::vector<InputSpec>& Model::inputs() const { return impl_->description.inputs; }
+
+const std::vector<std::string>& Model::output_names() const { return impl_->description.output_names; }
+
+int64_t Model::top_k() const { return impl_->description.top_k; }
+
+const std::optional<ImageSettings>& Model::image_settings() const { return impl_->image_settings; }
+
+const std::vector<std::string>& Model::class_names() const { return impl_->class_names; }
+
+at::Tensor Model::image_input(const std::string& image_path) const {
+  if (!impl_->image_settings) {
+    throw Error(impl_->path + " records no image preprocessing: its input is not one image, or deploy.json says " +
+                "\"preprocess\": null; set it to \"auto\" and run make export");
+  }
+  return preprocess(read_image(image_path), *impl_->image_settings);
+}
+
+std::vector<Prediction> Model::classify(const std::string& image_path, int64_t k) const {
+  return classify(image_input(image_path), k);
+}
+
+std::vector<Prediction> Model::classify(const at::Tensor& input, int64_t k) const {
+  const std::vector<at::Tensor> outputs = run({input});
+  if (outputs.empty() || !is_scores(outputs.front())) {
+    throw Error(impl_->path + ": the model's first output is not (batch, classes) scores; classifying images " +
+                "needs a classifier");
+  }
+  const at::Tensor probabilities = outputs.front()[0].to(at::kDouble).softmax(0);
+  const auto [values, indices] = probabilities.topk(std::min(std::max<int64_t>(k, 1), probabilities.size(0)));
+  std::vector<Prediction> predictions;
+  for (int64_t i = 0; i < values.size(0); ++i) {
+    const int64_t index = indices[i].item<int64_t>();
+    const auto& names = impl_->class_names;
+    predictions.push_back({index, index < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(index)] : "",
+                           values[i].item<double>()});
+  }
+  return predictions;
+}
+
+std::vector<at::Tensor> random_inputs(const std::vector<InputSpec>& specs) {
+  std::vector<at::Tensor> inputs;
+  for (const InputSpec& spec : specs) {
+    if (spec.shape.empty()) {
+      throw Error("input " + spec.name + ": the model file records no shape for it (not exported by export.py); " +
+                  "give the inputs (ts-infer --input FILE) or re-export with make export");
+    }
+    // at::_ops::X::call is what at::X calls; its header is a fraction of at::X's, which doubles a file's build time.
+    const c10::SymIntArrayRef shape = c10::fromIntArrayRefSlow(spec.shape);
+    if (spec.dtype == at::kBool) {
+      inputs.push_back(at::_ops::rand::call(shape, at::kFloat, {}, {}, {}).gt(0.5));
+    } else if (at::isFloatingType(spec.dtype)) {
+      inputs.push_back(at::_ops::rand::call(shape, at::kFloat, {}, {}, {}).to(spec.dtype));
+    } else {
+      inputs.push_back(at::_ops::randint_low::call(0, 10, shape, spec.dtype, {}, {}, {}));
+    }
+  }
+  return inputs;
+}
+
+}  // namespace torch_deploy

@@ -1,0 +1,57 @@
+// Internal: TorchScript behind a narrow interface. TorchScript's headers (and IValue's) are by far the slowest part of
+// the build, about 15 s of parsing for each file that includes them, so script.cpp is the only file that does: this
+// header speaks in tensors.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch_deploy/model.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace torch_deploy::detail {
+
+// A TorchScript module: a model, or a tensor file. A handle: copies share the module, and run() may be called from
+// several threads at once.
+class Script {
+ public:
+  // torch::jit::load, with errors that name the file, the cause and the fix; `what` says what the file should be
+  // ("model", "tensor file"). Each key of `extras` names an extra file to read; its value is filled in when the file
+  // has it.
+  static Script load(const std::string& path, const char* what, std::map<std::string, std::string>* extras = nullptr);
+
+  // Dropout and batch norm in inference behaviour.
+  void eval();
+  // A copy prepared for inference in `mode`: a module that cannot be prepared that way (e.g. one that mutates its
+  // attributes cannot be frozen) falls back to the next mode (onednn -> ofi -> none), and `note` hears why. `mode`
+  // becomes the optimisation in effect.
+  Script prepared(Optimization& mode, const std::function<void(const std::string&)>& note) const;
+  // forward() on `inputs`, and every tensor of its result in the order Model::run() documents. A result that is not
+  // made of tensors throws Error naming the file.
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const;
+  // The names of forward()'s arguments, without self.
+  std::vector<std::string> argument_names() const;
+  // A tensor file's contents: its buffers in order, and its float attributes.
+  std::vector<std::pair<std::string, at::Tensor>> buffers() const;
+  std::map<std::string, double> numbers() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Switches oneDNN Graph fusion off in this process (a model failed with it).
+void disable_fusion();
+
+// Writes a tensor file: a module holding `tensors` as buffers under `names`, and `numbers` as float attributes.
+void save_script_tensors(const std::string& path, const std::vector<std::string>& names,
+                         const std::vector<at::Tensor>& tensors, const std::map<std::string, double>& numbers);
+
+// torch.save's format of one tensor, or of a tuple of several, for torch.load in Python.
+std::vector<char> pickle(const std::vector<at::Tensor>& tensors);
+
+}  // namespace torch_deploy::detail

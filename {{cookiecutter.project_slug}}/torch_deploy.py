@@ -1,0 +1,273 @@
+"""The artifact format of this project, in one place: what export.py writes, and what predict.py, bench.py, the tests
+and the C++ library (include/torch_deploy/) read.
+
+artifacts/model.pt
+    The TorchScript model, with extra files (torch.jit.save's ``_extra_files``) that make it a complete deployment:
+
+    deploy.txt      ``input <name> <dtype> <dim>...`` per input, ``output <name>`` per output tensor (in the order
+                    torch_deploy::Model::run returns them), ``top_k <k>``, ``torch <version that exported it>``
+    preprocess.txt  the image preprocessing (``key value...`` lines; see ImageSettings), when the only input is an image
+    classes.txt     the class names, one per line, in score order, when they are known
+
+Tensor files (input.pt, expected.pt, ...)
+    TorchScript modules whose buffers are the tensors, in order, under their names, and whose float attributes are
+    numbers (expected.pt records atol, rtol and top_k), so that libtorch alone reads them.
+
+The C++ side parses these files too (src/torch_deploy/): a change here is a change there.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+DEPLOY_FILE = "deploy.txt"
+PREPROCESS_FILE = "preprocess.txt"
+CLASSES_FILE = "classes.txt"
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+DTYPES = {
+    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
+    "int64": torch.int64, "int32": torch.int32, "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
+}  # fmt: skip
+TUTORIAL_TOP_K = 5  # what the C++ side uses for a model file that records no top_k
+
+
+class DeployError(Exception):
+    """Raised for an artifact or setting the user can fix; the scripts print it as one line."""
+
+
+class ImageError(DeployError):
+    """Raised for an image, or image settings, that cannot be used."""
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"``: the names deploy.json, deploy.txt and preprocess.txt use."""
+    return str(dtype).removeprefix("torch.")
+
+
+@contextmanager
+def jit_quietly() -> Iterator[None]:
+    """torch >= 2.13 warns on every torch.jit call (deprecation); export.py says so once, the readers stay quiet."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+@dataclass
+class ModelInfo:
+    """deploy.txt: the inputs (name, shape, dtype name), the output names and top_k, and the exporting torch."""
+
+    inputs: list[tuple[str, list[int], str]] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    top_k: int = TUTORIAL_TOP_K
+    torch: str = ""
+
+    def to_text(self) -> str:
+        lines = ["# the model's inputs and outputs, written by export.py, read by torch_deploy::Model"]
+        lines += [f"input {name} {dtype} {' '.join(map(str, shape))}" for name, shape, dtype in self.inputs]
+        lines += [f"output {name}" for name in self.outputs]
+        lines += [f"top_k {self.top_k}", f"torch {self.torch}"]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_text(cls, text: str) -> ModelInfo:
+        info = cls()
+        try:
+            for line in text.splitlines():
+                key, *values = line.split()
+                if key == "input":
+                    info.inputs.append((values[0], [int(v) for v in values[2:]], values[1]))
+                elif key == "output":
+                    info.outputs.append(values[0])
+                elif key == "top_k":
+                    info.top_k = int(values[0])
+                elif key == "torch":
+                    info.torch = values[0]
+        except (IndexError, ValueError) as err:
+            raise DeployError(f"{DEPLOY_FILE} is malformed ({err!r}); re-export with make export") from err
+        return info
+
+
+@dataclass
+class ImageSettings:
+    """How an image becomes the model's input: resize the shorter side to ``resize`` with ``interpolation``,
+    center crop to ``crop`` (height, width), scale to [0, 1], subtract ``mean`` and divide by ``std`` per channel.
+    ``source`` says where the values came from (for people; the runners ignore it)."""
+
+    resize: int
+    crop: tuple[int, int]
+    mean: list[float]
+    std: list[float]
+    interpolation: str = "bilinear"
+    dtype: str = "float32"
+    source: str = ""
+
+    @property
+    def channels(self) -> int:
+        return len(self.mean)
+
+    def to_text(self) -> str:
+        """The preprocess.txt format: one "key value..." line each, which C++ parses without a JSON library."""
+        return "".join(
+            [
+                "# ts-infer --image preprocessing, written by export.py\n",
+                f"resize {self.resize}\n",
+                f"crop {self.crop[0]} {self.crop[1]}\n",
+                f"mean {' '.join(repr(v) for v in self.mean)}\n",
+                f"std {' '.join(repr(v) for v in self.std)}\n",
+                f"interpolation {self.interpolation}\n",
+                f"dtype {self.dtype}\n",
+                f"source {self.source}\n" if self.source else "",
+            ]
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> ImageSettings:
+        values = {}
+        for line in text.splitlines():
+            key, _, rest = line.strip().partition(" ")
+            if key and not key.startswith("#"):
+                values[key] = rest.strip()
+        try:
+            height, width = (int(v) for v in values["crop"].split())
+            return cls(
+                resize=int(values["resize"]),
+                crop=(height, width),
+                mean=[float(v) for v in values["mean"].split()],
+                std=[float(v) for v in values["std"].split()],
+                interpolation=values.get("interpolation", "bilinear"),
+                dtype=values.get("dtype", "float32"),
+                source=values.get("source", ""),
+            )
+        except (KeyError, ValueError) as err:
+            raise ImageError(f"{PREPROCESS_FILE} is malformed ({err!r}); re-export with make export") from err
+
+    def describe(self) -> str:
+        return (
+            f"resize {self.resize} ({self.interpolation}), center crop {self.crop[0]}x{self.crop[1]}, "
+            f"mean {self.mean}, std {self.std}" + (f" (from {self.source})" if self.source else "")
+        )
+
+
+@dataclass
+class Deployed:
+    """A model file as the C++ runner sees it: the module and what export.py saved beside it."""
+
+    model: torch.jit.ScriptModule
+    info: ModelInfo | None
+    image: ImageSettings | None
+    classes: list[str] | None
+
+
+def extra_files(info: ModelInfo, image: ImageSettings | None, classes: list[str] | None) -> dict[str, str]:
+    """The extra files of a model file, for torch.jit.save(..., _extra_files=...)."""
+    extras = {DEPLOY_FILE: info.to_text()}
+    if image:
+        extras[PREPROCESS_FILE] = image.to_text()
+    if classes:
+        extras[CLASSES_FILE] = "".join(f"{name}\n" for name in classes)
+    return extras
+
+
+def load_model(path: Path) -> Deployed:
+    """A model file with what export.py saved inside it (None where absent)."""
+    extras: dict[str, Any] = {DEPLOY_FILE: "", PREPROCESS_FILE: "", CLASSES_FILE: ""}  # filled with the files' bytes
+    try:
+        with jit_quietly():
+            model = torch.jit.load(str(path), _extra_files=extras).eval()
+    except (RuntimeError, ValueError) as err:
+        raise DeployError(f"{path}: cannot load it as a TorchScript model ({err}); run make export") from err
+    texts = {name: bytes(value).decode("utf-8") for name, value in extras.items()}
+    return Deployed(
+        model=model,
+        info=ModelInfo.from_text(texts[DEPLOY_FILE]) if texts[DEPLOY_FILE] else None,
+        image=ImageSettings.from_text(texts[PREPROCESS_FILE]) if texts[PREPROCESS_FILE] else None,
+        classes=texts[CLASSES_FILE].splitlines() if texts[CLASSES_FILE] else None,
+    )
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], **numbers: float) -> None:
+    """Write tensors (and a few numbers) as a TorchScript module that libtorch alone can read."""
+
+    class TensorFile(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for name, tensor in tensors.items():
+                self.register_buffer(name, tensor.detach().contiguous())
+            for name, value in numbers.items():
+                setattr(self, name, float(value))
+
+    with jit_quietly():
+        torch.jit.script(TensorFile()).save(str(path))
+
+
+def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The tensors (by name, in order) and numbers of a tensor file."""
+    with jit_quietly():
+        module = torch.jit.load(str(path))
+    numbers = {name: float(getattr(module, name)) for name in ("atol", "rtol", "top_k") if hasattr(module, name)}
+    return dict(module.named_buffers()), numbers
+
+
+def named_outputs(output: object, name: str = "output") -> list[tuple[str, torch.Tensor]]:
+    """Every tensor of a model output with a name, in the order the C++ runner sees them: "output" for a tensor,
+    "output_0", "output_1" for a tuple or list, the keys for a dict ("aux_0" for a tuple under "aux")."""
+    if isinstance(output, torch.Tensor):
+        return [(name, output)]
+    if output is None:  # e.g. the unused aux outputs of a scripted googlenet or inception_v3
+        return []
+    if isinstance(output, (tuple, list)):
+        return [pair for i, item in enumerate(output) for pair in named_outputs(item, f"{name}_{i}")]
+    if isinstance(output, dict):
+        pairs = []
+        for key, item in output.items():
+            key = re.sub(r"\W", "_", str(key))  # buffer names: no dots
+            pairs += named_outputs(item, key if name == "output" else f"{name}_{key}")
+        return pairs
+    raise DeployError(f"the model returned {type(output).__name__}; return tensors or tuples/lists/dicts of them")
+
+
+def flatten(output: object) -> list[torch.Tensor]:
+    """Every tensor of a model output, in the order the C++ runner sees them."""
+    return [tensor for _, tensor in named_outputs(output)]
+
+
+def is_scores(tensor: torch.Tensor) -> bool:
+    """A classifier's output: a 2-D floating tensor of per-class scores."""
+    return tensor.dim() == 2 and tensor.is_floating_point()
+
+
+def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the k highest softmax scores per row, as the tutorial computes them."""
+    return torch.nn.functional.softmax(scores, dim=1).topk(min(k, scores.shape[1])).indices
+
+
+def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: float, rtol: float, k: int) -> str | None:
+    """None when ``actual`` matches ``expected`` (allclose, same top-k for scores), else why not."""
+    if len(actual) != len(expected):
+        return f"{len(actual)} output tensors, expected {len(expected)}"
+    for a, e in zip(actual, expected, strict=True):
+        if a.shape != e.shape:
+            return f"output shape {tuple(a.shape)}, expected {tuple(e.shape)}"
+    for a, e in zip(actual, expected, strict=True):
+        if not torch.allclose(a.double(), e.double(), atol=atol, rtol=rtol):
+            return f"max abs diff {max_abs_diff(actual, expected):.3e} exceeds atol {atol:g}, rtol {rtol:g}"
+        if k > 0 and is_scores(a) and not torch.equal(top_k(a, k), top_k(e, k)):
+            return f"top-{k} differs: {top_k(a, k).tolist()} vs {top_k(e, k).tolist()}"
+    return None
+
+
+def max_abs_diff(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> float:
+    """The largest absolute difference over all output tensors (of equal shapes)."""
+    return max(
+        ((a.double() - e.double()).abs().max().item() for a, e in zip(actual, expected, strict=True) if a.numel()),
+        default=0.0,
+    )
