@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
 declare -A REQUIREMENTS=(
-  [default]="torch==2.14.1 torchvision==0.29.1 pytest>=8 hypothesis ruff clang-format mypy matplotlib"
+  [default]="torch==2.14.1 torchvision==0.29.1 pytest>=8 hypothesis ruff clang-format clang-tidy mypy matplotlib"
   [cpu]="torch==2.13.0 pytest>=8 pillow"
   [cookiecutter]="cookiecutter>=2.5"
 )

@@ -15,6 +15,7 @@ from tests.conftest import PROJECT_TEMPLATE, REPO, run, tree, tsgen
 
 EXPECTED_FILES = {
     ".clang-format",
+    ".clang-tidy",
     ".cookiecutter.json",
     ".gitignore",
     "CMakeLists.txt",

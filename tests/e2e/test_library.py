@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -171,3 +172,23 @@ def test_touching_one_source_rebuilds_only_what_depends_on_it(default_project: S
     assert result.returncode == 0, result.stdout
     compiled = re.findall(r"Building CXX object (\S+)", result.stdout)
     assert compiled == ["CMakeFiles/torch_deploy.dir/src/torch_deploy/compare.cpp.o"], result.stdout
+
+
+def test_the_cpp_passes_clang_tidy(default_project: SimpleNamespace) -> None:
+    """The library and the runner, as the template holds them, pass the project's own .clang-tidy checks (bug
+    patterns and needless copies), with the compile commands of its build; two files at a time."""
+    project = default_project.path
+    assert (project / "build/compile_commands.json").is_file()
+    sources = sorted(str(path.relative_to(project)) for path in (project / "src").rglob("*.cpp"))
+    assert "src/ts-infer.cpp" in sources and "src/torch_deploy/script.cpp" in sources
+    tidy = [str(TOOLS / "clang-tidy"), "-p", "build", "--quiet"]
+    halves = [
+        subprocess.Popen(
+            [*tidy, *sources[i::2]], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for i in range(2)
+    ]
+    for half in halves:
+        output = half.communicate(timeout=600)[0]
+        findings = [line for line in output.splitlines() if ": warning: " in line or ": error: " in line]
+        assert half.returncode == 0 and not findings, output

@@ -199,6 +199,10 @@ endif()
 
 # --- targets -------------------------------------------------------------------------------------------------
 include(GNUInstallDirs)
+# build/compile_commands.json, for clang-tidy (.clang-tidy) and editors that understand C++ through it.
+if(NOT DEFINED CMAKE_EXPORT_COMPILE_COMMANDS)
+  set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
+endif()
 # Where this plugin's project keeps the library (include/, src/torch_deploy/): the folder above cmake/.
 get_filename_component(_torch_deploy_root "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 

@@ -25,6 +25,17 @@ std::string cause_of(const std::exception& error) {
   return last.substr(0, last.find_last_not_of(" .") + 1);
 }
 
+void for_each_field(const std::string& text,
+                    const std::function<void(const std::string& key, std::istream& values, const std::string& line)>& field) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream values(line);
+    std::string key;
+    values >> key;
+    field(key, values, line);
+  }
+}
+
 std::optional<c10::ScalarType> scalar_type_named(const std::string& name) {
   static const std::pair<const char*, c10::ScalarType> kNames[] = {
       {"float32", c10::kFloat},  {"float16", c10::kHalf}, {"bfloat16", c10::kBFloat16},

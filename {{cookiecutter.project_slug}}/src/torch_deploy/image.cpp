@@ -14,7 +14,6 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 
 #include "detail.h"
 
@@ -27,12 +26,7 @@ namespace torch_deploy {
 
 ImageSettings ImageSettings::parse(const std::string& text) {
   ImageSettings settings;
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string key;
-    fields >> key;
+  detail::for_each_field(text, [&](const std::string& key, std::istream& fields, const std::string&) {
     if (key == "resize") {
       fields >> settings.resize;
     } else if (key == "crop") {
@@ -49,7 +43,7 @@ ImageSettings ImageSettings::parse(const std::string& text) {
       const auto type = detail::scalar_type_named(dtype);
       settings.dtype = type && at::isFloatingType(*type) ? *type : at::kFloat;
     }
-  }
+  });
   const bool channels_fit =
       (settings.mean.size() == 1 || settings.mean.size() == 3) && settings.std.size() == settings.mean.size();
   const bool known = settings.interpolation == "bilinear" || settings.interpolation == "bicubic" ||

@@ -39,12 +39,7 @@ struct Description {
 // deploy.txt: "input <name> <dtype> <dim>...", "output <name>" and "top_k <k>" lines ('#' starts a comment).
 Description parse_description(const std::string& path, const std::string& text) {
   Description description;
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string key;
-    fields >> key;
+  detail::for_each_field(text, [&](const std::string& key, std::istream& fields, const std::string& line) {
     if (key == "input") {
       InputSpec spec;
       std::string dtype;
@@ -64,7 +59,7 @@ Description parse_description(const std::string& path, const std::string& text) 
     } else if (key == "top_k") {
       fields >> description.top_k;
     }
-  }
+  });
   return description;
 }
 

@@ -26,7 +26,7 @@ void flatten(const c10::IValue& value, const std::string& path, std::vector<at::
       flatten(element, path, out);
     }
   } else if (value.isList()) {
-    for (const c10::IValue element : value.toListRef()) {
+    for (const c10::IValue& element : value.toListRef()) {
       flatten(element, path, out);
     }
   } else if (value.isNone()) {
