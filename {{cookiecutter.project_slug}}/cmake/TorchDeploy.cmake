@@ -200,7 +200,7 @@ endif()
 # --- targets -------------------------------------------------------------------------------------------------
 include(GNUInstallDirs)
 # build/compile_commands.json, for clang-tidy (.clang-tidy) and editors that understand C++ through it.
-if(NOT DEFINED CMAKE_EXPORT_COMPILE_COMMANDS)
+if("${CMAKE_EXPORT_COMPILE_COMMANDS}" STREQUAL "")  # CMake's own default is an empty cache entry: unless given
   set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
 endif()
 # Where this plugin's project keeps the library (include/, src/torch_deploy/): the folder above cmake/.

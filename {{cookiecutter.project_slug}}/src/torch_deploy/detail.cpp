@@ -25,8 +25,9 @@ std::string cause_of(const std::exception& error) {
   return last.substr(0, last.find_last_not_of(" .") + 1);
 }
 
-void for_each_field(const std::string& text,
-                    const std::function<void(const std::string& key, std::istream& values, const std::string& line)>& field) {
+void for_each_field(
+    const std::string& text,
+    const std::function<void(const std::string& key, std::istream& values, const std::string& line)>& field) {
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     std::istringstream values(line);

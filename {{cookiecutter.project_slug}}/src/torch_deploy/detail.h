@@ -18,8 +18,9 @@ std::string cause_of(const std::exception& error);
 
 // The "key value..." lines of the text files export.py saves in the model file (deploy.txt, preprocess.txt): calls
 // `field` with each line's first word, a stream at the rest of the line, and the whole line (for messages).
-void for_each_field(const std::string& text,
-                    const std::function<void(const std::string& key, std::istream& values, const std::string& line)>& field);
+void for_each_field(
+    const std::string& text,
+    const std::function<void(const std::string& key, std::istream& values, const std::string& line)>& field);
 
 // The dtype that export.py writes as "float32", "int64", ... (the names of torch's dtypes without "torch.").
 std::optional<c10::ScalarType> scalar_type_named(const std::string& name);
