@@ -507,12 +507,12 @@ def check_output_dir(output_dir: Path) -> None:
     if output_dir.is_symlink() or not output_dir.exists():
         return
     if not output_dir.is_dir():
-        raise ExportError(f"--output-dir {output_dir}: is a file; give a new or empty folder")
+        raise ExportError(f"{output_dir}: is a file, not a folder for the artifacts; move it, or give --output-dir")
     others = sorted(path.name for path in output_dir.iterdir() if path.name not in ARTIFACTS + BATCH_ARTIFACTS)
     if others:
         raise ExportError(
-            f"--output-dir {output_dir}: holds files export.py did not write ({', '.join(others[:3])}); "
-            "give a new or empty folder"
+            f"{output_dir}: holds files export.py did not write ({', '.join(others[:3])}); move them out (the "
+            "folder becomes a link to the exports), or give --output-dir a new or empty folder"
         )
 
 
@@ -562,8 +562,9 @@ def adopt(output_dir: Path, store: Path) -> Path | None:
 
 def prune(store: Path, keep: set[Path | None]) -> None:
     """Remove the store's folders and links that are not kept, except those of exports still running."""
+    kept = {path.resolve() for path in keep if path}
     for path in store.iterdir():
-        if path.resolve() in {p.resolve() for p in keep if p} and not path.is_symlink():
+        if path.resolve() in kept and not path.is_symlink():
             continue
         kind, _, rest = path.name.partition("-")
         if kind in ("staging", "link") and process_alive(int(rest.split("-")[0]) if rest[:1].isdigit() else 0):
