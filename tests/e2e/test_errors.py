@@ -4,6 +4,7 @@ naming the problem and the fix, a non-zero exit, and nothing of the project chan
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -286,4 +287,20 @@ def test_export_refuses_an_output_folder_with_files_of_its_own(project_copy: Pat
         f"ERROR: {mine}: holds files export.py did not write (notes.txt); move them out (the folder becomes a link "
         "to the exports), or give --output-dir a new or empty folder"
     ]
-    assert tree(tmp_path) == {"mine/notes.txt", "mine/model.pt"}
+    assert tree(mine) == {"notes.txt", "model.pt"} and not (tmp_path / ".mine").exists()
+
+
+def test_python_given_as_a_command_name_is_looked_up_on_path(project_copy: Path, tmp_path: Path) -> None:
+    """PYTHON=python3 (what a project generated before torch was installed records) configures with the python3 on
+    PATH; an interpreter CMake cannot run is named in one line with the fix."""
+    env = {**os.environ, "PATH": f"{lane_python('default').parent}{os.pathsep}{os.environ['PATH']}"}
+    target = ["build-name/CMakeCache.txt", "BUILD_DIR=build-name", "PYTHON=python3", "LIBTORCH="]
+    result = make(project_copy, *target, env=env)
+    assert result.returncode == 0, result.stdout
+    assert "TorchDeploy: libtorch 2.14.1 (CUDA 13.0 wheel) from the torch package of python3" in result.stdout
+    cmake = run(["cmake", "-S", project_copy, "-B", tmp_path / "b", "-DTORCH_DEPLOY_PYTHON=/nonexistent/python"])
+    assert cmake.returncode != 0
+    assert (
+        "TorchDeploy: cannot run /nonexistent/python (No such file or directory); give the Python that has torch: "
+        "-DTORCH_DEPLOY_PYTHON=/path/to/python (make PYTHON=...)"
+    ) in " ".join(cmake.stderr.split())

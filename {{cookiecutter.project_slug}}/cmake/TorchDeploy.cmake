@@ -25,7 +25,8 @@
 include_guard(GLOBAL)
 
 set(TORCH_DEPLOY_LIBTORCH "" CACHE PATH "libtorch folder or torch package folder (empty: discover)")
-set(TORCH_DEPLOY_PYTHON "" CACHE FILEPATH "Python interpreter whose torch package provides libtorch")
+# STRING, not FILEPATH: a command name such as python3 (make's default PYTHON) must not become a path in this folder.
+set(TORCH_DEPLOY_PYTHON "" CACHE STRING "Python interpreter whose torch package provides libtorch")
 option(TORCH_DEPLOY_CUDA "Link libtorch's CUDA libraries (needs the CUDA toolkit)" OFF)
 option(TORCH_DEPLOY_CCACHE "Use ccache when it is found" ON)
 set(TORCH_DEPLOY_OPENCV AUTO CACHE STRING "Decode images with OpenCV (ts-infer --image): AUTO, ON or OFF")
@@ -60,6 +61,9 @@ function(_torch_deploy_discover)
     OUTPUT_VARIABLE _json ERROR_VARIABLE _error RESULT_VARIABLE _result
     OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_STRIP_TRAILING_WHITESPACE)
   if(NOT _result EQUAL 0)
+    if(NOT _error)  # the interpreter did not start: _result says why ("No such file or directory")
+      set(_error "cannot run ${_python} (${_result}); give the Python that has torch: -DTORCH_DEPLOY_PYTHON=/path/to/python (make PYTHON=...)")
+    endif()
     message(FATAL_ERROR "TorchDeploy: ${_error}")
   endif()
   foreach(_key prefix how version cxx_standard cuda cxx_flags cmake_dir agreement agreement_message)

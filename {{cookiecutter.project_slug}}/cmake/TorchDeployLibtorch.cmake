@@ -10,6 +10,9 @@
 # TorchConfig.cmake's TORCH_CXX_FLAGS (e.g. the pre-2.7 wheels' -D_GLIBCXX_USE_CXX11_ABI=0).
 
 include_guard(GLOBAL)
+if(POLICY CMP0174)  # CMake 3.31+: an empty keyword value (CUDA "" for a CPU build) is a value, without a warning
+  cmake_policy(SET CMP0174 NEW)
+endif()
 
 function(torch_deploy_import_libtorch)
   cmake_parse_arguments(PARSE_ARGV 0 arg "" "PREFIX;CXX_STANDARD;CUDA;LINK_CUDA;CXX_FLAGS" "")
