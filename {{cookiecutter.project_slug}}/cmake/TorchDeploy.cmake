@@ -136,10 +136,10 @@ if(TORCH_DEPLOY_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
   find_program(TORCH_DEPLOY_CCACHE_PROGRAM ccache HINTS ${_python_bin})
   if(TORCH_DEPLOY_CCACHE_PROGRAM)
     # base_dir + nohashdir: the same sources in another project folder hit the same cache entries.
-    # pch_defines,time_macros: without them ccache refuses to cache compiles that use a precompiled header.
+    # include_file_mtime,include_file_ctime: headers just installed by pip are cached too.
     set(CMAKE_CXX_COMPILER_LAUNCHER
       "${CMAKE_COMMAND}" -E env "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}" CCACHE_NOHASHDIR=1
-      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime "${TORCH_DEPLOY_CCACHE_PROGRAM}")
+      CCACHE_SLOPPINESS=include_file_mtime,include_file_ctime "${TORCH_DEPLOY_CCACHE_PROGRAM}")
     message(STATUS "TorchDeploy: ccache ${TORCH_DEPLOY_CCACHE_PROGRAM}")
   endif()
 endif()

@@ -17,15 +17,18 @@ Discovery order (the first hit wins, and the result says which one it was):
 
 An explicit path that holds no libtorch is an error of its own: it is never silently skipped.
 
-Command line (CMake runs the first; the Makefile the second, with the project's Python):
+Command line (CMake runs the first; the Makefile the second, with the project's Python; missing_packages() the
+third, with the Python it asks about):
 
     python3 cmake/discover.py libtorch [--libtorch P] [--python PY] [--json]
     python cmake/discover.py requirements requirements.txt
+    python cmake/discover.py missing NAME...
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -304,19 +307,18 @@ def requirement_names(file: Path) -> list[str]:
     return names
 
 
-_FIND_MISSING = (
-    "import importlib.util, json, sys; "
-    "print(json.dumps([n for n, m in json.loads(sys.argv[1]).items() if importlib.util.find_spec(m) is None]))"
-)
+def missing_here(names: list[str]) -> list[str]:
+    """The packages among ``names`` that this interpreter cannot import (looked up, not imported: fast)."""
+    modules = {name: _IMPORT_NAMES.get(name.lower(), name.replace("-", "_")) for name in names}
+    return [name for name, module in modules.items() if importlib.util.find_spec(module) is None]
 
 
 def missing_packages(python: str, names: list[str]) -> list[str] | None:
-    """The packages among ``names`` that ``python`` cannot import (looked up, not imported: fast), or None when
-    ``python`` does not run."""
-    modules = json.dumps({name: _IMPORT_NAMES.get(name.lower(), name.replace("-", "_")) for name in names})
+    """missing_here() as interpreter ``python`` sees it (this file runs there), or None when ``python`` does not
+    run."""
     try:
         result = subprocess.run(
-            [python, "-c", _FIND_MISSING, modules], capture_output=True, text=True, timeout=60, check=False
+            [python, __file__, "missing", *names], capture_output=True, text=True, timeout=60, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -374,9 +376,14 @@ def main(argv: list[str] | None = None) -> int:
     found.add_argument("--json", action="store_true", help="print one JSON object (for CMake and tools)")
     needs = commands.add_parser("requirements", help="exit 1 with one line when this Python lacks a requirement")
     needs.add_argument("file", type=Path, help="the project's requirements.txt")
+    lacks = commands.add_parser("missing", help="print which of these packages this Python lacks, as JSON")
+    lacks.add_argument("names", nargs="*")
     args = parser.parse_args(argv)
+    if args.what == "missing":
+        print(json.dumps(missing_here(args.names)))
+        return 0
     if args.what == "requirements":
-        missing = missing_packages(sys.executable, requirement_names(args.file)) or []
+        missing = missing_here(requirement_names(args.file))
         if missing:
             print(f"setup: FAIL: {missing_message(sys.executable, missing, str(args.file))}")
             return 1

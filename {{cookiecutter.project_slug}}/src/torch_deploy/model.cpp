@@ -63,12 +63,25 @@ Description parse_description(const std::string& path, const std::string& text) 
   return description;
 }
 
-std::string describe(const std::vector<at::Tensor>& tensors) {
+// "[1, 3, 224, 224] Float, [2, 16] Long": inputs' shapes and dtypes as messages show them (those of unknown dtype,
+// which a model file not written by export.py has, left out).
+std::string kinds(const std::vector<InputSpec>& specs) {
   std::ostringstream out;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    out << (i ? ", " : "") << tensors[i].sizes() << " " << tensors[i].scalar_type();
+  for (const InputSpec& spec : specs) {
+    if (spec.dtype != at::ScalarType::Undefined) {
+      out << (out.tellp() > 0 ? ", " : "") << c10::IntArrayRef(spec.shape) << " " << spec.dtype;
+    }
   }
   return out.str();
+}
+
+std::string kinds(const std::vector<at::Tensor>& tensors) {
+  std::vector<InputSpec> specs;
+  specs.reserve(tensors.size());
+  for (const at::Tensor& tensor : tensors) {
+    specs.push_back({"", tensor.sizes().vec(), tensor.scalar_type()});
+  }
+  return kinds(specs);
 }
 
 }  // namespace
@@ -192,15 +205,8 @@ std::vector<at::Tensor> Model::run(const std::vector<at::Tensor>& inputs) const 
   } catch (const Error&) {
     throw;
   } catch (const std::exception& error) {
-    std::string wanted;
-    for (const InputSpec& spec : impl_->description.inputs) {
-      if (!spec.shape.empty()) {
-        std::ostringstream out;
-        out << (wanted.empty() ? "" : ", ") << c10::IntArrayRef(spec.shape) << " " << spec.dtype;
-        wanted += out.str();
-      }
-    }
-    throw Error(impl_->path + ": the model failed on input " + describe(inputs) + ": " + detail::cause_of(error) +
+    const std::string wanted = kinds(impl_->description.inputs);
+    throw Error(impl_->path + ": the model failed on input " + kinds(inputs) + ": " + detail::cause_of(error) +
                 "; give inputs of the shape and dtype export.py used" +
                 (wanted.empty() ? std::string(" (artifacts/input.pt)") : " (" + wanted + ")"));
   }
