@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXPORT_METHODS = ("script", "trace", "auto")
+# The formats answer and the model files it exports (export.py's FORMATS names them in deploy.json).
+FORMATS = {"torchscript": ["torchscript"], "aoti": ["aoti"], "both": ["torchscript", "aoti"]}
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 _FACTORY_END = re.compile(r":[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_DIMS = 8
@@ -354,6 +356,16 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
         raise AnswerError(
             "export_method", method, "is not an export method", f"use one of: {', '.join(EXPORT_METHODS)}"
         )
+    formats = _text(answers, "formats") or "torchscript"
+    if formats not in FORMATS:
+        raise AnswerError("formats", formats, "is not a format", f"use one of: {', '.join(FORMATS)}")
+    if formats != "torchscript" and _text(answers, "model").endswith(".pt"):
+        raise AnswerError(
+            "formats",
+            formats,
+            "needs the Python model: torch.export cannot export a TorchScript file",
+            "use formats torchscript, or give the model as path/to/file.py:factory",
+        )
     parse_shape(_text(answers, "input_shape"))
     inputs = parse_inputs(_text(answers, "inputs"), _text(answers, "input_shape"))
     parse_preprocess(_text(answers, "preprocess"), inputs)
@@ -386,6 +398,7 @@ def deploy_config(answers: dict) -> dict[str, object]:
         "model": model if model.startswith("torchvision:") else in_models(model),
         "weights": in_models(weights) if is_weights_file(weights) else weights,
         "export_method": _text(answers, "export_method"),
+        "formats": FORMATS[_text(answers, "formats") or "torchscript"],
         "inputs": [{"name": name, "shape": shape, "dtype": dtype} for name, shape, dtype in inputs],
         "dynamic_batch": is_yes(answers.get("dynamic_batch", False)),
         "seed": int(_text(answers, "seed").strip()),

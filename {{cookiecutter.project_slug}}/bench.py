@@ -1,4 +1,5 @@
-"""Time the C++ runner, the eager model and the exported model side by side, on the same input and threads.
+"""Time the C++ runner on each exported format, the eager model and each exported model in Python, side by side on
+the same input and threads.
 
     python bench.py                        # what `make bench` runs
     python bench.py --runs 200 --threads 2
@@ -60,9 +61,9 @@ def time_python(model: Callable[..., object], inputs: list[torch.Tensor], runs: 
     return latencies
 
 
-def time_cpp(runner: Path, runs: int, warmup: int, threads: int) -> dict:
-    """The C++ runner's own --bench measurement (its JSON line)."""
-    command = [str(runner), str(ARTIFACTS / "model.pt"), "--input", str(ARTIFACTS / "input.pt")]
+def time_cpp(runner: Path, model: Path, runs: int, warmup: int, threads: int) -> dict:
+    """The C++ runner's own --bench measurement of a model file (its JSON line)."""
+    command = [str(runner), str(model), "--input", str(ARTIFACTS / "input.pt")]
     command += ["--bench", str(runs), "--warmup", str(warmup), "--threads", str(threads), "--json"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -105,7 +106,11 @@ def plot(results: dict, path: Path) -> bool:
         return False
     variants = results["variants"]
     figure, axes = plt.subplots(figsize=(7, 3.5))
-    axes.boxplot([v["latencies_ms"] for v in variants.values()], vert=False, showfliers=True)
+    boxes = [v["latencies_ms"] for v in variants.values()]
+    try:  # matplotlib 3.10 named the orientation; 3.11 deprecates the old switch
+        axes.boxplot(boxes, orientation="horizontal", showfliers=True)
+    except TypeError:
+        axes.boxplot(boxes, vert=False, showfliers=True)
     axes.set_yticks(range(1, len(variants) + 1), list(variants))
     axes.axvline(results["floor_ms"], linestyle="--", color="grey", label=f"GEMM floor {results['floor_ms']:.1f} ms")
     axes.set_xlabel(f"latency (ms), batch {results['batch']}, {results['threads']} threads")
@@ -127,21 +132,29 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs and --threads take numbers >= 1, --warmup >= 0")
 
     config = export.load_config()
+    formats = export.export_formats(config)
     inputs = list(torch_deploy.load_tensors(ARTIFACTS / "input.pt")[0].values())
-    exported = torch_deploy.load_model(ARTIFACTS / "model.pt").model
     batch = inputs[0].shape[0] if inputs[0].dim() else 1
     eager = export.build_model(config, config["seed"]).model
 
-    cpp = time_cpp(args.runner, args.runs, args.warmup, args.threads)
+    variants = {}
+    for model_format in formats:
+        cpp = time_cpp(args.runner, ARTIFACTS / model_format.model_file, args.runs, args.warmup, args.threads)
+        name = f"C++ {model_format.model_file}" + (
+            f" ({cpp['optimize']})" if model_format.name == "torchscript" else ""
+        )
+        variants[name] = summarize(cpp["latencies_ms"], batch)
+    cpp_p50s = {f.name: v["p50_ms"] for f, v in zip(formats, variants.values(), strict=True)}
     torch.set_num_threads(args.threads)
-    variants = {
-        f"C++ ts-infer ({cpp['optimize']})": summarize(cpp["latencies_ms"], batch),
-        "Python eager": summarize(time_python(eager, inputs, args.runs, args.warmup), batch),
-        "Python TorchScript": summarize(time_python(exported, inputs, args.runs, args.warmup), batch),
-    }
+    variants["Python eager"] = summarize(time_python(eager, inputs, args.runs, args.warmup), batch)
+    for model_format in formats:
+        exported = torch_deploy.load_model(ARTIFACTS / model_format.model_file).model
+        variants[f"Python {model_format.title}"] = summarize(
+            time_python(exported, inputs, args.runs, args.warmup), batch
+        )
     rate = gemm_gflops(args.threads)
     flops = model_gflop(eager, inputs)
-    cpp_p50, eager_p50 = (v["p50_ms"] for v in list(variants.values())[:2])
+    cpp_p50, eager_p50 = cpp_p50s[formats[0].name], variants["Python eager"]["p50_ms"]
     results = {
         "model": config["model"],
         "torch": torch.__version__,
@@ -153,10 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         "gemm_gflops": rate,
         "model_gflop": flops,
         "floor_ms": 1000.0 * flops / rate,
+        "formats": [f.name for f in formats],
         "variants": variants,
         "ratios": {
             "cpp_p50_over_eager_p50": cpp_p50 / eager_p50,
             "floor_over_cpp_p50": 1000.0 * flops / rate / cpp_p50,
+            **(
+                {"cpp_aoti_p50_over_torchscript_p50": cpp_p50s["aoti"] / cpp_p50s["torchscript"]}
+                if len(cpp_p50s) > 1
+                else {}
+            ),
         },
     }
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -166,10 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     for name, v in variants.items():
         row = (v["p50_ms"], v["p90_ms"], v["p99_ms"], v["mean_ms"], v["throughput_per_s"])
         print(f"{name:<28}" + "".join(f"{x:>9.2f}" for x in row))
+    ratios = results["ratios"]
     print(
         f"GEMM {rate:.0f} GFLOP/s x model {flops:.2f} GFLOP -> floor {results['floor_ms']:.2f} ms; "
-        f"C++/eager p50 {results['ratios']['cpp_p50_over_eager_p50']:.2f}, "
-        f"floor/C++ p50 {results['ratios']['floor_over_cpp_p50']:.2f}"
+        f"C++ {formats[0].model_file}/eager p50 {ratios['cpp_p50_over_eager_p50']:.2f}, "
+        f"floor/C++ p50 {ratios['floor_over_cpp_p50']:.2f}"
+        + (
+            f"; C++ model.pt2/model.pt p50 {ratios['cpp_aoti_p50_over_torchscript_p50']:.2f}"
+            if len(cpp_p50s) > 1
+            else ""
+        )
     )
     drawn = plot(results, args.output_dir / "latency.png")
     written = "bench/results.json" + (" and bench/latency.png" if drawn else " (pip install matplotlib for the plot)")

@@ -1,13 +1,16 @@
-"""Export the model to TorchScript and record the reference input and output that C++ must reproduce.
+"""Export the model in the formats deploy.json asks for and record the reference input and outputs that C++ must
+reproduce.
 
     python export.py                      # reads deploy.json, writes artifacts/
     python export.py --seed 7 --output-dir /tmp/other
 
-Steps: build the model named in deploy.json, export it (torch.jit.script or trace), check that the exported
-model computes what the eager one does (allclose, and the same top-k for classifiers, as the TorchScript
-tutorial does), then save model.pt, input.pt and expected.pt. model.pt carries its inputs, output names and top-k,
-and for an image classifier the image preprocessing and the class names, so that it is a complete deployment; the
-tensor files are read by libtorch alone (torch_deploy.py describes the format).
+Steps: build the model named in deploy.json, export it in each of deploy.json's "formats" (TorchScript:
+torch.jit.script or trace into model.pt; AOTInductor: torch.export, compiled ahead of time into model.pt2), load
+each file again and check that it computes what the eager model does (allclose, and the same top-k for
+classifiers, as the TorchScript tutorial does), then save input.pt and each format's outputs on it (expected.pt,
+expected_aoti.pt). Each model file carries its inputs, output names and top-k, and for an image classifier the
+image preprocessing and the class names, so that it is a complete deployment; the tensor files are read by
+libtorch alone (torch_deploy.py describes the format).
 
 The artifacts are published all at once: they are written into a new folder beside the current ones, and
 ``artifacts`` (a symbolic link) is switched to it in one atomic rename. An export that fails or is killed at any
@@ -20,12 +23,14 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +45,11 @@ except ImportError as missing:  # the first thing a fresh machine runs into: say
 
 from torch_deploy import (
     DTYPES,
+    FORMATS,
+    FORMATS_FILE,
     INTERPOLATIONS,
     DeployError,
+    Format,
     ImageSettings,
     ModelInfo,
     compare,
@@ -49,6 +57,7 @@ from torch_deploy import (
     extra_files,
     flatten,
     is_scores,
+    load_package,
     max_abs_diff,
     named_outputs,
     save_tensors,
@@ -57,8 +66,14 @@ from torch_deploy import (
 
 PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_FILE = PROJECT_DIR / "deploy.json"
-ARTIFACTS = ("model.pt", "input.pt", "expected.pt")
-BATCH_ARTIFACTS = ("input_batch.pt", "expected_batch.pt")  # with dynamic_batch: the parity check at batch + 1
+# Every file export.py writes into the artifacts folder: the reference inputs, and each format's model file and
+# reference outputs (with dynamic_batch, also at batch + 1), and the list of the formats exported.
+ARTIFACTS = (
+    "input.pt",
+    "input_batch.pt",
+    FORMATS_FILE,
+    *(name for f in FORMATS.values() for name in (f.model_file, f.expected(), f.expected(batch=True))),
+)
 
 
 class ExportError(DeployError):
@@ -382,10 +397,141 @@ def export_model(model: torch.nn.Module, method: str, inputs: list[torch.Tensor]
     return torch.jit.trace(model, tuple(inputs)), "trace"
 
 
+@dataclass
+class Exported:
+    """One format's export, reloaded from its file as C++ will load it, and how it was made (for the messages)."""
+
+    model: Any
+    made_by: str
+
+
+# What every format's model file carries: its texts (deploy.txt, preprocess.txt, classes.txt) for the output names.
+Describe = Callable[[list[str]], dict[str, str]]
+
+
+def export_torchscript(folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict,
+                       describe: Describe) -> Exported:  # fmt: skip
+    """model.pt: the model scripted or traced (or a TorchScript source as it is), saved with its texts."""
+    if source.already_torchscript:
+        print("model is TorchScript already: saved as it is; its own output is the reference")
+        exported, made_by = source.model, "loaded"
+    else:
+        exported, method = export_model(source.model, config["export_method"], list(inputs.values()))
+        made_by = {"script": "scripted", "trace": "traced"}[method]
+    # model.pt records the names of the outputs the exported model returns (C++ sees those).
+    output_names = [name for name, _ in run_exported(exported, inputs, "export check")]
+    exported.save(str(folder / FORMATS["torchscript"].model_file), _extra_files=describe(output_names))
+    reloaded = torch.jit.load(str(folder / FORMATS["torchscript"].model_file))  # what C++ loads, not the module
+    return Exported(reloaded, made_by)
+
+
+# AOTInductor's settings, measured on resnet18 (batch 1, 2 threads; docs/formats.md): freezing (weights become
+# constants, so that convolutions are prepacked and batch norms folded) halves the latency; max_autotune doubles
+# the compile time and gained nothing measurable, so it is left off.
+AOTI_SETTINGS = {"freezing": True}
+
+
+def export_aoti(folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict,
+                describe: Describe) -> Exported:  # fmt: skip
+    """model.pt2: torch.export's program of the model, compiled ahead of time by AOTInductor for this CPU, with its
+    texts as the package's metadata."""
+    if source.already_torchscript:
+        raise ExportError(
+            f'model={config["model"]}: a TorchScript file cannot be exported with torch.export; set "formats" to '
+            '["torchscript"] in deploy.json, or export the Python model (a models/<file>.py:factory)'
+        )
+    from torch._inductor import aoti_compile_and_package  # imported when needed: it takes seconds
+
+    examples, dynamic_shapes = export_examples(inputs, config)
+    package = folder / FORMATS["aoti"].model_file
+    # Exported and compiled without autograd: a program exported with grad enabled keeps the weights as inputs that
+    # need gradients, which freezing cannot fold (measured: twice the compile time, 1.8 times the latency).
+    with torch.no_grad():
+        try:
+            program = torch.export.export(source.model, examples, dynamic_shapes=dynamic_shapes)
+        except Exception as err:  # torch.export raises many types (UserError, GuardOnDataDependentSymNode, ...)
+            raise ExportError(
+                f'torch.export failed: {export_failure(err)}; make the model exportable, or set "formats" to '
+                '["torchscript"] in deploy.json (tsgen new --formats torchscript)'
+            ) from err
+        output_names = [name for name, _ in named_outputs(source.model(*inputs.values()))]
+        with quiet_compiler_probe():
+            aoti_compile_and_package(
+                program,
+                package_path=str(package),
+                inductor_configs={**AOTI_SETTINGS, "aot_inductor.metadata": describe(output_names)},
+            )
+    return Exported(load_package(package)[0], "AOTInductor-compiled")
+
+
+def export_examples(
+    inputs: dict[str, torch.Tensor], config: dict
+) -> tuple[tuple[torch.Tensor, ...], tuple[dict[int, Any], ...] | None]:
+    """torch.export's example inputs and dynamic shapes. With a dynamic batch, dimension 0 of every input is
+    dynamic; a batch of 1 is doubled for the export, since torch.export takes a size of 1 for a constant."""
+    examples = tuple(inputs.values())
+    if not config.get("dynamic_batch"):
+        return examples, None
+    examples = tuple(torch.cat([t, t]) if t.dim() and t.shape[0] == 1 else t for t in examples)
+    return examples, tuple({0: torch.export.Dim.DYNAMIC} if t.dim() else {} for t in examples)
+
+
+def export_failure(error: BaseException) -> str:
+    """torch.export's reason in one line: its first line, and the user's code that raised it when it says so."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(error).__name__
+    if "The following call raised this error:" in lines:
+        at = lines.index("The following call raised this error:")
+        where = lines[at + 1 : at + 3]
+        if where and where[0].startswith("File "):
+            code = f" `{where[1]}`" if len(where) > 1 and not where[1].startswith(("File ", "The ")) else ""
+            reason += f" ({where[0]}{code})"
+    return reason
+
+
+@contextlib.contextmanager
+def quiet_compiler_probe() -> Iterator[None]:
+    """AOTInductor's compiler setup logs a warning when the torch wheel is a CUDA one and no CUDA toolkit is found;
+    the CPU compile needs none, so that warning is only noise here."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+EXPORTERS: dict[str, Callable[..., Exported]] = {"torchscript": export_torchscript, "aoti": export_aoti}
+
+
+def check_compiler(formats: list[Format]) -> None:
+    """AOTInductor compiles the model with the C++ compiler CXX names (else g++): refuse early when there is none."""
+    compiler = os.environ.get("CXX") or "g++"
+    if FORMATS["aoti"] in formats and not shutil.which(compiler):
+        raise ExportError(
+            f"formats aoti: no C++ compiler {compiler!r} (CXX, else g++), which AOTInductor compiles the model with; "
+            'install one (Debian/Ubuntu: apt install g++), set CXX, or set "formats" to ["torchscript"] in deploy.json'
+        )
+
+
+def export_formats(config: dict) -> list[Format]:
+    """deploy.json's "formats" (TorchScript when it has none: a project made before there was a choice)."""
+    names = config.get("formats") or ["torchscript"]
+    unknown = [name for name in names if name not in FORMATS]
+    if unknown:
+        raise ExportError(
+            f'formats: {unknown[0]!r} is not a format; set "formats" in deploy.json to a list of {", ".join(FORMATS)}'
+        )
+    return [FORMATS[name] for name in dict.fromkeys(names)]
+
+
 def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
     """Build, export, check and save; on any failure (or a kill) ``output_dir`` keeps its previous artifacts."""
     seed = config["seed"] if seed is None else seed
+    formats = export_formats(config)
     check_output_dir(output_dir)
+    check_compiler(formats)
     staging = staging_folder(output_dir)
     try:
         with torchscript_deprecation_noted():
@@ -394,58 +540,72 @@ def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
                 inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
             else:
                 inputs = make_inputs(config["inputs"], seed)
-            exported = export_into(staging, source, inputs, config)
-            if config.get("dynamic_batch"):
-                check_second_batch(staging, source, exported, second_batch(inputs, config, seed), config)
+            export_into(staging, source, inputs, config, formats, seed)
         publish(staging, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when published
-    print(f"Saved {', '.join(str(output_dir / name) for name in ARTIFACTS)}")
+    print(f"Saved {', '.join(sorted(path.name for path in output_dir.iterdir()))} in {output_dir}")
 
 
-def export_into(folder: Path, source: Source, named_inputs: dict[str, torch.Tensor], config: dict) -> torch.nn.Module:
-    """Export, reload, check against eager (as the tutorial does), and write the three artifacts into ``folder``;
-    returns the reloaded model (what C++ will load)."""
+def export_into(
+    folder: Path,
+    source: Source,
+    named_inputs: dict[str, torch.Tensor],
+    config: dict,
+    formats: list[Format],
+    seed: int,
+) -> None:
+    """Export in each format, reload, check against eager (as the tutorial does), and write the model files, the
+    reference input and each format's reference outputs into ``folder``."""
     settings = image_settings(config, source, named_inputs)
     names = class_names(config, source)
-    if source.already_torchscript:
-        print("model is TorchScript already: saved as it is; its own output is the reference")
-        exported, made_by = source.model, "loaded"
-    else:
-        exported, method = export_model(source.model, config["export_method"], list(named_inputs.values()))
-        made_by = {"script": "scripted", "trace": "traced"}[method]
-    # model.pt records its inputs and the names of the outputs the exported model returns (C++ sees those).
-    output_names = [name for name, _ in run_exported(exported, named_inputs, "export check")]
-    info = ModelInfo(
-        inputs=[(name, list(tensor.shape), dtype_name(tensor.dtype)) for name, tensor in named_inputs.items()],
-        outputs=output_names,
-        top_k=config["top_k"],
-        torch=torch.__version__,
-    )
-    extras = extra_files(info, settings, names[0] if names else None)
-    exported.save(str(folder / "model.pt"), _extra_files=extras)
-    reloaded = torch.jit.load(str(folder / "model.pt"))  # check what C++ will load, not the in-memory module
-    eager_out, named = check_export(source, reloaded, named_inputs, config, "export check")
-    exported_out = [tensor for _, tensor in named]
-    if names:
-        check_class_names(names, exported_out, config.get("labels"))
+
+    def describe(output_names: list[str]) -> dict[str, str]:
+        info = ModelInfo(
+            inputs=[(name, list(t.shape), dtype_name(t.dtype)) for name, t in named_inputs.items()],
+            outputs=output_names,
+            top_k=config["top_k"],
+            torch=torch.__version__,
+        )
+        return extra_files(info, settings, names[0] if names else None)
+
+    batch_inputs = second_batch(named_inputs, config, seed) if config.get("dynamic_batch") else None
+    save_tensors(folder / "input.pt", named_inputs)
+    if batch_inputs:
+        save_tensors(folder / "input_batch.pt", batch_inputs)
     k = config["top_k"]
-    if k > 0 and is_scores(eager_out[0]):
-        print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
-        print(f"TorchScript model top {k} results:\n  {top_k(exported_out[0], k)}")
-    diff = max_abs_diff(exported_out, eager_out)
-    print(f"export check: PASS: max abs diff {diff:.3e} between the eager and the {made_by} model")
+    for model_format in formats:
+        started = time.monotonic()
+        exported = EXPORTERS[model_format.name](folder, source, named_inputs, config, describe)
+        seconds = time.monotonic() - started
+        eager_out, named = check_export(source, exported.model, named_inputs, config, "export check")
+        exported_out = [tensor for _, tensor in named]
+        if names:
+            check_class_names(names, exported_out, config.get("labels"))
+        if k > 0 and is_scores(eager_out[0]):
+            if model_format == formats[0]:
+                print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
+            print(f"{model_format.title} model top {k} results:\n  {top_k(exported_out[0], k)}")
+        diff = max_abs_diff(exported_out, eager_out)
+        print(
+            f"export check: PASS: max abs diff {diff:.3e} between the eager and the {exported.made_by} model "
+            f"({model_format.model_file}, exported in {seconds:.1f} s)"
+        )
+        record(folder / model_format.expected(), named, config)
+        if batch_inputs:
+            check_second_batch(folder / model_format.expected(batch=True), source, exported.model, batch_inputs, config)
     if settings:
         print(f"image preprocessing (ts-infer --image, predict.py): {settings.describe()}")
     if names:
         print(f"class names: {len(names[0])} from {names[1]} ({', '.join(names[0][:3])}, ...)")
-    record(folder, "", named_inputs, named, config)
-    return reloaded
+    (folder / FORMATS_FILE).write_text(
+        "# format, model file, reference outputs: written by export.py, checked by make verify\n"
+        + "".join(f"{f.name} {f.model_file} {f.expected()}\n" for f in formats),
+        encoding="utf-8",
+    )
 
 
-def run_exported(
-    exported: torch.nn.Module, named_inputs: dict[str, torch.Tensor], check: str
-) -> list[tuple[str, torch.Tensor]]:
+def run_exported(exported: Any, named_inputs: dict[str, torch.Tensor], check: str) -> list[tuple[str, torch.Tensor]]:
     """The exported model's outputs on the inputs, named; an ExportError starting with ``check`` if it fails."""
     with torch.no_grad():
         try:
@@ -455,7 +615,7 @@ def run_exported(
 
 
 def check_export(
-    source: Source, exported: torch.nn.Module, named_inputs: dict[str, torch.Tensor], config: dict, check: str
+    source: Source, exported: Any, named_inputs: dict[str, torch.Tensor], config: dict, check: str
 ) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
     """Run the eager and the exported model on the inputs; unless they agree (allclose, same top-k), raise an
     ExportError that starts with ``check``. Returns the eager outputs and the exported ones, named."""
@@ -471,13 +631,9 @@ def check_export(
     return eager_out, named
 
 
-def record(
-    folder: Path, suffix: str, inputs: dict[str, torch.Tensor], outputs: list[tuple[str, torch.Tensor]], config: dict
-) -> None:
-    """input<suffix>.pt and expected<suffix>.pt: what C++ is given, and what it must reproduce within the tolerances."""
-    save_tensors(folder / f"input{suffix}.pt", inputs)
-    numbers = {"atol": config["atol"], "rtol": config["rtol"], "top_k": config["top_k"]}
-    save_tensors(folder / f"expected{suffix}.pt", dict(outputs), **numbers)
+def record(file: Path, outputs: list[tuple[str, torch.Tensor]], config: dict) -> None:
+    """Reference outputs: what C++ must reproduce from the reference input, within the tolerances they record."""
+    save_tensors(file, dict(outputs), atol=config["atol"], rtol=config["rtol"], top_k=config["top_k"])
 
 
 def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> dict[str, torch.Tensor]:
@@ -490,15 +646,15 @@ def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> di
 
 
 def check_second_batch(
-    folder: Path, source: Source, exported: torch.nn.Module, inputs: dict[str, torch.Tensor], config: dict
+    file: Path, source: Source, exported: Any, inputs: dict[str, torch.Tensor], config: dict
 ) -> None:
     """dynamic_batch: the exported model must agree with the eager one at a second batch size too (a trace can
-    bake the batch size in); its inputs and outputs become input_batch.pt and expected_batch.pt."""
+    bake the batch size in); its outputs there become the reference outputs ``file``."""
     batch = next(iter(inputs.values())).shape[0]
     eager_out, named = check_export(source, exported, inputs, config, f"export check at batch {batch}")
     diff = max_abs_diff([tensor for _, tensor in named], eager_out)
     print(f"export check at batch {batch}: PASS: max abs diff {diff:.3e}")
-    record(folder, "_batch", inputs, named, config)
+    record(file, named, config)
 
 
 def check_output_dir(output_dir: Path) -> None:
@@ -508,7 +664,7 @@ def check_output_dir(output_dir: Path) -> None:
         return
     if not output_dir.is_dir():
         raise ExportError(f"{output_dir}: is a file, not a folder for the artifacts; move it, or give --output-dir")
-    others = sorted(path.name for path in output_dir.iterdir() if path.name not in ARTIFACTS + BATCH_ARTIFACTS)
+    others = sorted(path.name for path in output_dir.iterdir() if path.name not in ARTIFACTS)
     if others:
         raise ExportError(
             f"{output_dir}: holds files export.py did not write ({', '.join(others[:3])}); move them out (the "

@@ -1,11 +1,11 @@
 """Classify images in Python: the reference that ``ts-infer MODEL --image FILE`` reproduces in C++.
 
     python predict.py photo.jpg [more.png ...]           # top-k with class names, as ts-infer --image prints it
-    python predict.py --model other.pt --top-k 3 photo.jpg
+    python predict.py --model artifacts/model.pt2 --top-k 3 photo.jpg   # default: the first exported format
     python predict.py --save-input image.pt photo.jpg    # the preprocessed tensor, for comparisons
 
-The preprocessing travels inside the exported model: export.py saves it (and the class names) as extra files of
-model.pt (torch_deploy.py describes them), which the C++ runner reads too, so both sides always agree on the
+The preprocessing travels inside the exported model: export.py saves it (and the class names) in model.pt and
+model.pt2 (torch_deploy.py describes how), which the C++ runner reads too, so both sides always agree on the
 values. It is the classifier recipe of torchvision's weights.transforms() on an image tensor: resize the shorter
 side (antialiased), center crop to the model's input size, scale to [0, 1], normalize per channel. It is written in torch operations, the same ATen
 kernels ts-infer calls, and it equals torchvision's transforms exactly (the project's tests check both).
@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 try:
     import torch
@@ -27,19 +28,29 @@ except ImportError as missing:
         f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt"
     ) from missing
 
-from torch_deploy import DeployError, ImageError, ImageSettings
+from torch_deploy import FORMATS_FILE, DeployError, ImageError, ImageSettings
 from torch_deploy import load_model as load_deployed
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
 
-def load_model(path: Path) -> tuple[torch.jit.ScriptModule, ImageSettings | None, list[str] | None]:
-    """The exported model with the preprocessing and class names export.py saved inside it (None where absent)."""
+def load_model(path: Path) -> tuple[Any, ImageSettings | None, list[str] | None]:
+    """The exported model (TorchScript or AOTInductor) with the preprocessing and class names export.py saved inside
+    it (None where absent)."""
     try:
         deployed = load_deployed(path)
     except DeployError as err:
         raise ImageError(str(err)) from err
     return deployed.model, deployed.image, deployed.classes
+
+
+def first_model(artifacts: Path) -> Path:
+    """The first format's model file, as export.py listed the formats (what make predict runs in C++)."""
+    listed = artifacts / FORMATS_FILE
+    if not listed.is_file():
+        raise ImageError(f"{listed} is missing: run make export")
+    entries = [line.split() for line in listed.read_text(encoding="utf-8").splitlines() if line and line[0] != "#"]
+    return artifacts / entries[0][1]
 
 
 def read_image(path: Path) -> torch.Tensor:
@@ -117,7 +128,7 @@ def first_output(output: object) -> torch.Tensor:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Classify images with the exported model (Python reference).")
     parser.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, BMP, ...)")
-    parser.add_argument("--model", type=Path, default=PROJECT_DIR / "artifacts" / "model.pt", help="TorchScript model")
+    parser.add_argument("--model", type=Path, help="model file, model.pt or model.pt2 (default: the first exported)")
     parser.add_argument("--top-k", type=int, help="classes to print (default: deploy.json's top_k, else 5)")
     parser.add_argument(
         "--save-input", type=Path, help="save the preprocessed tensor (a tuple of them for several images), torch.save"
@@ -128,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         args.top_k = json.loads(config.read_text(encoding="utf-8")).get("top_k", 5) if config.is_file() else 5
     k = args.top_k if args.top_k > 0 else 5  # as ts-infer --image: top_k 0 only switches off the parity's top-k
     try:
+        if args.model is None:
+            args.model = first_model(PROJECT_DIR / "artifacts")
         model, settings, names = load_model(args.model)
         if settings is None:
             raise ImageError(

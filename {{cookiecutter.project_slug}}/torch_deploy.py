@@ -1,15 +1,23 @@
 """The artifact format of this project, in one place: what export.py writes, and what predict.py, bench.py, the tests
 and the C++ library (include/torch_deploy/) read.
 
-artifacts/model.pt
-    The TorchScript model, with extra files (torch.jit.save's ``_extra_files``) that make it a complete deployment:
+artifacts/model.pt, artifacts/model.pt2
+    The exported model in each format deploy.json's "formats" asks for (FORMATS): a TorchScript file (model.pt), an
+    AOTInductor package (model.pt2: compiled C++ for this CPU, made from torch.export). Each carries these texts,
+    which make it a complete deployment: as extra files of the TorchScript file (torch.jit.save's ``_extra_files``),
+    and as the package's metadata (AOTInductor's ``aot_inductor.metadata``, read back by get_metadata()):
 
     deploy.txt      ``input <name> <dtype> <dim>...`` per input, ``output <name>`` per output tensor (in the order
                     torch_deploy::Model::run returns them), ``top_k <k>``, ``torch <version that exported it>``
     preprocess.txt  the image preprocessing (``key value...`` lines; see ImageSettings), when the only input is an image
     classes.txt     the class names, one per line, in score order, when they are known
 
-Tensor files (input.pt, expected.pt, ...)
+artifacts/formats.txt
+    ``<format> <model file> <reference outputs>`` per exported format, in deploy.json's order: what make verify
+    checks (the first one is what make predict runs).
+
+Tensor files (input.pt, and per format its reference outputs: expected.pt, expected_aoti.pt; with a dynamic batch
+the same at a second batch size: input_batch.pt, expected_batch.pt, expected_aoti_batch.pt)
     TorchScript modules whose buffers are the tensors, in order, under their names, and whose float attributes are
     numbers (expected.pt records atol, rtol and top_k), so that libtorch alone reads them.
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +46,28 @@ DTYPES = {
     "int64": torch.int64, "int32": torch.int32, "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
 }  # fmt: skip
 TUTORIAL_TOP_K = 5  # what the C++ side uses for a model file that records no top_k
+FORMATS_FILE = "formats.txt"
+
+
+@dataclass(frozen=True)
+class Format:
+    """One way to export the model: its name in deploy.json, its model file, and the reference outputs that the
+    Python run of that file recorded (what C++ must reproduce from it)."""
+
+    name: str
+    title: str
+    model_file: str
+    expected_file: str
+
+    def expected(self, batch: bool = False) -> str:
+        """The reference outputs' file; at the second batch size of a dynamic batch, ``<name>_batch.pt``."""
+        return self.expected_file.replace(".pt", "_batch.pt") if batch else self.expected_file
+
+
+FORMATS = {
+    "torchscript": Format("torchscript", "TorchScript", "model.pt", "expected.pt"),
+    "aoti": Format("aoti", "AOTInductor", "model.pt2", "expected_aoti.pt"),
+}
 
 
 class DeployError(Exception):
@@ -159,9 +190,11 @@ class ImageSettings:
 
 @dataclass
 class Deployed:
-    """A model file as the C++ runner sees it: the module and what export.py saved beside it."""
+    """A model file as the C++ runner sees it: the model (called as ``model(*inputs)``), its format, and what
+    export.py saved beside it."""
 
-    model: torch.jit.ScriptModule
+    model: Any
+    format: Format
     info: ModelInfo | None
     image: ImageSettings | None
     classes: list[str] | None
@@ -177,21 +210,49 @@ def extra_files(info: ModelInfo, image: ImageSettings | None, classes: list[str]
     return extras
 
 
-def load_model(path: Path) -> Deployed:
-    """A model file with what export.py saved inside it (None where absent)."""
-    extras: dict[str, Any] = {DEPLOY_FILE: "", PREPROCESS_FILE: "", CLASSES_FILE: ""}  # filled with the files' bytes
+def format_of(path: Path) -> Format:
+    """The format of a model file, from its contents (as torch_deploy::Model decides): an AOTInductor package is a
+    zip archive holding ``<name>/archive_format``; anything else is taken for TorchScript."""
     try:
-        with jit_quietly():
-            model = torch.jit.load(str(path), _extra_files=extras).eval()
-    except (RuntimeError, ValueError) as err:
-        raise DeployError(f"{path}: cannot load it as a TorchScript model ({err}); run make export") from err
-    texts = {name: bytes(value).decode("utf-8") for name, value in extras.items()}
+        with zipfile.ZipFile(path) as archive:
+            packaged = any(name.count("/") == 1 and name.endswith("/archive_format") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        packaged = False
+    return FORMATS["aoti" if packaged else "torchscript"]
+
+
+def load_model(path: Path) -> Deployed:
+    """A model file (TorchScript or AOTInductor) with what export.py saved inside it (None where absent)."""
+    model_format = format_of(path)
+    if model_format.name == "aoti":
+        model, texts = load_package(path)
+    else:
+        extras: dict[str, Any] = {DEPLOY_FILE: "", PREPROCESS_FILE: "", CLASSES_FILE: ""}  # filled with bytes
+        try:
+            with jit_quietly():
+                model = torch.jit.load(str(path), _extra_files=extras).eval()
+        except (RuntimeError, ValueError) as err:
+            raise DeployError(f"{path}: cannot load it as a TorchScript model ({err}); run make export") from err
+        texts = {name: bytes(value).decode("utf-8") for name, value in extras.items()}
     return Deployed(
         model=model,
+        format=model_format,
         info=ModelInfo.from_text(texts[DEPLOY_FILE]) if texts[DEPLOY_FILE] else None,
         image=ImageSettings.from_text(texts[PREPROCESS_FILE]) if texts[PREPROCESS_FILE] else None,
         classes=texts[CLASSES_FILE].splitlines() if texts[CLASSES_FILE] else None,
     )
+
+
+def load_package(path: Path) -> tuple[Any, dict[str, str]]:
+    """An AOTInductor package, loaded to run, and the texts of its metadata ("" where absent)."""
+    from torch._inductor import aoti_load_package  # imported when needed: it takes a second
+
+    try:
+        loaded = aoti_load_package(str(path))
+    except Exception as err:  # the loader raises RuntimeError, or others from its unpacking
+        raise DeployError(f"{path}: cannot load it as an AOTInductor package ({err}); run make export") from err
+    metadata = loaded.get_metadata()
+    return loaded, {name: metadata.get(name, "") for name in (DEPLOY_FILE, PREPROCESS_FILE, CLASSES_FILE)}
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], **numbers: float) -> None:

@@ -58,6 +58,11 @@ def cli(debug: bool) -> None:
     type=click.Choice(["script", "trace", "auto"]),
     help="torch.jit.script (default), trace, or auto (script, else trace).",
 )
+@click.option(
+    "--formats",
+    type=click.Choice(["torchscript", "aoti", "both"]),
+    help="Export to TorchScript model.pt (default), AOTInductor model.pt2, or both (compare them).",
+)
 @click.option("--input-shape", help="Reference input shape, comma-separated  [default: 1,3,224,224]")
 @click.option("--inputs", help="Several named inputs: name:shape:dtype;...  e.g. ids:1,16:int64;mask:1,16:bool")
 @click.option("--top-k", help="Classes to print and compare for classifiers, 0 for none  [default: 5]")

@@ -32,6 +32,7 @@ FLAGS = {
     "weights": "--weights",
     "description": "--description",
     "export_method": "--export-method",
+    "formats": "--formats",
     "input_shape": "--input-shape",
     "inputs": "--inputs",
     "dynamic_batch": "--dynamic-batch",

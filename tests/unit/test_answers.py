@@ -57,6 +57,7 @@ BAD = [
     ("model", "net.py:make-model", "neither torchvision:<arch>, path/to/file.py:factory nor path/to/model.pt"),
     ("model", "missing.py:make", "does not exist"),
     ("export_method", "compile", "is not an export method"),
+    ("formats", "onnx", "is not a format"),
     ("weights", "imagenet", "is neither none, DEFAULT, a torchvision weights name nor a .pt/.pth file"),
     ("weights", "missing.pth", "does not exist"),
     ("weights", "DEFAULT; rm -rf /", "does not exist"),  # a slash makes it a path
@@ -94,6 +95,16 @@ BAD = [
     ("labels", "classes.csv", "is neither auto, none nor a .txt file"),
     ("labels", "missing.txt", "does not exist"),
 ]
+
+
+def test_an_aoti_format_needs_the_python_model(tmp_path: Path) -> None:
+    """torch.export cannot export a TorchScript file: formats aoti (or both) with a .pt model is refused up front."""
+    (tmp_path / "net.pt").write_bytes(b"")
+    with pytest.raises(
+        answers.AnswerError, match="torch.export cannot export a TorchScript file; use formats torchscript"
+    ):
+        answers.validate(defaults(model="net.pt", formats="both"), [tmp_path])
+    answers.validate(defaults(model="net.pt", formats="torchscript"), [tmp_path])
 
 
 @pytest.mark.parametrize(("answer", "value", "why"), BAD, ids=[f"{a}={v!r}"[:40] for a, v, _ in BAD])
@@ -216,6 +227,7 @@ def test_deploy_json_is_derived_once_from_the_answers() -> None:
             model="/home/me/nets/net.py:make",
             inputs="ids:2,16:int64;mask:2,16:bool",
             dynamic_batch="yes",
+            formats="both",
             top_k="3",
             atol="1e-3",
             preprocess="none",
@@ -226,6 +238,7 @@ def test_deploy_json_is_derived_once_from_the_answers() -> None:
         "model": "models/net.py:make",
         "weights": "none",
         "export_method": "script",
+        "formats": ["torchscript", "aoti"],
         "inputs": [
             {"name": "ids", "shape": [2, 16], "dtype": "int64"},
             {"name": "mask", "shape": [2, 16], "dtype": "bool"},

@@ -5,6 +5,7 @@
 #                                              # runtime library TorchDeploy::runtime (include/, src/torch_deploy/)
 #   torch_deploy_add_runner(ts-infer src/ts-infer.cpp)
 #   torch_deploy_add_parity_test(ts-infer MODEL m.pt INPUT in.pt EXPECTED out.pt)
+#   torch_deploy_add_parity_test(ts-infer ARTIFACTS artifacts)  # every exported format (artifacts/formats.txt)
 #   torch_deploy_install(RUNNERS ts-infer ARTIFACTS <folder>)   # cmake --install: library, headers, runners, model,
 #                                                               # and the CMake package TorchDeploy
 #
@@ -17,6 +18,8 @@
 #   TORCH_DEPLOY_CCACHE    use ccache when it is found (default ON; TORCH_DEPLOY_CCACHE_PROGRAM names one)
 #   TORCH_DEPLOY_OPENCV    AUTO (default): link OpenCV's core and imgcodecs into the library when they are found,
 #                          and define TORCH_DEPLOY_WITH_OPENCV (image decoding); ON: require them; OFF: no search
+#   TORCH_DEPLOY_AOTI      ON (default): load AOTInductor packages (.pt2) when libtorch has the loader (torch 2.6+);
+#                          OFF: build without it (.pt2 files are then refused in one line)
 #
 # Discovery and the rule on the exporting torch against this libtorch live in cmake/discover.py (shared with the
 # generator's hooks, `tsgen libtorch` and `tsgen doctor`), so that they can never disagree. How a target links
@@ -31,6 +34,7 @@ option(TORCH_DEPLOY_CUDA "Link libtorch's CUDA libraries (needs the CUDA toolkit
 option(TORCH_DEPLOY_CCACHE "Use ccache when it is found" ON)
 set(TORCH_DEPLOY_OPENCV AUTO CACHE STRING "Decode images with OpenCV (ts-infer --image): AUTO, ON or OFF")
 set_property(CACHE TORCH_DEPLOY_OPENCV PROPERTY STRINGS AUTO ON OFF)
+option(TORCH_DEPLOY_AOTI "Load AOTInductor packages (.pt2) when libtorch has the loader" ON)
 
 # --- libtorch ------------------------------------------------------------------------------------------------
 function(_torch_deploy_discover)
@@ -201,6 +205,18 @@ if(_torch_deploy_no_images)
   message(STATUS "TorchDeploy: ts-infer --image disabled: ${_torch_deploy_no_images}")
 endif()
 
+# --- AOTInductor packages (optional) ------------------------------------------------------------------------
+# libtorch's loader of .pt2 files came with torch 2.6; a build without it still builds, and refuses .pt2 files.
+set(TORCH_DEPLOY_WITH_AOTI OFF)
+if(NOT TORCH_DEPLOY_AOTI)
+  message(STATUS "TorchDeploy: AOTInductor packages (.pt2) disabled (TORCH_DEPLOY_AOTI=OFF)")
+elseif(EXISTS "${TORCH_DEPLOY_prefix}/include/torch/csrc/inductor/aoti_package/model_package_loader.h")
+  set(TORCH_DEPLOY_WITH_AOTI ON)
+  message(STATUS "TorchDeploy: AOTInductor packages (.pt2) enabled")
+else()
+  message(STATUS "TorchDeploy: AOTInductor packages (.pt2) disabled: libtorch ${TORCH_DEPLOY_version} has no loader for them (torch 2.6 or newer has)")
+endif()
+
 # --- targets -------------------------------------------------------------------------------------------------
 include(GNUInstallDirs)
 # build/compile_commands.json, for clang-tidy (.clang-tidy) and editors that understand C++ through it.
@@ -227,6 +243,7 @@ endfunction()
 # build starts files in this order.
 add_library(torch_deploy SHARED
   "${_torch_deploy_root}/src/torch_deploy/script.cpp"
+  "${_torch_deploy_root}/src/torch_deploy/package.cpp"
   "${_torch_deploy_root}/src/torch_deploy/model.cpp"
   "${_torch_deploy_root}/src/torch_deploy/image.cpp"
   "${_torch_deploy_root}/src/torch_deploy/tensors.cpp"
@@ -244,6 +261,18 @@ if(TORCH_DEPLOY_WITH_OPENCV)
   target_link_libraries(torch_deploy PRIVATE TorchDeploy::opencv)
   target_compile_definitions(torch_deploy PRIVATE TORCH_DEPLOY_WITH_OPENCV)
 endif()
+target_link_libraries(torch_deploy PRIVATE ${CMAKE_DL_LIBS})
+if(TORCH_DEPLOY_WITH_AOTI)
+  # The empty libtorch.so stand-in that package.cpp loads beside this library (see libtorch_stand_in.cpp). On
+  # package.cpp alone, so that switching AOTInductor off or on recompiles that one file.
+  add_library(torch_deploy_libtorch_stand_in SHARED "${_torch_deploy_root}/src/torch_deploy/libtorch_stand_in.cpp")
+  set_target_properties(torch_deploy_libtorch_stand_in PROPERTIES NO_SONAME ON)
+  target_link_options(torch_deploy_libtorch_stand_in PRIVATE "LINKER:-soname,libtorch.so")
+  add_dependencies(torch_deploy torch_deploy_libtorch_stand_in)
+  set_property(SOURCE "${_torch_deploy_root}/src/torch_deploy/package.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
+    TORCH_DEPLOY_WITH_AOTI
+    "TORCH_DEPLOY_LIBTORCH_STAND_IN=\"$<TARGET_FILE_NAME:torch_deploy_libtorch_stand_in>\"")
+endif()
 
 # torch_deploy_add_runner(<target> <sources>...): an executable linked to the runtime library (and so to libtorch,
 # with the right C++ standard) that runs without LD_LIBRARY_PATH, also once installed.
@@ -256,14 +285,23 @@ endfunction()
 
 # torch_deploy_add_parity_test(<runner> MODEL <file> INPUT <file> EXPECTED <file> [NAME <test>]):
 # a ctest test that passes only when the runner reproduces Python's output within the recorded tolerance.
+# torch_deploy_add_parity_test(<runner> ARTIFACTS <folder> [NAME <test>]): the same for every format export.py
+# wrote into the folder (its formats.txt, read when the test runs), and at the second batch size when there is one.
 function(torch_deploy_add_parity_test runner)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "NAME;MODEL;INPUT;EXPECTED" "")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "NAME;MODEL;INPUT;EXPECTED;ARTIFACTS" "")
   if(NOT arg_NAME)
     set(arg_NAME ${runner}_parity)
   endif()
-  add_test(NAME ${arg_NAME}
-    COMMAND ${runner} "${arg_MODEL}" --input "${arg_INPUT}" --expect "${arg_EXPECTED}"
-    WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}")
+  if(arg_ARTIFACTS)
+    add_test(NAME ${arg_NAME}
+      COMMAND "${CMAKE_COMMAND}" "-DRUNNER=$<TARGET_FILE:${runner}>" "-DARTIFACTS=${arg_ARTIFACTS}"
+              -P "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/TorchDeployParity.cmake"
+      WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}")
+  else()
+    add_test(NAME ${arg_NAME}
+      COMMAND ${runner} "${arg_MODEL}" --input "${arg_INPUT}" --expect "${arg_EXPECTED}"
+      WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}")
+  endif()
 endfunction()
 
 # torch_deploy_install([RUNNERS <target>...] [ARTIFACTS <folder>]): `cmake --install` puts the runtime library, its
@@ -277,6 +315,9 @@ function(torch_deploy_install)
   install(TARGETS torch_deploy EXPORT TorchDeployTargets
     LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
     RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+  if(TARGET torch_deploy_libtorch_stand_in)  # loaded beside the library, by its file name
+    install(TARGETS torch_deploy_libtorch_stand_in LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+  endif()
   install(DIRECTORY "${_torch_deploy_root}/include/torch_deploy" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
   install(EXPORT TorchDeployTargets NAMESPACE TorchDeploy:: DESTINATION "${_package_dir}")
   if(arg_RUNNERS)
@@ -297,10 +338,10 @@ function(torch_deploy_install)
     # the link export.py keeps to its latest export.
     install(CODE "
       file(REAL_PATH \"${arg_ARTIFACTS}\" _artifacts)
-      if(NOT EXISTS \"\${_artifacts}/model.pt\")
-        message(FATAL_ERROR \"TorchDeploy: ${arg_ARTIFACTS}/model.pt is missing; run make export before installing\")
+      file(GLOB _files \"\${_artifacts}/*.pt\" \"\${_artifacts}/*.pt2\")
+      if(NOT EXISTS \"\${_artifacts}/input.pt\")
+        message(FATAL_ERROR \"TorchDeploy: ${arg_ARTIFACTS}/input.pt is missing; run make export before installing\")
       endif()
-      file(GLOB _files \"\${_artifacts}/*.pt\")
       file(INSTALL \${_files} DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DATADIR}/${PROJECT_NAME}\")")
   endif()
 endfunction()

@@ -1,5 +1,6 @@
-// ts-infer: run the exported model on the CPU from the command line. Arguments and printing only: the work is done
-// by the torch_deploy library (include/torch_deploy/), which applications use the same way.
+// ts-infer: run the exported model (TorchScript model.pt or AOTInductor model.pt2) on the CPU from the command line.
+// Arguments and printing only: the work is done by the torch_deploy library (include/torch_deploy/), which applications
+// use the same way.
 //
 //   ts-infer MODEL                      the tutorial's program: random inputs, the top-k of the softmax
 //   ts-infer MODEL --input FILE         run on tensors written by export.py (artifacts/input.pt)
@@ -12,7 +13,8 @@
 //   --top-k K    classes to print and, in parity mode, to compare (default: the project's top_k; 0: none)
 //   --threads N  intra-op threads (default: libtorch's choice)
 //   --bench N [--warmup W] [--json]   time N runs after W warm-up runs: latency percentiles and throughput
-//   --optimize MODE  onednn (default), ofi or none (also --no-optimize): see torch_deploy::Optimization
+//   --optimize MODE  onednn (default), ofi or none (also --no-optimize): see torch_deploy::Optimization; for
+//                TorchScript models (an AOTInductor package runs as compiled)
 //
 // The inputs' names, shapes and dtypes, the top-k, the image preprocessing and the class names are read from the
 // model file, where export.py recorded them: editing deploy.json and running make export is enough.
@@ -57,7 +59,7 @@ struct Options {
   int bench = 0;
   int warmup = 10;
   bool json = false;
-  torch_deploy::Optimization optimize = torch_deploy::Optimization::onednn;
+  std::optional<torch_deploy::Optimization> optimize;  // unset: the model format's best
 };
 
 template <typename T>
@@ -142,23 +144,25 @@ Options parse_args(int argc, const char* argv[]) {
 
 int print_bench(const torch_deploy::Model& model, const std::vector<at::Tensor>& inputs, const Options& options) {
   const torch_deploy::Timing timing = torch_deploy::bench(model, inputs, options.bench, options.warmup);
+  const char* format = torch_deploy::to_string(model.format());
   const char* mode = torch_deploy::to_string(model.optimization());
   std::ostringstream out;
   out << std::fixed << std::setprecision(3);
   if (options.json) {
     out << "{\"runner\": \"ts-infer\", \"libtorch\": \"" TORCH_VERSION "\", \"runs\": " << options.bench
-        << ", \"warmup\": " << options.warmup << ", \"threads\": " << at::get_num_threads() << ", \"optimize\": \""
-        << mode << "\", \"batch\": " << timing.batch << ", \"p50_ms\": " << timing.p50_ms
-        << ", \"p90_ms\": " << timing.p90_ms << ", \"p99_ms\": " << timing.p99_ms << ", \"mean_ms\": " << timing.mean_ms
-        << ", \"throughput_per_s\": " << timing.throughput_per_s << ", \"latencies_ms\": [";
+        << ", \"warmup\": " << options.warmup << ", \"threads\": " << at::get_num_threads() << ", \"format\": \""
+        << format << "\", \"optimize\": \"" << mode << "\", \"batch\": " << timing.batch
+        << ", \"p50_ms\": " << timing.p50_ms << ", \"p90_ms\": " << timing.p90_ms << ", \"p99_ms\": " << timing.p99_ms
+        << ", \"mean_ms\": " << timing.mean_ms << ", \"throughput_per_s\": " << timing.throughput_per_s
+        << ", \"latencies_ms\": [";
     for (size_t i = 0; i < timing.latencies_ms.size(); ++i) {
       out << (i ? ", " : "") << timing.latencies_ms[i];
     }
     out << "]}";
   } else {
     out << "bench: " << options.bench << " runs after " << options.warmup << " warm-up, " << at::get_num_threads()
-        << " threads, --optimize " << mode << ": p50 " << timing.p50_ms << " ms, p90 " << timing.p90_ms << " ms, p99 "
-        << timing.p99_ms << " ms, mean " << timing.mean_ms << " ms, throughput " << std::setprecision(1)
+        << " threads, " << format << " --optimize " << mode << ": p50 " << timing.p50_ms << " ms, p90 " << timing.p90_ms
+        << " ms, p99 " << timing.p99_ms << " ms, mean " << timing.mean_ms << " ms, throughput " << std::setprecision(1)
         << timing.throughput_per_s << "/s";
   }
   std::cout << out.str() << "\n";

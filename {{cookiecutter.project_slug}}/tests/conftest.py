@@ -1,4 +1,5 @@
-"""Shared fixtures: the project's configuration, its artifacts and the built C++ runner."""
+"""Shared fixtures: the project's configuration, its artifacts and the built C++ runner. A test that takes
+``model_format`` runs once per format deploy.json exports (test ids name it: [torchscript], [aoti])."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 import export  # noqa: E402  (the project's own export.py)
+from torch_deploy import FORMATS_FILE, Format  # noqa: E402
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "model_format" in metafunc.fixturenames:
+        formats = export.export_formats(export.load_config())
+        metafunc.parametrize("model_format", formats, ids=[f.name for f in formats])
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +28,25 @@ def config() -> dict:
 
 
 @pytest.fixture(scope="session")
-def artifacts() -> Path:
+def formats(config: dict) -> list[Format]:
+    """The formats deploy.json exports, in its order."""
+    return export.export_formats(config)
+
+
+@pytest.fixture(scope="session")
+def artifacts(formats: list[Format]) -> Path:
     folder = PROJECT_DIR / "artifacts"
-    missing = [name for name in export.ARTIFACTS if not (folder / name).is_file()]
+    wanted = ["input.pt", FORMATS_FILE, *(name for f in formats for name in (f.model_file, f.expected()))]
+    missing = [name for name in wanted if not (folder / name).is_file()]
     if missing:
         pytest.fail(f"artifacts/{missing[0]} is missing: run `make export` first")
     return folder
+
+
+@pytest.fixture(scope="session")
+def model_file(artifacts: Path, formats: list[Format]) -> Path:
+    """The first format's model file: the one make predict runs."""
+    return artifacts / formats[0].model_file
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The exported TorchScript file computes what Python recorded, and the checks can tell when it does not."""
+"""Each exported model file computes what Python recorded, and the checks can tell when it does not."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import torch
 
 import export
 import torch_deploy
+from torch_deploy import Format
 
 
-def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts) -> None:
-    """Loading artifacts/model.pt in Python and running the reference input gives the recorded output."""
+def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts, model_format: Format) -> None:
+    """Loading the model file in Python and running the reference input gives the output recorded from it."""
     inputs = list(torch_deploy.load_tensors(artifacts / "input.pt")[0].values())
-    expected = list(torch_deploy.load_tensors(artifacts / "expected.pt")[0].values())
-    model = torch.jit.load(str(artifacts / "model.pt"))
+    expected = list(torch_deploy.load_tensors(artifacts / model_format.expected())[0].values())
+    deployed = torch_deploy.load_model(artifacts / model_format.model_file)
+    assert deployed.format == model_format  # told by the file's contents
+    model = deployed.model
     with torch.no_grad():
         actual = torch_deploy.flatten(model(*inputs))
     assert torch_deploy.compare(actual, expected, config["atol"], config["rtol"], config["top_k"]) is None
@@ -30,26 +33,27 @@ def test_reference_input_is_what_export_feeds_the_model(config: dict, artifacts)
     assert {name: (list(t.shape), t.dtype) for name, t in inputs.items()} == wanted
 
 
-def test_expected_file_records_the_tolerances(config: dict, artifacts) -> None:
-    """The C++ parity mode reads its tolerances from expected.pt; they must be the configured ones."""
-    _, numbers = torch_deploy.load_tensors(artifacts / "expected.pt")
+def test_expected_file_records_the_tolerances(config: dict, artifacts, model_format: Format) -> None:
+    """The C++ parity mode reads its tolerances from the reference outputs; they must be the configured ones."""
+    _, numbers = torch_deploy.load_tensors(artifacts / model_format.expected())
     assert numbers == {"atol": config["atol"], "rtol": config["rtol"], "top_k": float(config["top_k"])}
 
 
 def test_compare_reports_a_difference_beyond_tolerance(config: dict, artifacts) -> None:
     """compare() names the max abs diff when outputs drift past the tolerance."""
-    expected = list(torch_deploy.load_tensors(artifacts / "expected.pt")[0].values())
+    expected = list(torch_deploy.load_tensors(artifacts / export.export_formats(config)[0].expected())[0].values())
     drifted = [t + 10 * config["atol"] + 1.0 for t in expected]
     problem = torch_deploy.compare(drifted, expected, config["atol"], config["rtol"], 0)
     assert problem is not None and "max abs diff" in problem
 
 
-def test_model_file_records_what_cpp_needs(config: dict, artifacts) -> None:
-    """model.pt carries its inputs (the reference inputs' names, shapes and dtypes), its output names (expected.pt's)
-    and top_k, so that the model file alone is a deployment: ts-infer and torch_deploy::Model read them."""
-    info = torch_deploy.load_model(artifacts / "model.pt").info
+def test_model_file_records_what_cpp_needs(config: dict, artifacts, model_format: Format) -> None:
+    """The model file carries its inputs (the reference inputs' names, shapes and dtypes), its output names (those
+    of its reference outputs) and top_k, so that the model file alone is a deployment: ts-infer and
+    torch_deploy::Model read them."""
+    info = torch_deploy.load_model(artifacts / model_format.model_file).info
     inputs, _ = torch_deploy.load_tensors(artifacts / "input.pt")
-    expected, _ = torch_deploy.load_tensors(artifacts / "expected.pt")
+    expected, _ = torch_deploy.load_tensors(artifacts / model_format.expected())
     assert info is not None
     assert info.inputs == [(name, list(t.shape), torch_deploy.dtype_name(t.dtype)) for name, t in inputs.items()]
     assert info.outputs == list(expected)

@@ -29,18 +29,18 @@ def run(runner: Path, *args: object) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def settings(artifacts: Path) -> predict.ImageSettings:
-    _, settings, _ = predict.load_model(artifacts / "model.pt")
+def settings(model_file: Path) -> predict.ImageSettings:
+    _, settings, _ = predict.load_model(model_file)
     if settings is None:
         pytest.skip('the model takes no image (or deploy.json says "preprocess": null): --image does not apply')
     return settings
 
 
 @pytest.fixture(scope="module")
-def image_runner(runner: Path, artifacts: Path, settings: predict.ImageSettings, tmp_path_factory) -> Path:
+def image_runner(runner: Path, model_file: Path, settings: predict.ImageSettings, tmp_path_factory) -> Path:
     """The runner, when it was built with OpenCV (else the tests say how to enable --image and skip)."""
     probe = tmp_path_factory.mktemp("probe") / "none.png"
-    result = run(runner, artifacts / "model.pt", "--image", probe)
+    result = run(runner, model_file, "--image", probe)
     if "built without OpenCV" in result.stderr:
         pytest.skip(result.stderr.strip())
     return runner
@@ -92,13 +92,13 @@ def tolerance(name: str, settings: predict.ImageSettings) -> float:
 
 
 def test_cpp_preprocessing_matches_python(
-    images: dict[str, Path], image_runner: Path, artifacts: Path, settings: predict.ImageSettings, tmp_path: Path
+    images: dict[str, Path], image_runner: Path, model_file: Path, settings: predict.ImageSettings, tmp_path: Path
 ) -> None:
     """ts-infer --image ... --save-input writes the tensors it fed the model (a tuple, in order); each equals
     predict.py's for the same file within the stated tolerance."""
     flags = [arg for path in images.values() for arg in ("--image", path)]
     saved = tmp_path / "cpp.pt"
-    result = run(image_runner, artifacts / "model.pt", *flags, "--save-input", saved, "--optimize", "none")
+    result = run(image_runner, model_file, *flags, "--save-input", saved, "--optimize", "none")
     assert result.returncode == 0, result.stderr
     cpp = torch.load(saved)
     assert isinstance(cpp, tuple) and len(cpp) == len(images)
@@ -143,17 +143,17 @@ def top_k(output: str) -> dict[str, list[tuple[float, int, str]]]:
 
 
 def test_cpp_classifies_images_as_python_does(
-    images: dict[str, Path], image_runner: Path, artifacts: Path, capsys: pytest.CaptureFixture[str]
+    images: dict[str, Path], image_runner: Path, model_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same classes, names and probabilities (to the printed 4 decimals, +-1e-4) for every image, with the
     class names export.py saved in the model."""
     paths = [str(path) for path in images.values()]
-    result = run(image_runner, artifacts / "model.pt", *[arg for path in paths for arg in ("--image", path)])
+    result = run(image_runner, model_file, *[arg for path in paths for arg in ("--image", path)])
     assert result.returncode == 0, result.stderr
-    assert predict.main(["--model", str(artifacts / "model.pt"), *paths]) == 0
+    assert predict.main(["--model", str(model_file), *paths]) == 0
     cpp, python = top_k(result.stdout), top_k(capsys.readouterr().out)
     assert list(cpp) == list(python) == paths
-    _, _, names = predict.load_model(artifacts / "model.pt")
+    _, _, names = predict.load_model(model_file)
     for path in paths:
         assert [(index, name) for _, index, name in cpp[path]] == [(index, name) for _, index, name in python[path]]
         assert all(abs(a - b) <= 1.01e-4 for (a, _, _), (b, _, _) in zip(cpp[path], python[path], strict=True))
@@ -161,11 +161,11 @@ def test_cpp_classifies_images_as_python_does(
             assert all(name == names[index] for _, index, name in cpp[path])
 
 
-def test_unreadable_images_fail_in_one_line(image_runner: Path, artifacts: Path, tmp_path: Path) -> None:
+def test_unreadable_images_fail_in_one_line(image_runner: Path, model_file: Path, tmp_path: Path) -> None:
     """A missing file, or one that is not an image: one error line naming the file, exit 1, on both sides."""
     (tmp_path / "notes.jpg").write_text("not an image")
     for path in (tmp_path / "missing.png", tmp_path / "notes.jpg"):
-        result = run(image_runner, artifacts / "model.pt", "--image", path)
+        result = run(image_runner, model_file, "--image", path)
         assert result.returncode == 1
         why = "cannot open the image" if path.name == "missing.png" else "not an image OpenCV can decode"
         assert result.stderr.startswith(f"ts-infer: error: {path}: {why}")

@@ -9,52 +9,50 @@ import pytest
 import torch
 
 import torch_deploy
+from torch_deploy import Format
 
 
 def run(runner: Path, *args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
-def test_runner_matches_python(runner: Path, artifacts: Path) -> None:
-    """ts-infer on the reference input reproduces the output Python recorded (parity mode exits 0)."""
-    result = run(
-        runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", artifacts / "expected.pt"
-    )
+def test_runner_matches_python(runner: Path, artifacts: Path, model_format: Format) -> None:
+    """ts-infer on the reference input reproduces the output Python recorded from the same model file (parity mode
+    exits 0)."""
+    model, expected = artifacts / model_format.model_file, artifacts / model_format.expected()
+    result = run(runner, model, "--input", artifacts / "input.pt", "--expect", expected)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "parity: PASS" in result.stdout
 
 
-def test_runner_matches_python_at_a_second_batch_size(runner: Path, artifacts: Path, config: dict) -> None:
+def test_runner_matches_python_at_a_second_batch_size(
+    runner: Path, artifacts: Path, config: dict, model_format: Format
+) -> None:
     """dynamic_batch: the runner also reproduces Python on the inputs at batch size + 1."""
     if not config.get("dynamic_batch"):
         pytest.skip("dynamic_batch is off in deploy.json")
-    result = run(
-        runner,
-        artifacts / "model.pt",
-        "--input",
-        artifacts / "input_batch.pt",
-        "--expect",
-        artifacts / "expected_batch.pt",
-    )
+    model, expected = artifacts / model_format.model_file, artifacts / model_format.expected(batch=True)
+    result = run(runner, model, "--input", artifacts / "input_batch.pt", "--expect", expected)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "parity: PASS" in result.stdout
 
 
-def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, tmp_path: Path) -> None:
+def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, formats: list[Format], tmp_path: Path) -> None:
     """When the recorded output is not what the model computes, ts-infer fails and names the max abs diff."""
-    expected, numbers = torch_deploy.load_tensors(artifacts / "expected.pt")
+    expected, numbers = torch_deploy.load_tensors(artifacts / formats[0].expected())
     first = next(iter(expected))
     wrong = {name: tensor + 1 if name == first else tensor for name, tensor in expected.items()}
     torch_deploy.save_tensors(tmp_path / "wrong.pt", wrong, **numbers)
-    result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt")
+    model = artifacts / formats[0].model_file
+    result = run(runner, model, "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt")
     assert result.returncode == 1
     assert "parity: FAIL: max abs diff" in result.stdout
 
 
-def test_runner_saves_the_input_it_used(runner: Path, artifacts: Path, tmp_path: Path) -> None:
+def test_runner_saves_the_input_it_used(runner: Path, artifacts: Path, model_file: Path, tmp_path: Path) -> None:
     """--save-input writes what the model was given, for torch.load: here the reference inputs, unchanged."""
     saved = tmp_path / "used.pt"
-    result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--save-input", saved)
+    result = run(runner, model_file, "--input", artifacts / "input.pt", "--save-input", saved)
     assert result.returncode == 0, result.stderr
     reference = list(torch_deploy.load_tensors(artifacts / "input.pt")[0].values())
     used = torch.load(saved)
@@ -62,10 +60,10 @@ def test_runner_saves_the_input_it_used(runner: Path, artifacts: Path, tmp_path:
     assert len(used) == len(reference) and all(torch.equal(a, b) for a, b in zip(used, reference, strict=True))
 
 
-def test_runner_alone_behaves_like_the_tutorial(runner: Path, artifacts: Path) -> None:
+def test_runner_alone_behaves_like_the_tutorial(runner: Path, artifacts: Path, model_format: Format) -> None:
     """With only a model path, ts-infer prints the tutorial's lines and exits 0 (on random inputs of the names,
     shapes and dtypes recorded in the model file: deploy.json's inputs, or a factory's example inputs)."""
-    result = run(runner, artifacts / "model.pt")
+    result = run(runner, artifacts / model_format.model_file)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[:2] == ["Loading model...", "Model loaded successfully"]

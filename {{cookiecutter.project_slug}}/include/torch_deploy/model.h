@@ -13,9 +13,19 @@
 
 namespace torch_deploy {
 
-// How a model is prepared after loading (ts-infer's --optimize). A model that cannot be prepared in the mode asked
-// for falls back to the next one (onednn -> ofi -> none), and one that fails when run prepared is run as loaded;
-// each time, ModelOptions::on_note hears why.
+// The formats a model file can have; Model tells them apart by the file's contents.
+enum class Format {
+  torchscript,  // model.pt: a TorchScript module (torch.jit.script or trace), run by libtorch's interpreter
+  aoti,         // model.pt2: an AOTInductor package, compiled ahead of time from torch.export for one kind of CPU
+};
+
+// "torchscript", "aoti".
+const char* to_string(Format format);
+
+// How a TorchScript model is prepared after loading (ts-infer's --optimize). A model that cannot be prepared in the
+// mode asked for falls back to the next one (onednn -> ofi -> none), and one that fails when run prepared is run as
+// loaded; each time, ModelOptions::on_note hears why. An AOTInductor package is compiled already: it runs as it is
+// (none), and asking it for another mode brings a note saying so.
 enum class Optimization {
   onednn,  // freeze (weights become constants, conv + batch norm fold), then oneDNN Graph fusion: the fastest
   ofi,     // freeze, then optimize_for_inference (oneDNN convolutions with prepacked weights)
@@ -30,7 +40,8 @@ std::optional<Optimization> parse_optimization(const std::string& text);
 void print_note(const std::string& note);
 
 struct ModelOptions {
-  Optimization optimization = Optimization::onednn;
+  // Unset: the format's best (onednn for TorchScript; none, i.e. as compiled, for an AOTInductor package).
+  std::optional<Optimization> optimization;
   // Intra-op threads. libtorch has one pool per process, so this sets it for every Model (at::set_num_threads);
   // 0 leaves libtorch's choice (the number of cores).
   int threads = 0;
@@ -56,13 +67,15 @@ struct Prediction {
   double probability = 0.0;
 };
 
-// A deployed model. Loading reads the file, puts the model in eval mode and prepares it (see Optimization). Every
-// failure throws torch_deploy::Error naming the file and the cause.
+// A deployed model: a TorchScript file or an AOTInductor package (see Format), both as export.py writes them. Loading
+// reads the file, puts the model in eval mode and prepares it (see Optimization). Every failure throws
+// torch_deploy::Error naming the file and the cause.
 //
 // Thread safety: one Model may be used from several threads at once. run() and classify() are const and may be
 // called concurrently: each call runs the model on its own inputs (TorchScript's interpreter supports concurrent
-// calls of one module) under its own inference mode; calls do not wait for each other, and together they share
-// libtorch's intra-op thread pool. Copies of a Model share the loaded model.
+// calls of one module; an AOTInductor package is loaded with one model instance per core) under its own inference
+// mode; calls do not wait for each other (beyond a package's instances), and together they share libtorch's
+// intra-op thread pool. Copies of a Model share the loaded model.
 class Model {
  public:
   explicit Model(const std::string& path, ModelOptions options = {});
@@ -73,8 +86,9 @@ class Model {
   // (an unused optional output) skipped.
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const;
 
-  // The file this model was loaded from.
+  // The file this model was loaded from, and its format.
   const std::string& path() const;
+  Format format() const;
   // The optimisation in effect (after any fallback).
   Optimization optimization() const;
   // The inputs recorded in the model file (see InputSpec).

@@ -1,4 +1,5 @@
-// Model: loading a TorchScript file with what export.py recorded beside it, preparing it for inference, running it.
+// Model: loading a TorchScript file or an AOTInductor package with what export.py recorded in it, preparing it for
+// inference, running it.
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Formatting.h>
@@ -13,11 +14,14 @@
 #include <algorithm>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "detail.h"
+#include "package.h"
 #include "script.h"
 
 namespace torch_deploy {
@@ -34,9 +38,11 @@ struct Description {
   std::vector<InputSpec> inputs;
   std::vector<std::string> output_names;
   int64_t top_k = kTutorialTopK;
+  std::string torch;  // the version that exported the model
 };
 
-// deploy.txt: "input <name> <dtype> <dim>...", "output <name>" and "top_k <k>" lines ('#' starts a comment).
+// deploy.txt: "input <name> <dtype> <dim>...", "output <name>", "top_k <k>" and "torch <version>" lines ('#' starts
+// a comment).
 Description parse_description(const std::string& path, const std::string& text) {
   Description description;
   detail::for_each_field(text, [&](const std::string& key, std::istream& fields, const std::string& line) {
@@ -58,6 +64,8 @@ Description parse_description(const std::string& path, const std::string& text) 
       description.output_names.push_back(name);
     } else if (key == "top_k") {
       fields >> description.top_k;
+    } else if (key == "torch") {
+      fields >> description.torch;
     }
   });
   return description;
@@ -84,7 +92,17 @@ std::string kinds(const std::vector<at::Tensor>& tensors) {
   return kinds(specs);
 }
 
+// The model, loaded in its format, as one callable: a handle (TorchScript module or AOTInductor package) that copies
+// share and that may be called from several threads at once.
+using Runner = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)>;
+
+Runner runner_of(const detail::Script& script) {
+  return [script](const std::vector<at::Tensor>& inputs) { return script.run(inputs); };
+}
+
 }  // namespace
+
+const char* to_string(Format format) { return format == Format::aoti ? "aoti" : "torchscript"; }
 
 void print_note(const std::string& note) { std::cerr << "torch_deploy: note: " << note << "\n"; }
 
@@ -110,15 +128,16 @@ std::optional<Optimization> parse_optimization(const std::string& text) {
 }
 
 struct Model::Impl {
-  // What runs: the prepared module and its optimisation. Replaced as a whole (under `mutex`) when the model fails
-  // prepared and falls back to the module as loaded; callers run the snapshot they took.
+  // What runs: the prepared model and its optimisation. Replaced as a whole (under `mutex`) when a TorchScript model
+  // fails prepared and falls back to the module as loaded; callers run the snapshot they took.
   struct Prepared {
-    detail::Script script;
+    Runner run;
     Optimization optimization;
   };
 
   std::string path;
-  detail::Script loaded;
+  Format format = Format::torchscript;
+  Runner as_loaded;  // TorchScript: the module as loaded, the fallback of a prepared one that fails
   std::function<void(const std::string&)> note;
   Description description;
   std::optional<ImageSettings> image_settings;
@@ -134,7 +153,7 @@ struct Model::Impl {
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) {
     const std::shared_ptr<const Prepared> taken = current();
     try {
-      return taken->script.run(inputs);
+      return taken->run(inputs);
     } catch (const Error&) {
       throw;  // the model ran: its result is what cannot be used
     } catch (const std::exception& error) {
@@ -144,13 +163,13 @@ struct Model::Impl {
       // If the inputs are what is wrong, the model fails again as loaded and only that is reported (by run()).
       const std::string failed = std::string("the model failed with --optimize ") + to_string(taken->optimization) +
                                  " (" + detail::cause_of(error) + "); ran it as loaded";
-      std::vector<at::Tensor> outputs = loaded.run(inputs);
+      std::vector<at::Tensor> outputs = as_loaded(inputs);
       bool first = false;
       {
         std::lock_guard<std::mutex> lock(mutex);
         if (prepared == taken) {
           detail::disable_fusion();
-          prepared = std::make_shared<const Prepared>(Prepared{loaded, Optimization::none});
+          prepared = std::make_shared<const Prepared>(Prepared{as_loaded, Optimization::none});
           first = true;
         }
       }
@@ -159,6 +178,61 @@ struct Model::Impl {
       }
       return outputs;
     }
+  }
+
+  // The texts export.py saved in the model file: deploy.txt, preprocess.txt and classes.txt ("" when absent).
+  void describe(const std::map<std::string, std::string>& texts) {
+    const auto text = [&](const char* name) {
+      const auto found = texts.find(name);
+      return found == texts.end() ? std::string() : found->second;
+    };
+    if (!text(kDeployFile).empty()) {
+      description = parse_description(path, text(kDeployFile));
+    }
+    if (!text(kPreprocessFile).empty()) {
+      try {
+        image_settings = ImageSettings::parse(text(kPreprocessFile));
+      } catch (const Error& error) {
+        throw Error(path + ": " + error.what());
+      }
+    }
+    std::istringstream classes(text(kClassesFile));
+    for (std::string name; std::getline(classes, name);) {
+      class_names.push_back(name);
+    }
+  }
+
+  void load_script(std::optional<Optimization> optimization) {
+    std::map<std::string, std::string> extras;  // the files to read: filled in when the model file has them
+    for (const char* name : {kDeployFile, kPreprocessFile, kClassesFile}) {
+      extras[name] = "";
+    }
+    detail::Script loaded = detail::Script::load(path, "model", &extras);
+    loaded.eval();
+    describe(extras);
+    if (extras.at(kDeployFile).empty()) {  // not exported by export.py: the names of forward()'s arguments only
+      for (const std::string& name : loaded.argument_names()) {
+        description.inputs.push_back({name, {}, at::ScalarType::Undefined});
+      }
+    }
+    Optimization mode = optimization.value_or(Optimization::onednn);
+    const detail::Script ready = loaded.prepared(mode, note);
+    as_loaded = runner_of(loaded);
+    prepared = std::make_shared<const Prepared>(Prepared{runner_of(ready), mode});
+  }
+
+  void load_package(std::optional<Optimization> optimization) {
+    const std::map<std::string, std::string> metadata = detail::Package::metadata(path);
+    describe(metadata);
+    if (optimization && *optimization != Optimization::none) {
+      note(std::string("--optimize ") + to_string(*optimization) + " is for TorchScript models; " + path +
+           " is an AOTInductor package, compiled ahead of time, and runs as compiled");
+    }
+    // One model instance per core: as many calls at once as there are cores to run them.
+    const int concurrency = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+    const detail::Package package = detail::Package::load(path, metadata, description.torch, concurrency);
+    prepared = std::make_shared<const Prepared>(
+        Prepared{[package](const std::vector<at::Tensor>& inputs) { return package.run(inputs); }, Optimization::none});
   }
 };
 
@@ -169,33 +243,12 @@ Model::Model(const std::string& path, ModelOptions options) : impl_(std::make_sh
   if (options.threads > 0) {
     at::set_num_threads(options.threads);
   }
-  std::map<std::string, std::string> extras;  // the files to read: filled in when the model file has them
-  for (const char* name : {kDeployFile, kPreprocessFile, kClassesFile}) {
-    extras[name] = "";
-  }
-  impl.loaded = detail::Script::load(path, "model", &extras);
-  impl.loaded.eval();
-  if (extras.at(kDeployFile).empty()) {  // not exported by export.py: the names of forward()'s arguments only
-    for (const std::string& name : impl.loaded.argument_names()) {
-      impl.description.inputs.push_back({name, {}, at::ScalarType::Undefined});
-    }
+  impl.format = detail::is_package(path) ? Format::aoti : Format::torchscript;
+  if (impl.format == Format::aoti) {
+    impl.load_package(options.optimization);
   } else {
-    impl.description = parse_description(path, extras.at(kDeployFile));
+    impl.load_script(options.optimization);
   }
-  if (!extras.at(kPreprocessFile).empty()) {
-    try {
-      impl.image_settings = ImageSettings::parse(extras.at(kPreprocessFile));
-    } catch (const Error& error) {
-      throw Error(path + ": " + error.what());
-    }
-  }
-  std::istringstream classes(extras.at(kClassesFile));
-  for (std::string name; std::getline(classes, name);) {
-    impl.class_names.push_back(name);
-  }
-  Optimization optimization = options.optimization;
-  const detail::Script prepared = impl.loaded.prepared(optimization, impl.note);
-  impl.prepared = std::make_shared<const Impl::Prepared>(Impl::Prepared{prepared, optimization});
 }
 
 std::vector<at::Tensor> Model::run(const std::vector<at::Tensor>& inputs) const {
@@ -213,6 +266,8 @@ std::vector<at::Tensor> Model::run(const std::vector<at::Tensor>& inputs) const 
 }
 
 const std::string& Model::path() const { return impl_->path; }
+
+Format Model::format() const { return impl_->format; }
 
 Optimization Model::optimization() const { return impl_->current()->optimization; }
 

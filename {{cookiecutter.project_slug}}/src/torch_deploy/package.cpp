@@ -1,0 +1,168 @@
+// Internal: AOTInductor packages (see package.h).
+
+#include "package.h"
+
+#include <ATen/Version.h>
+#include <ATen/cpu/Utils.h>
+#include <caffe2/serialize/inline_container.h>
+#include <dlfcn.h>
+#include <torch/version.h>
+#include <torch_deploy/error.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "detail.h"
+
+#ifdef TORCH_DEPLOY_WITH_AOTI
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#endif
+
+namespace torch_deploy::detail {
+
+namespace {
+
+// "2.14.1+cu130" -> "2.14": the versions whose compiled packages share one ABI with each other.
+std::string minor_version(const std::string& version) {
+  const size_t first = version.find('.');
+  return version.substr(0, version.find_first_of(".+", first == std::string::npos ? 0 : first + 1));
+}
+
+// The CPU features a package was compiled for (AOTInductor's AOTI_CPU_ISA: "AVX512 AVX512_VNNI AMX_TILE") that this
+// machine lacks, as libtorch sees it (ATEN_CPU_CAPABILITY lowers what it sees, to check a package for a smaller CPU).
+std::string missing_cpu_features(const std::string& wanted) {
+  const std::string capability = at::get_cpu_capability();  // "DEFAULT", "AVX2" or "AVX512" on x86
+  std::istringstream features(wanted);
+  std::string missing;
+  for (std::string feature; features >> feature;) {
+    bool present = true;
+    if (feature == "AVX2") {
+      present = capability == "AVX2" || capability == "AVX512";
+    } else if (feature == "AVX512") {
+      present = capability == "AVX512";
+    } else if (feature == "AVX512_VNNI") {
+      present = capability == "AVX512" && at::cpu::is_avx512_vnni_supported();
+    } else if (feature == "AMX_TILE") {
+      present = capability == "AVX512" && at::cpu::init_amx();
+    }
+    if (!present) {
+      missing += (missing.empty() ? "" : " ") + feature;
+    }
+  }
+  return missing;
+}
+
+}  // namespace
+
+bool is_package(const std::string& path) {
+  try {
+    return caffe2::serialize::PyTorchStreamReader(path).hasRecord("archive_format");
+  } catch (const std::exception&) {
+    return false;  // not a zip archive of one folder: not a package (TorchScript's loader says what it is)
+  }
+}
+
+#ifdef TORCH_DEPLOY_WITH_AOTI
+
+// A package's model code (wrapper.so) NEEDs libtorch.so. A CPU build against a CUDA wheel links libtorch_cpu alone,
+// and the wheel's libtorch.so would bring libtorch_cuda and the CUDA libraries in. So, unless a libtorch.so is loaded
+// already (a CPU build of libtorch links it; a CUDA build too), load the empty stand-in built beside this library,
+// whose SONAME is libtorch.so: the dynamic loader then takes it for libtorch.so, and every symbol the model code
+// uses comes from libtorch_cpu, where it always was.
+void provide_libtorch(const std::string& path) {
+  if (dlopen("libtorch.so", RTLD_NOW | RTLD_NOLOAD) != nullptr) {
+    return;
+  }
+  Dl_info self{};
+  if (dladdr(reinterpret_cast<void*>(&provide_libtorch), &self) == 0 || self.dli_fname == nullptr) {
+    throw Error(path + ": cannot locate the torch_deploy library to load its libtorch stand-in");
+  }
+  std::string folder = self.dli_fname;
+  folder = folder.substr(0, folder.find_last_of('/') + 1);
+  const std::string stand_in = folder + TORCH_DEPLOY_LIBTORCH_STAND_IN;
+  if (dlopen(stand_in.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    throw Error(path + ": cannot load " + stand_in + " (" + dlerror() +
+                "), which AOTInductor packages need here; reinstall the torch_deploy library with it");
+  }
+}
+
+struct Package::Impl {
+  std::string path;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
+};
+
+std::map<std::string, std::string> Package::metadata(const std::string& path) {
+  if (!std::ifstream(path, std::ios::binary)) {
+    throw Error(path + ": cannot open the model (missing or unreadable); run make export");
+  }
+  try {
+    const auto metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model");
+    return {metadata.begin(), metadata.end()};
+  } catch (const std::exception& error) {
+    throw Error(path + ": not an AOTInductor package that this libtorch (" TORCH_VERSION ") can read: " +
+                cause_of(error) + "; re-export it with make export");
+  }
+}
+
+Package Package::load(const std::string& path, const std::map<std::string, std::string>& metadata,
+                      const std::string& torch, int concurrency) {
+  if (!torch.empty() && minor_version(torch) != minor_version(TORCH_VERSION)) {
+    throw Error(path + ": compiled by torch " + torch + ", and this libtorch is " + TORCH_VERSION +
+                "; an AOTInductor package runs with the torch version that made it: export it with torch " +
+                minor_version(TORCH_VERSION) + " (make export with that Python), or use libtorch " +
+                minor_version(torch));
+  }
+  const auto value = [&](const char* key) {
+    const auto found = metadata.find(key);
+    return found == metadata.end() ? std::string() : found->second;
+  };
+  const std::string device = value("AOTI_DEVICE_KEY");
+  if (!device.empty() && device != "cpu") {
+    throw Error(path + ": compiled for the " + device + " device; torch_deploy runs models on the CPU: export it " +
+                "with the model and inputs on the CPU");
+  }
+  const std::string missing = missing_cpu_features(value("AOTI_CPU_ISA"));
+  if (!missing.empty()) {
+    throw Error(path + ": compiled for CPU features this machine lacks (" + missing + "; it was compiled for " +
+                value("AOTI_CPU_ISA") + ", libtorch sees " + at::get_cpu_capability() +
+                "); export it on a machine with the CPU features of the one it runs on, or use the TorchScript file");
+  }
+  provide_libtorch(path);
+  Package package;
+  try {
+    package.impl_ =
+        std::make_shared<Impl>(Impl{path, std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+                                              path, "model", false, static_cast<size_t>(std::max(concurrency, 1)))});
+  } catch (const std::exception& error) {
+    throw Error(path + ": cannot load this AOTInductor package (" + cause_of(error) +
+                "); re-export it with make export");
+  }
+  return package;
+}
+
+std::vector<at::Tensor> Package::run(const std::vector<at::Tensor>& inputs) const { return impl_->loader->run(inputs); }
+
+#else  // a libtorch without AOTInductor's loader (before torch 2.6), or a build with TORCH_DEPLOY_AOTI=OFF
+
+struct Package::Impl {};
+
+namespace {
+[[noreturn]] void unsupported(const std::string& path) {
+  throw Error(path + ": an AOTInductor package, and this torch_deploy was built without AOTInductor's loader " +
+              "(libtorch " TORCH_VERSION "; it needs torch 2.6 or newer, and TORCH_DEPLOY_AOTI=ON); use the " +
+              "TorchScript file (formats torchscript), or rebuild against a newer libtorch");
+}
+}  // namespace
+
+std::map<std::string, std::string> Package::metadata(const std::string& path) { unsupported(path); }
+
+Package Package::load(const std::string& path, const std::map<std::string, std::string>&, const std::string&, int) {
+  unsupported(path);
+}
+
+std::vector<at::Tensor> Package::run(const std::vector<at::Tensor>&) const { return {}; }
+
+#endif
+
+}  // namespace torch_deploy::detail
