@@ -13,7 +13,10 @@ Measured, all on resnet18 (seeded random weights), batch 1, --threads (default 2
   cold build (no ccache) against a second project's build with ccache warm, and the rebuild after editing one
   library source (the quickest, compare.cpp, and the slowest, script.cpp);
 - the first `make verify` against a rerun with nothing changed;
-- `tsgen new --no-build` against a bare `cookiecutter --no-input` of the same template.
+- `tsgen new --no-build` against a bare `cookiecutter --no-input` of the same template;
+- the two formats (a project with --formats both): the export time of each, as export.py reports it in one export;
+  the runner's p50 on model.pt2 against model.pt (rounds alternate); and the cold build (no ccache) with the
+  library's AOTInductor support against one without it (-DTORCH_DEPLOY_AOTI=OFF).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -62,10 +66,45 @@ def plain_install(work: Path) -> Path:
     return venv / "bin"
 
 
-def runner_p50(project: Path, optimize: str, runs: int, threads: int) -> float:
-    command = [str(project / "build/ts-infer"), "artifacts/model.pt", "--input", "artifacts/input.pt"]
-    command += ["--bench", str(runs), "--threads", str(threads), "--json", "--optimize", optimize]
+def runner_p50(project: Path, optimize: str | None, runs: int, threads: int, model: str = "model.pt") -> float:
+    command = [str(project / "build/ts-infer"), f"artifacts/{model}", "--input", "artifacts/input.pt"]
+    command += ["--bench", str(runs), "--threads", str(threads), "--json"]
+    command += ["--optimize", optimize] if optimize else []
     return float(json.loads(run(command, project).stdout.splitlines()[-1])["p50_ms"])
+
+
+def format_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[str, str, str]]:
+    """TorchScript against AOTInductor on one project that exports both (see the module's docstring)."""
+    run([sys.executable, "-m", "tsgen", "new", "both", "--formats", "both", "--no-build"], work)
+    project = work / "both"
+    exports: dict[str, list[float]] = {"model.pt": [], "model.pt2": []}
+    for round_ in range(rounds):
+        output = run([sys.executable, "export.py", "--output-dir", str(work / f"export-{round_}")], project).stdout
+        for model, spent in re.findall(r"\((model\.pt2?), exported in ([0-9.]+) s\)", output):
+            exports[model].append(float(spent))
+    run(["make", "export"], project)
+
+    def cold(*make_args: str) -> float:
+        build = next(arg.split("=", 1)[1] for arg in make_args if arg.startswith("BUILD_DIR="))
+        shutil.rmtree(project / build, ignore_errors=True)
+        return seconds(lambda: run(["make", "build", *make_args], project, CCACHE_DISABLE="1"))
+
+    with_aoti, without_aoti = [], []
+    for _ in range(rounds):  # alternating, so that both see the same machine
+        with_aoti.append(cold("BUILD_DIR=build"))
+        without_aoti.append(cold("BUILD_DIR=build-no-aoti", "CMAKE_ARGS=-DTORCH_DEPLOY_AOTI=OFF"))
+    torchscript, package = [], []
+    for _ in range(rounds):
+        torchscript.append(runner_p50(project, None, runs, threads, "model.pt"))
+        package.append(runner_p50(project, None, runs, threads, "model.pt2"))
+    ts_export, aoti_export = (statistics.median(exports[m]) for m in ("model.pt", "model.pt2"))
+    ts_p50, aoti_p50 = statistics.median(torchscript), statistics.median(package)
+    built, plain = statistics.median(with_aoti), statistics.median(without_aoti)
+    return [
+        ("export: model.pt / model.pt2", f"{ts_export:.1f} s / {aoti_export:.1f} s", "info"),
+        ("C++ p50 model.pt2 / model.pt", f"{aoti_p50:.2f} ms / {ts_p50:.2f} ms = {aoti_p50 / ts_p50:.2f}", "<= 1.0"),
+        ("cold build with / without AOTInductor", f"{built:.1f} s / {plain:.1f} s = {built / plain:.2f}", "info"),
+    ]
 
 
 def main() -> int:
@@ -73,11 +112,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (median); default 3")
     parser.add_argument("--runs", type=int, default=100, help="timed inferences per round; default 100")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads; default 2")
+    parser.add_argument("--formats-only", action="store_true", help="only the TorchScript / AOTInductor rows")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="tsgen-bench-"))
     rows: list[tuple[str, str, str]] = []
     try:
+        if args.formats_only:
+            rows += format_rows(work, args.rounds, args.runs, args.threads)
+            return report(rows, args)
         # Generation: tsgen new --no-build vs bare cookiecutter (both render the same template, hooks included).
         cookiecutter = shutil.which("cookiecutter", path=str(Path(sys.executable).parent)) or "cookiecutter"
 
@@ -176,9 +219,14 @@ def main() -> int:
                 ">= 0.80",
             )
         )
+        rows += format_rows(work, args.rounds, args.runs, args.threads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    return report(rows, args)
+
+
+def report(rows: list[tuple[str, str, str]], args: argparse.Namespace) -> int:
     width = max(len(row[0]) for row in rows)
     print(f"\n{'measure':<{width}}  {'goal':>8}  measured (median of {args.rounds} rounds, {args.threads} threads)")
     for name, measured, goal in rows:

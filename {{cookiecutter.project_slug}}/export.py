@@ -86,24 +86,25 @@ def load_config(path: Path = CONFIG_FILE) -> dict:
 
 
 @contextlib.contextmanager
-def torchscript_deprecation_noted() -> Iterator[None]:
-    """Collect torch.jit's deprecation warnings (one per call on torch 2.14) and report them in one line."""
+def torchscript_deprecation_noted(exporting_torchscript: bool = True) -> Iterator[None]:
+    """Collect torch.jit's deprecation warnings (one per call on torch 2.14) and, when the export makes a TorchScript
+    file, report them in one line (the tensor files use torch.jit too, which is no news to a user)."""
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
     finally:  # reported outside the catching context, also when the export fails (a TracerWarning may say why)
-        report_warnings(caught)
+        report_warnings(caught, exporting_torchscript)
 
 
-def report_warnings(caught: list[warnings.WarningMessage]) -> None:
+def report_warnings(caught: list[warnings.WarningMessage], exporting_torchscript: bool = True) -> None:
     """Show the warnings that are not torch.jit's deprecation notices; count those in one note."""
     jit = [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning)) and "jit" in w.filename]
     for other in caught:
         if other not in jit:
             warnings.showwarning(other.message, other.category, other.filename, other.lineno)
-    if jit:
+    if jit and exporting_torchscript:
         print(
             f"note: torch {torch.__version__} marks TorchScript as deprecated "
             f"({len(jit)} warning{'s' if len(jit) > 1 else ''} silenced); "
@@ -455,12 +456,11 @@ def export_aoti(folder: Path, source: Source, inputs: dict[str, torch.Tensor], c
                 '["torchscript"] in deploy.json (tsgen new --formats torchscript)'
             ) from err
         output_names = [name for name, _ in named_outputs(source.model(*inputs.values()))]
+        settings = {**AOTI_SETTINGS, "aot_inductor.metadata": describe(output_names)}
+        if dynamic_shapes:  # a dynamic size is taken to be 2 or more; the C++ input check must accept a batch of 1
+            settings["aot_inductor.check_lowerbound"] = False
         with quiet_compiler_probe():
-            aoti_compile_and_package(
-                program,
-                package_path=str(package),
-                inductor_configs={**AOTI_SETTINGS, "aot_inductor.metadata": describe(output_names)},
-            )
+            aoti_compile_and_package(program, package_path=str(package), inductor_configs=settings)
     return Exported(load_package(package)[0], "AOTInductor-compiled")
 
 
@@ -534,7 +534,7 @@ def export(config: dict, output_dir: Path, seed: int | None = None) -> None:
     check_compiler(formats)
     staging = staging_folder(output_dir)
     try:
-        with torchscript_deprecation_noted():
+        with torchscript_deprecation_noted(FORMATS["torchscript"] in formats):
             source = build_model(config, seed)
             if source.examples:
                 inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
@@ -566,6 +566,7 @@ def export_into(
             outputs=output_names,
             top_k=config["top_k"],
             torch=torch.__version__,
+            dynamic_batch=bool(config.get("dynamic_batch")),
         )
         return extra_files(info, settings, names[0] if names else None)
 

@@ -8,7 +8,8 @@ artifacts/model.pt, artifacts/model.pt2
     and as the package's metadata (AOTInductor's ``aot_inductor.metadata``, read back by get_metadata()):
 
     deploy.txt      ``input <name> <dtype> <dim>...`` per input, ``output <name>`` per output tensor (in the order
-                    torch_deploy::Model::run returns them), ``top_k <k>``, ``torch <version that exported it>``
+                    torch_deploy::Model::run returns them), ``top_k <k>``, ``torch <version that exported it>``,
+                    and ``dynamic_batch 1`` when the first dimension of the inputs may vary
     preprocess.txt  the image preprocessing (``key value...`` lines; see ImageSettings), when the only input is an image
     classes.txt     the class names, one per line, in score order, when they are known
 
@@ -36,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+# torch.export and AOTInductor import numpy when it is there; torch works without it, and so does this project.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
 
 DEPLOY_FILE = "deploy.txt"
 PREPROCESS_FILE = "preprocess.txt"
@@ -94,18 +98,20 @@ def jit_quietly() -> Iterator[None]:
 
 @dataclass
 class ModelInfo:
-    """deploy.txt: the inputs (name, shape, dtype name), the output names and top_k, and the exporting torch."""
+    """deploy.txt: the inputs (name, shape, dtype name), the output names and top_k, the exporting torch, and
+    whether the batch (the inputs' first dimension) may vary."""
 
     inputs: list[tuple[str, list[int], str]] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     top_k: int = TUTORIAL_TOP_K
     torch: str = ""
+    dynamic_batch: bool = False
 
     def to_text(self) -> str:
         lines = ["# the model's inputs and outputs, written by export.py, read by torch_deploy::Model"]
         lines += [f"input {name} {dtype} {' '.join(map(str, shape))}" for name, shape, dtype in self.inputs]
         lines += [f"output {name}" for name in self.outputs]
-        lines += [f"top_k {self.top_k}", f"torch {self.torch}"]
+        lines += [f"top_k {self.top_k}", f"torch {self.torch}"] + (["dynamic_batch 1"] if self.dynamic_batch else [])
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -122,6 +128,8 @@ class ModelInfo:
                     info.top_k = int(values[0])
                 elif key == "torch":
                     info.torch = values[0]
+                elif key == "dynamic_batch":
+                    info.dynamic_batch = values[0] == "1"
         except (IndexError, ValueError) as err:
             raise DeployError(f"{DEPLOY_FILE} is malformed ({err!r}); re-export with make export") from err
         return info

@@ -51,19 +51,43 @@ def test_every_optimisation_keeps_parity_and_benches(optimize: str, default_proj
     assert 0 < result["p50_ms"] <= result["p90_ms"] <= result["p99_ms"]
 
 
+def test_a_pt2_benches_as_compiled_and_says_so_when_asked_for_a_torchscript_mode(
+    default_project: SimpleNamespace,
+) -> None:
+    """An AOTInductor package runs as compiled: --bench --json says format aoti, optimize none; asking it for a
+    TorchScript mode gives one note and the same run."""
+    project = default_project.path
+    runner, model = project / "build/ts-infer", project / "artifacts/model.pt2"
+    bench = run([runner, model, "--bench", "5", "--warmup", "1", "--threads", "1", "--json"])
+    assert bench.returncode == 0 and bench.stderr == "", bench.stderr
+    result = json.loads(bench.stdout)
+    assert (result["format"], result["optimize"], len(result["latencies_ms"])) == ("aoti", "none", 5)
+    asked = run([runner, model, "--optimize", "onednn"])
+    assert asked.returncode == 0 and asked.stdout.splitlines()[-1] == "DONE"
+    assert asked.stderr.splitlines() == [
+        f"ts-infer: note: --optimize onednn is for TorchScript models; {model} is an AOTInductor package, compiled "
+        "ahead of time, and runs as compiled"
+    ]
+
+
 def test_make_bench_writes_results_table_and_plot(default_project: SimpleNamespace) -> None:
-    """`make bench` times C++, Python eager and Python TorchScript on one input, measures the GEMM floor, and
-    writes bench/results.json and bench/latency.png."""
+    """`make bench` times C++ and Python on each format, and Python eager, on one input, measures the GEMM floor,
+    and writes bench/results.json and bench/latency.png."""
     project = default_project.path
     result = make(project, "bench", "BENCH_RUNS=5", "BENCH_THREADS=1")
     assert result.returncode == 0, result.stdout
     results = json.loads((project / "bench/results.json").read_text())
-    assert list(results["variants"]) == ["C++ ts-infer (onednn)", "Python eager", "Python TorchScript"]
+    assert list(results["variants"]) == [
+        "C++ model.pt (onednn)", "C++ model.pt2", "Python eager", "Python TorchScript", "Python AOTInductor",
+    ]  # fmt: skip
+    assert results["formats"] == ["torchscript", "aoti"]
     for summary in results["variants"].values():
         assert SUMMARY_KEYS <= set(summary) and len(summary["latencies_ms"]) == 5
     assert (results["threads"], results["batch"], results["runs"]) == (1, 1, 5)
     assert 3.5 < results["model_gflop"] < 3.8  # resnet18: 1.82 GMAC
     assert results["gemm_gflops"] > 0 and results["floor_ms"] > 0
-    assert set(results["ratios"]) == {"cpp_p50_over_eager_p50", "floor_over_cpp_p50"}
+    assert set(results["ratios"]) == {
+        "cpp_p50_over_eager_p50", "floor_over_cpp_p50", "cpp_aoti_p50_over_torchscript_p50",
+    }  # fmt: skip
     assert (project / "bench/latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Wrote bench/results.json and bench/latency.png" in result.stdout

@@ -64,17 +64,23 @@ def test_install_lays_out_library_headers_runner_model_and_package(installed: Si
         "lib/cmake/TorchDeploy/TorchDeployConfig.cmake",
         "lib/cmake/TorchDeploy/TorchDeployConfigVersion.cmake",
         "lib/cmake/TorchDeploy/TorchDeployTargets.cmake",
+        "lib/libtorch_deploy_libtorch_stand_in.so",  # for .pt2 files (libtorch_stand_in.cpp)
         f"share/{installed.slug}/model.pt",
         f"share/{installed.slug}/input.pt",
         f"share/{installed.slug}/expected.pt",
+        f"share/{installed.slug}/formats.txt",
     ):
         assert (prefix / relative).is_file(), relative
     share = installed.share
-    result = run(
-        [prefix / "bin/ts-infer", share / "model.pt", "--input", share / "input.pt", "--expect", share / "expected.pt"],
-        env={},
+    models = [("model.pt", "expected.pt")] + (
+        [("model.pt2", "expected_aoti.pt")] if installed.lane == "default" else []
     )
-    assert result.returncode == 0 and "parity: PASS" in result.stdout, result.stdout + result.stderr
+    for model, expected in models:
+        result = run(
+            [prefix / "bin/ts-infer", share / model, "--input", share / "input.pt", "--expect", share / expected],
+            env={},
+        )
+        assert result.returncode == 0 and "parity: PASS" in result.stdout, result.stdout + result.stderr
 
 
 def test_the_example_builds_against_the_installed_package(installed: SimpleNamespace, tmp_path: Path) -> None:
@@ -113,7 +119,7 @@ def test_the_example_builds_the_project_in_with_add_subdirectory(installed: Simp
 
 def test_one_model_runs_from_several_threads_at_once(installed: SimpleNamespace, tmp_path: Path) -> None:
     """Eight threads share one Model and start together (their first runs, which profile and fuse the graph,
-    overlap): every one of their runs reproduces Python's output."""
+    overlap): every one of their runs reproduces Python's output; the same for a .pt2 (the default lane's)."""
     consumer = tmp_path / "threads"
     consumer.mkdir()
     shutil.copy(HERE / "threads.cpp", consumer)
@@ -125,9 +131,13 @@ def test_one_model_runs_from_several_threads_at_once(installed: SimpleNamespace,
     )
     cmake_build(consumer, consumer / "build", f"-DCMAKE_PREFIX_PATH={installed.prefix}")
     share = installed.share
-    result = run([consumer / "build/threads", share / "model.pt", share / "input.pt", share / "expected.pt", 8, 5])
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "threads: 8 x 5 runs: 40 passed, 0 failed"
+    models = [("model.pt", "expected.pt")] + (
+        [("model.pt2", "expected_aoti.pt")] if installed.lane == "default" else []
+    )
+    for model, expected in models:
+        result = run([consumer / "build/threads", share / model, share / "input.pt", share / expected, 8, 5])
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.strip() == "threads: 8 x 5 runs: 40 passed, 0 failed", model
 
 
 def test_a_package_whose_libtorch_is_gone_says_so_in_one_line(

@@ -14,8 +14,9 @@ import pytest
 import torch
 import torchvision
 
-from tests.conftest import lane_python, torch_package, tsgen
-from tests.e2e.conftest import make
+from tests.conftest import lane_python, run, torch_package, tsgen
+from tests.e2e.conftest import TINY_NET, make
+from tests.e2e.test_errors import save_tensors
 
 pytestmark = pytest.mark.e2e
 
@@ -109,6 +110,27 @@ def make():
 """
 
 
+PAIR = """\
+import torch
+
+
+class PairNet(torch.nn.Module):
+    \"\"\"Features and a per-row weight in, a dict of scores and their norms out.\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 10)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        scores = self.fc(x) * w
+        return {"scores": scores, "norm": scores.norm(dim=1)}
+
+
+def make():
+    return PairNet(), (torch.rand(1, 4), torch.rand(1, 1))
+"""
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Weights and model files, made on the spot: nothing is downloaded."""
@@ -126,6 +148,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "dict_output.py").write_text(DICT_OUTPUT)
     (folder / "text_model.py").write_text(TEXT_MODEL)
     (folder / "fixed_batch.py").write_text(FIXED_BATCH)
+    (folder / "pair.py").write_text(PAIR)
+    (folder / "control_flow.py").write_text(TINY_NET)
     return folder
 
 
@@ -289,7 +313,8 @@ def test_named_inputs_of_several_dtypes(files: Path, lane: str) -> None:
 @pytest.mark.parametrize("lane", LANES)
 def test_dynamic_batch_is_checked_in_export_and_parity(files: Path, lane: str) -> None:
     """--dynamic-batch: export and C++ parity also run at batch size + 1, and the summary says so (resnet18 on the
-    default lane, the dict-output model on the cpu lane, which has no torchvision)."""
+    default lane, the dict-output model on the cpu lane, which has no torchvision; the .pt2 of a dynamic batch is
+    the next test's)."""
     model = "torchvision:resnet18" if lane == "default" else "dict_output.py:make"
     out = f"out-{lane}"
     generation = tsgen(
@@ -301,9 +326,91 @@ def test_dynamic_batch_is_checked_in_export_and_parity(files: Path, lane: str) -
     assert "export check at batch 2: PASS" in verify.stdout
     assert any(line.startswith("parity at the second batch size: PASS") for line in verify.stdout.splitlines())
     # Every project test ran, the dynamic batch one included (the cpu lane skips the comparison with torchvision).
-    skipped = "" if lane == "default" else ", 1 skipped"  # (and the cpu lane warns that it has no NumPy)
+    skipped = "" if lane == "default" else ", 1 skipped"
     summary = verify.stdout.splitlines()[-1]
     assert re.search(rf"also at a second batch size\); tests: \d+ passed{skipped}(, \d+ warnings?)? in ", summary)
+
+
+@pytest.mark.parametrize("lane", LANES)
+def test_an_aoti_package_with_two_inputs_a_dict_output_and_a_dynamic_batch(
+    files: Path, lane: str, request: pytest.FixtureRequest
+) -> None:
+    """--formats aoti on a factory with two inputs and a dict output, with a dynamic batch: model.pt2 alone, C++
+    parity per output at both batch sizes (1, which torch.export takes for a constant, so the export doubles it, and
+    2), inputs of another kind refused in one line (not read out of bounds). On the default
+    lane: a missing C++ compiler and missing CPU features are refused in one line; on the cpu lane, the default
+    lane's libtorch refuses the package torch 2.13 compiled."""
+    out = f"out-{lane}"
+    generation = tsgen(
+        "new", "pair", "--model", "pair.py:make", "--formats", "aoti", "--dynamic-batch", *on_lane(lane), "--no-build",
+        "-o", out, cwd=files,
+    )  # fmt: skip
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    project = files / out / "pair"
+    verify = make(project, "verify")
+    assert verify.returncode == 0, verify.stdout
+    artifacts = project / "artifacts"
+    assert {path.name for path in artifacts.iterdir()} == {
+        "model.pt2", "formats.txt", "input.pt", "input_batch.pt", "expected_aoti.pt", "expected_aoti_batch.pt",
+    }  # fmt: skip
+    lines = verify.stdout.splitlines()
+    assert "note: torch" not in verify.stdout  # no TorchScript deprecation note: nothing was exported to TorchScript
+    for prefix in ("parity: PASS", "parity at the second batch size: PASS"):
+        parity = [line for line in lines if line.startswith(prefix)]
+        assert len(parity) == 1 and "; per output: scores " in parity[0] and ", norm " in parity[0], lines
+
+    runner = project / "build/ts-infer"
+    save_tensors(project / "wrong.pt", input_0=torch.rand(2, 5), input_1=torch.rand(2, 1))
+    wrong = run([runner, artifacts / "model.pt2", "--input", project / "wrong.pt"])
+    assert wrong.returncode == 1 and len(wrong.stderr.splitlines()) == 1, wrong.stderr
+    assert wrong.stderr.startswith(
+        f"ts-infer: error: {artifacts / 'model.pt2'}: the model failed on input [2, 5] Float, [2, 1] Float: input "
+        "input_0 is not of the kind the package was compiled for (only the first dimension may differ); give inputs "
+        "of the shape and dtype export.py used ([1, 4] Float, [1, 1] Float)"
+    ), wrong.stderr
+
+    if lane == "default":
+        (project / "deploy.json").touch()
+        before = sorted(path.name for path in (project / ".artifacts").iterdir())
+        no_compiler = make(project, "export", env={**os.environ, "CXX": "/no/such/g++"})
+        assert no_compiler.returncode != 0
+        assert "ERROR: formats aoti: no C++ compiler '/no/such/g++' (CXX, else g++)" in no_compiler.stdout
+        assert sorted(path.name for path in (project / ".artifacts").iterdir()) == before
+        from torch._inductor import aoti_load_package
+
+        metadata = aoti_load_package(str(artifacts / "model.pt2")).get_metadata()
+        if "AVX512" in metadata["AOTI_CPU_ISA"].split():
+            smaller = run([runner, artifacts / "model.pt2"], env={**os.environ, "ATEN_CPU_CAPABILITY": "avx2"})
+            assert smaller.returncode == 1, smaller.stdout
+            assert f"model.pt2: compiled for {metadata['AOTI_CPU_ISA']}, and this CPU lacks AVX512" in smaller.stderr
+    else:
+        other = request.getfixturevalue("default_project").path / "build/ts-infer"
+        refused = run([other, artifacts / "model.pt2"])
+        assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1, refused.stderr
+        assert "model.pt2: compiled by torch 2.13.0+cpu, and this libtorch is 2.14.1; " in refused.stderr
+
+
+def test_a_model_torch_export_rejects_is_named_and_torchscript_still_works(files: Path) -> None:
+    """Control flow on a tensor's value: torch.export stops the export in one line naming the construct and the fix,
+    and writes nothing; with formats torchscript the same model exports (torch 2.13.0, the cpu lane)."""
+    generation = tsgen(
+        "new", "branchy", "--model", "control_flow.py:make_net", "--input-shape", "2,3,32,32", "--formats", "both",
+        *on_lane("cpu"), "--no-build", "-o", "out-cpu", cwd=files,
+    )  # fmt: skip
+    assert generation.returncode == 0, generation.stdout + generation.stderr
+    project = files / "out-cpu" / "branchy"
+    export = make(project, "export")
+    assert export.returncode != 0
+    errors = [line for line in export.stdout.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: torch.export failed: Could not guard on data-dependent")
+    assert 'control_flow.py", line 14, in forward `if bool(y.mean() > 0.1):`)' in errors[0]
+    assert errors[0].endswith('set "formats" to ["torchscript"] in deploy.json (tsgen new --formats torchscript)')
+    assert not (project / "artifacts").exists()
+    config = json.loads((project / "deploy.json").read_text())
+    (project / "deploy.json").write_text(json.dumps({**config, "formats": ["torchscript"]}))
+    export = make(project, "export")  # (its C++ parity is the cpu lane project's: the same model)
+    assert export.returncode == 0, export.stdout
+    assert "between the eager and the scripted model (model.pt, " in export.stdout
 
 
 @pytest.mark.parametrize("lane", LANES)

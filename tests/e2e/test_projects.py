@@ -23,21 +23,27 @@ pytestmark = pytest.mark.e2e
 
 
 def test_tsgen_new_builds_and_the_first_verify_passes(default_project: SimpleNamespace) -> None:
-    """The hook's first build makes build/ts-infer; the first `make verify` exports, reuses that build, and passes
-    with the tutorial's lines, the top-5 and one summary line."""
+    """The hook's first build makes build/ts-infer; the first `make verify` exports both formats, reuses that build,
+    and passes with the tutorial's lines, the top-5, a parity line per format and one summary line."""
     generation, first = default_project.generation, default_project.first
     assert generation.returncode == 0, generation.stdout + generation.stderr
     assert "==> Built build/ts-infer in" in generation.stdout
     assert "CPU build against this CUDA wheel: the CUDA toolkit is not needed" in generation.stdout
     assert first.returncode == 0, first.stdout
-    assert "export check: PASS" in first.stdout
+    assert "between the eager and the scripted model (model.pt, exported in " in first.stdout
+    assert "between the eager and the AOTInductor-compiled model (model.pt2, exported in " in first.stdout
     assert not any(marker in first.stdout for marker in COMPILE_MARKERS), "verify rebuilt what the hook built"
     lines = first.stdout.splitlines()
     assert "Loading model..." in lines and "Model loaded successfully" in lines and "[ CPULongType{5} ]" in lines
-    assert any(line.startswith("parity: PASS: max abs diff") and "top-5 identical to Python" in line for line in lines)
+    for model in ("model.pt", "model.pt2"):
+        parity = [line for line in lines if line.startswith(f"parity of {model}: ")]
+        assert len(parity) == 1 and parity[0].startswith(f"parity of {model}: PASS: max abs diff"), lines
+        assert "top-5 identical to Python" in parity[0]
     summary = [line for line in lines if line.startswith("verify:")]
-    assert len(summary) == 1 and summary[0].startswith("verify: PASS: C++ reproduces Python (max abs diff")
-    assert re.search(r"; tests: \d+ passed(, 1 skipped)? in ", summary[0])  # skipped: the dynamic batch test
+    assert len(summary) == 1 and summary[0].startswith("verify: PASS: C++ reproduces Python (model.pt: max abs diff")
+    assert "; model.pt2: max abs diff " in summary[0]
+    # skipped: the dynamic batch test, once per format
+    assert re.search(r"; tests: \d+ passed(, 2 skipped)? in ", summary[0]), summary[0]
     print(f"\ntimings: {default_project.seconds}")
 
 
@@ -78,10 +84,10 @@ def test_other_weights_make_verify_fail_and_name_the_max_abs_diff(
         result = make(project, "verify")
         assert result.returncode != 0
         assert "export check" not in result.stdout
-        parity = [line for line in result.stdout.splitlines() if line.startswith("parity:")]
-        assert len(parity) == 1 and parity[0].startswith("parity: FAIL: max abs diff ")
+        parity = [line for line in result.stdout.splitlines() if line.startswith("parity of ")]
+        assert len(parity) == 1 and parity[0].startswith("parity of model.pt: FAIL: max abs diff ")
         assert float(parity[0].split("max abs diff ")[1].split()[0]) > 1e-3
-        assert "verify: FAIL: the C++ output differs from Python's" in result.stdout
+        assert "verify: FAIL: the C++ output of model.pt differs from Python's" in result.stdout
     finally:
         shutil.copy2(original, project / "artifacts/model.pt")
         os.utime(project / "artifacts/model.pt")
@@ -100,6 +106,18 @@ def test_cpu_build_against_the_cuda_wheel_needs_no_cuda_toolkit(
     # The runner links the CPU half only (the wheel's libtorch_cpu itself pulls the pip CUDA runtime, not the toolkit).
     needed = re.findall(r"\(NEEDED\).*\[(.+)\]", run(["readelf", "-d", bare_machine_build.runner]).stdout)
     assert {"libtorch_cpu.so", "libc10.so"} <= set(needed) and not {"libtorch.so", "libtorch_cuda.so"} & set(needed)
+    # The .pt2's model code NEEDs libtorch.so, which in this wheel brings libtorch_cuda: the library's empty
+    # stand-in answers for it, so that running the package loads no CUDA kernels library either.
+    artifacts = project / "artifacts"
+    loaded = run(
+        [bare_machine_build.runner, artifacts / "model.pt2", "--input", artifacts / "input.pt",
+         "--expect", artifacts / "expected_aoti.pt"],
+        env={**env, "LD_DEBUG": "files"},
+    )  # fmt: skip
+    assert loaded.returncode == 0 and "parity: PASS" in loaded.stdout, loaded.stdout + loaded.stderr
+    files = set(re.findall(r"file=(\S+)", loaded.stderr))
+    assert any(name.endswith("/libtorch_deploy_libtorch_stand_in.so") for name in files), sorted(files)
+    assert not any("libtorch_cuda" in name or name.endswith("/libtorch.so") for name in files), sorted(files)
     cuda = make(
         project, "build", "BUILD_DIR=build-cuda-on", f"CMAKE_ARGS={BARE_MACHINE} -DTORCH_DEPLOY_CUDA=ON", env=env
     )
@@ -107,6 +125,22 @@ def test_cpu_build_against_the_cuda_wheel_needs_no_cuda_toolkit(
     message = " ".join(cuda.stdout.split())  # CMake wraps its messages
     assert "TORCH_DEPLOY_CUDA=ON needs the CUDA toolkit, which CMake cannot find" in message
     assert "pass -DTORCH_DEPLOY_CUDA=OFF for a CPU build" in message
+
+
+def test_a_build_without_aoti_refuses_a_pt2_in_one_line(default_project: SimpleNamespace) -> None:
+    """-DTORCH_DEPLOY_AOTI=OFF (what a libtorch before 2.6 gets): the library builds, runs model.pt, and names the
+    fix for model.pt2."""
+    project = default_project.path
+    build = make(project, "build", "BUILD_DIR=build-no-aoti", "CMAKE_ARGS=-DTORCH_DEPLOY_AOTI=OFF")
+    assert build.returncode == 0, build.stdout
+    assert "AOTInductor packages (.pt2) disabled (TORCH_DEPLOY_AOTI=OFF)" in build.stdout
+    runner, artifacts = project / "build-no-aoti/ts-infer", project / "artifacts"
+    assert run([runner, artifacts / "model.pt"]).returncode == 0
+    refused = run([runner, artifacts / "model.pt2"])
+    assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert "model.pt2: an AOTInductor package, and this torch_deploy was built without AOTInductor's loader" in (
+        refused.stderr
+    )
 
 
 def test_cookiecutter_git_url_first_build_then_verify(

@@ -113,7 +113,7 @@ Options parse_args(int argc, const char* argv[]) {
       if (!parsed) {
         throw UsageError("--optimize " + mode + ": use onednn, ofi or none");
       }
-      options.optimize = *parsed;
+      options.optimize = parsed;
     } else if (arg == "--no-optimize") {
       options.optimize = torch_deploy::Optimization::none;
     } else if (!arg.empty() && arg[0] == '-') {

@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 
@@ -38,11 +39,12 @@ struct Description {
   std::vector<InputSpec> inputs;
   std::vector<std::string> output_names;
   int64_t top_k = kTutorialTopK;
-  std::string torch;  // the version that exported the model
+  std::string torch;           // the version that exported the model
+  bool dynamic_batch = false;  // whether the inputs' first dimension may differ from the recorded one
 };
 
-// deploy.txt: "input <name> <dtype> <dim>...", "output <name>", "top_k <k>" and "torch <version>" lines ('#' starts
-// a comment).
+// deploy.txt: "input <name> <dtype> <dim>...", "output <name>", "top_k <k>", "torch <version>" and "dynamic_batch 1"
+// lines ('#' starts a comment).
 Description parse_description(const std::string& path, const std::string& text) {
   Description description;
   detail::for_each_field(text, [&](const std::string& key, std::istream& fields, const std::string& line) {
@@ -66,6 +68,8 @@ Description parse_description(const std::string& path, const std::string& text) 
       fields >> description.top_k;
     } else if (key == "torch") {
       fields >> description.torch;
+    } else if (key == "dynamic_batch") {
+      fields >> description.dynamic_batch;
     }
   });
   return description;
@@ -98,6 +102,27 @@ using Runner = std::function<std::vector<at::Tensor>(const std::vector<at::Tenso
 
 Runner runner_of(const detail::Script& script) {
   return [script](const std::vector<at::Tensor>& inputs) { return script.run(inputs); };
+}
+
+// Compiled code takes inputs of the kinds it was compiled for (the first dimension may vary with a dynamic batch).
+// Its own check of them also writes to stderr, so they are checked here first, for one clean error.
+void check_kinds(const std::vector<at::Tensor>& inputs, const Description& description) {
+  const std::vector<InputSpec>& specs = description.inputs;
+  if (inputs.size() != specs.size()) {
+    throw std::invalid_argument(std::to_string(inputs.size()) + " inputs, and the model takes " +
+                                std::to_string(specs.size()));
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    std::vector<int64_t> shape = inputs[i].sizes().vec();
+    std::vector<int64_t> wanted = specs[i].shape;
+    if (description.dynamic_batch && !shape.empty() && !wanted.empty()) {
+      shape[0] = wanted[0];  // any batch size
+    }
+    if (inputs[i].scalar_type() != specs[i].dtype || shape != wanted) {
+      throw std::invalid_argument("input " + specs[i].name + " is not of the kind the package was compiled for" +
+                                  (description.dynamic_batch ? " (only the first dimension may differ)" : ""));
+    }
+  }
 }
 
 }  // namespace
@@ -207,6 +232,7 @@ struct Model::Impl {
     for (const char* name : {kDeployFile, kPreprocessFile, kClassesFile}) {
       extras[name] = "";
     }
+    // Not an AOTInductor package (is_package() looked): a TorchScript file, or neither.
     detail::Script loaded = detail::Script::load(path, "model", &extras);
     loaded.eval();
     describe(extras);
@@ -232,7 +258,13 @@ struct Model::Impl {
     const int concurrency = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
     const detail::Package package = detail::Package::load(path, metadata, description.torch, concurrency);
     prepared = std::make_shared<const Prepared>(
-        Prepared{[package](const std::vector<at::Tensor>& inputs) { return package.run(inputs); }, Optimization::none});
+        Prepared{[package, kinds = description](const std::vector<at::Tensor>& inputs) {
+                   if (!kinds.inputs.empty()) {
+                     check_kinds(inputs, kinds);
+                   }
+                   return package.run(inputs);
+                 },
+                 Optimization::none});
   }
 };
 

@@ -10,6 +10,7 @@
 #include <torch_deploy/error.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -124,11 +125,14 @@ Package Package::load(const std::string& path, const std::map<std::string, std::
   }
   const std::string missing = missing_cpu_features(value("AOTI_CPU_ISA"));
   if (!missing.empty()) {
-    throw Error(path + ": compiled for CPU features this machine lacks (" + missing + "; it was compiled for " +
-                value("AOTI_CPU_ISA") + ", libtorch sees " + at::get_cpu_capability() +
+    throw Error(path + ": compiled for " + value("AOTI_CPU_ISA") + ", and this CPU lacks " + missing +
+                " (libtorch sees " + at::get_cpu_capability() +
                 "); export it on a machine with the CPU features of the one it runs on, or use the TorchScript file");
   }
   provide_libtorch(path);
+  // The model code checks its inputs' dtypes and sizes only when asked; unchecked, a wrong input reads out of
+  // bounds instead of failing. Read once per process, before the first run: asked for here unless the user decided.
+  setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", /*overwrite=*/0);
   Package package;
   try {
     package.impl_ =
