@@ -410,8 +410,9 @@ class Exported:
 Describe = Callable[[list[str]], dict[str, str]]
 
 
-def export_torchscript(folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict,
-                       describe: Describe) -> Exported:  # fmt: skip
+def export_torchscript(
+    folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict, describe: Describe
+) -> Exported:
     """model.pt: the model scripted or traced (or a TorchScript source as it is), saved with its texts."""
     if source.already_torchscript:
         print("model is TorchScript already: saved as it is; its own output is the reference")
@@ -432,15 +433,11 @@ def export_torchscript(folder: Path, source: Source, inputs: dict[str, torch.Ten
 AOTI_SETTINGS = {"freezing": True}
 
 
-def export_aoti(folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict,
-                describe: Describe) -> Exported:  # fmt: skip
+def export_aoti(
+    folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict, describe: Describe
+) -> Exported:
     """model.pt2: torch.export's program of the model, compiled ahead of time by AOTInductor for this CPU, with its
     texts as the package's metadata."""
-    if source.already_torchscript:
-        raise ExportError(
-            f'model={config["model"]}: a TorchScript file cannot be exported with torch.export; set "formats" to '
-            '["torchscript"] in deploy.json, or export the Python model (a models/<file>.py:factory)'
-        )
     from torch._inductor import aoti_compile_and_package  # imported when needed: it takes seconds
 
     examples, dynamic_shapes = export_examples(inputs, config)
@@ -522,6 +519,11 @@ def export_formats(config: dict) -> list[Format]:
     if unknown:
         raise ExportError(
             f'formats: {unknown[0]!r} is not a format; set "formats" in deploy.json to a list of {", ".join(FORMATS)}'
+        )
+    if "aoti" in names and config["model"].endswith(".pt"):
+        raise ExportError(
+            f'model={config["model"]}: a TorchScript file cannot be exported with torch.export; set "formats" to '
+            '["torchscript"] in deploy.json, or export the Python model (a models/<file>.py:factory)'
         )
     return [FORMATS[name] for name in dict.fromkeys(names)]
 

@@ -78,6 +78,15 @@ def test_make_predict_prints_torchvision_class_names(default_project: SimpleName
     python = run([lane_python("default"), "predict.py", *images], cwd=project)
     assert python.returncode == 0, python.stderr
     same_predictions(result.stdout, python.stdout)
+    # The AOTInductor file carries the same preprocessing and class names, in C++ and in Python.
+    package = run(
+        [project / "build/ts-infer", project / "artifacts/model.pt2", "--image", images[0], "--image", images[1]]
+    )
+    assert package.returncode == 0, package.stderr
+    same_predictions(package.stdout, result.stdout)
+    python = run([lane_python("default"), "predict.py", "--model", "artifacts/model.pt2", *images], cwd=project)
+    assert python.returncode == 0, python.stderr
+    same_predictions(package.stdout, python.stdout)
 
 
 def test_make_predict_names_what_is_missing(default_project: SimpleNamespace, tmp_path: Path) -> None:
