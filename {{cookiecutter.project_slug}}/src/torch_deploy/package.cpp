@@ -2,25 +2,36 @@
 
 #include "package.h"
 
-#include <ATen/Version.h>
-#include <ATen/cpu/Utils.h>
 #include <caffe2/serialize/inline_container.h>
-#include <dlfcn.h>
 #include <torch/version.h>
 #include <torch_deploy/error.h>
 
-#include <algorithm>
-#include <cstdlib>
 #include <fstream>
-#include <sstream>
 
 #include "detail.h"
 
 #ifdef TORCH_DEPLOY_WITH_AOTI
+#include <ATen/Version.h>
+#include <ATen/cpu/Utils.h>
+#include <dlfcn.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
 #endif
 
 namespace torch_deploy::detail {
+
+bool is_package(const std::string& path) {
+  try {
+    return caffe2::serialize::PyTorchStreamReader(path).hasRecord("archive_format");
+  } catch (const std::exception&) {
+    return false;  // not a zip archive of one folder: not a package (TorchScript's loader says what it is)
+  }
+}
+
+#ifdef TORCH_DEPLOY_WITH_AOTI
 
 namespace {
 
@@ -54,18 +65,6 @@ std::string missing_cpu_features(const std::string& wanted) {
   return missing;
 }
 
-}  // namespace
-
-bool is_package(const std::string& path) {
-  try {
-    return caffe2::serialize::PyTorchStreamReader(path).hasRecord("archive_format");
-  } catch (const std::exception&) {
-    return false;  // not a zip archive of one folder: not a package (TorchScript's loader says what it is)
-  }
-}
-
-#ifdef TORCH_DEPLOY_WITH_AOTI
-
 // A package's model code (wrapper.so) NEEDs libtorch.so. A CPU build against a CUDA wheel links libtorch_cpu alone,
 // and the wheel's libtorch.so would bring libtorch_cuda and the CUDA libraries in. So, unless a libtorch.so is loaded
 // already (a CPU build of libtorch links it; a CUDA build too), load the empty stand-in built beside this library,
@@ -87,6 +86,8 @@ void provide_libtorch(const std::string& path) {
                 "), which AOTInductor packages need here; reinstall the torch_deploy library with it");
   }
 }
+
+}  // namespace
 
 struct Package::Impl {
   std::string path;
