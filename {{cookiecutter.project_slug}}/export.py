@@ -601,9 +601,10 @@ def export_into(
         print(f"image preprocessing (ts-infer --image, predict.py): {settings.describe()}")
     if names:
         print(f"class names: {len(names[0])} from {names[1]} ({', '.join(names[0][:3])}, ...)")
+    lines = [[f.name, f.model_file, f.expected(), *([f.expected(batch=True)] if batch_inputs else [])] for f in formats]
     (folder / FORMATS_FILE).write_text(
-        "# format, model file, reference outputs: written by export.py, checked by make verify\n"
-        + "".join(f"{f.name} {f.model_file} {f.expected()}\n" for f in formats),
+        "# format, model file, reference outputs [at the second batch size]: written by export.py, checked by make\n"
+        + "".join(" ".join(line) + "\n" for line in lines),
         encoding="utf-8",
     )
 

@@ -14,8 +14,8 @@ artifacts/model.pt, artifacts/model.pt2
     classes.txt     the class names, one per line, in score order, when they are known
 
 artifacts/formats.txt
-    ``<format> <model file> <reference outputs>`` per exported format, in deploy.json's order: what make verify
-    checks (the first one is what make predict runs).
+    ``<format> <model file> <reference outputs> [<reference outputs at the second batch size>]`` per exported
+    format, in deploy.json's order: what make verify and ctest check (the first one is what make predict runs).
 
 Tensor files (input.pt, and per format its reference outputs: expected.pt, expected_aoti.pt; with a dynamic batch
 the same at a second batch size: input_batch.pt, expected_batch.pt, expected_aoti_batch.pt)

@@ -1,18 +1,20 @@
 # TorchDeployParity.cmake: the ctest parity test of an artifacts folder (torch_deploy_add_parity_test(... ARTIFACTS)),
 # run as `cmake -DRUNNER=<runner> -DARTIFACTS=<folder> -P TorchDeployParity.cmake`: the runner on the reference input
-# against each exported format's reference outputs, as listed in <folder>/formats.txt by export.py (and at the second
-# batch size when the folder holds it). Fails on the first format whose parity fails.
+# against each exported format's reference outputs, as listed in <folder>/formats.txt by export.py (and on
+# input_batch.pt against the outputs at the second batch size, when the line names them). Fails on the first failure.
 if(NOT EXISTS "${ARTIFACTS}/formats.txt")
   message(FATAL_ERROR "TorchDeploy: ${ARTIFACTS}/formats.txt is missing; run make export")
 endif()
 file(STRINGS "${ARTIFACTS}/formats.txt" _lines REGEX "^[^#]")
 foreach(_line IN LISTS _lines)
-  separate_arguments(_fields UNIX_COMMAND "${_line}")  # <format> <model file> <reference outputs>
+  # <format> <model file> <reference outputs> [<reference outputs at the second batch size>]
+  separate_arguments(_fields UNIX_COMMAND "${_line}")
   list(GET _fields 1 _model)
   list(GET _fields 2 _expected)
   set(_checks "input.pt:${_expected}")
-  string(REPLACE ".pt" "_batch.pt" _expected_batch "${_expected}")
-  if(EXISTS "${ARTIFACTS}/input_batch.pt")
+  list(LENGTH _fields _count)
+  if(_count GREATER 3)
+    list(GET _fields 3 _expected_batch)
     list(APPEND _checks "input_batch.pt:${_expected_batch}")
   endif()
   foreach(_check IN LISTS _checks)
