@@ -137,14 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     batch = inputs[0].shape[0] if inputs[0].dim() else 1
     eager = export.build_model(config, config["seed"]).model
 
-    variants = {}
+    variants, cpp_p50s = {}, {}
     for model_format in formats:
         cpp = time_cpp(args.runner, ARTIFACTS / model_format.model_file, args.runs, args.warmup, args.threads)
         name = f"C++ {model_format.model_file}" + (
             f" ({cpp['optimize']})" if model_format.name == "torchscript" else ""
         )
         variants[name] = summarize(cpp["latencies_ms"], batch)
-    cpp_p50s = {f.name: v["p50_ms"] for f, v in zip(formats, variants.values(), strict=True)}
+        cpp_p50s[model_format.name] = variants[name]["p50_ms"]
     torch.set_num_threads(args.threads)
     variants["Python eager"] = summarize(time_python(eager, inputs, args.runs, args.warmup), batch)
     for model_format in formats:

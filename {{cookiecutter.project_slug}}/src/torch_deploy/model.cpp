@@ -112,13 +112,14 @@ void check_kinds(const std::vector<at::Tensor>& inputs, const Description& descr
     throw std::invalid_argument(std::to_string(inputs.size()) + " inputs, and the model takes " +
                                 std::to_string(specs.size()));
   }
+  const size_t first = description.dynamic_batch ? 1 : 0;  // the dimension to compare from: any batch size
   for (size_t i = 0; i < specs.size(); ++i) {
-    std::vector<int64_t> shape = inputs[i].sizes().vec();
-    std::vector<int64_t> wanted = specs[i].shape;
-    if (description.dynamic_batch && !shape.empty() && !wanted.empty()) {
-      shape[0] = wanted[0];  // any batch size
-    }
-    if (inputs[i].scalar_type() != specs[i].dtype || shape != wanted) {
+    const at::IntArrayRef shape = inputs[i].sizes();
+    const std::vector<int64_t>& wanted = specs[i].shape;
+    const bool same_shape =
+        shape.size() == wanted.size() && std::equal(shape.begin() + std::min(first, shape.size()), shape.end(),
+                                                    wanted.begin() + std::min(first, wanted.size()));
+    if (inputs[i].scalar_type() != specs[i].dtype || !same_shape) {
       throw std::invalid_argument("input " + specs[i].name + " is not of the kind the package was compiled for" +
                                   (description.dynamic_batch ? " (only the first dimension may differ)" : ""));
     }
@@ -207,9 +208,10 @@ struct Model::Impl {
 
   // The texts export.py saved in the model file: deploy.txt, preprocess.txt and classes.txt ("" when absent).
   void describe(const std::map<std::string, std::string>& texts) {
-    const auto text = [&](const char* name) {
+    static const std::string absent;
+    const auto text = [&](const char* name) -> const std::string& {
       const auto found = texts.find(name);
-      return found == texts.end() ? std::string() : found->second;
+      return found == texts.end() ? absent : found->second;
     };
     if (!text(kDeployFile).empty()) {
       description = parse_description(path, text(kDeployFile));

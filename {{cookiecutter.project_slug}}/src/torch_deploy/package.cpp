@@ -6,8 +6,6 @@
 #include <torch/version.h>
 #include <torch_deploy/error.h>
 
-#include <fstream>
-
 #include "detail.h"
 
 #ifdef TORCH_DEPLOY_WITH_AOTI
@@ -95,10 +93,7 @@ struct Package::Impl {
 };
 
 std::map<std::string, std::string> Package::metadata(const std::string& path) {
-  if (!std::ifstream(path, std::ios::binary)) {
-    throw Error(path + ": cannot open the model (missing or unreadable); run make export");
-  }
-  try {
+  try {  // (is_package() has read the file: it is there)
     const auto metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model");
     return {metadata.begin(), metadata.end()};
   } catch (const std::exception& error) {
