@@ -112,13 +112,12 @@ void check_kinds(const std::vector<at::Tensor>& inputs, const Description& descr
     throw std::invalid_argument(std::to_string(inputs.size()) + " inputs, and the model takes " +
                                 std::to_string(specs.size()));
   }
-  const size_t first = description.dynamic_batch ? 1 : 0;  // the dimension to compare from: any batch size
+  const std::ptrdiff_t first = description.dynamic_batch ? 1 : 0;  // the dimension to compare from: any batch size
   for (size_t i = 0; i < specs.size(); ++i) {
     const at::IntArrayRef shape = inputs[i].sizes();
     const std::vector<int64_t>& wanted = specs[i].shape;
-    const bool same_shape =
-        shape.size() == wanted.size() && std::equal(shape.begin() + std::min(first, shape.size()), shape.end(),
-                                                    wanted.begin() + std::min(first, wanted.size()));
+    const bool same_shape = shape.size() == wanted.size() &&
+                            (shape.empty() || std::equal(shape.begin() + first, shape.end(), wanted.begin() + first));
     if (inputs[i].scalar_type() != specs[i].dtype || !same_shape) {
       throw std::invalid_argument("input " + specs[i].name + " is not of the kind the package was compiled for" +
                                   (description.dynamic_batch ? " (only the first dimension may differ)" : ""));
