@@ -4,7 +4,7 @@
 #   .venvs/default      torch 2.14.1 + torchvision 0.29.1 (CUDA 13 wheels), tsgen from this checkout, test tools
 #   .venvs/cpu          torch 2.13.0 CPU wheel and pytest: the cpu lane's Python and libtorch (C++17)
 #   .venvs/cookiecutter cookiecutter alone: proves the template works with nothing else installed
-#   OpenCV's core and imgcodecs development files (apt-get), which ts-infer --image decodes images with
+#   libjpeg's and libpng's development files (apt-get), which ts-infer --image decodes images with
 #
 #   scripts/setup.sh            all three
 #   scripts/setup.sh default    one lane
@@ -37,22 +37,22 @@ make_venv() {
   fi
 }
 
-# Debian's per-module packages (a few MB) rather than libopencv-dev, which pulls in 150 packages.
-install_opencv() {
-  [[ -f /usr/include/opencv4/opencv2/imgcodecs.hpp ]] && return
+# Two small C libraries (and zlib, which libpng brings): their headers, and the libraries to link.
+install_image_decoders() {
+  [[ -f /usr/include/jpeglib.h && -f /usr/include/png.h ]] && return
   if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
-    echo "==> setup: installing OpenCV's development files (libopencv-imgcodecs-dev)"
+    echo "==> setup: installing libjpeg's and libpng's development files (libjpeg-dev libpng-dev)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libopencv-imgcodecs-dev >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libjpeg-dev libpng-dev >/dev/null
   else
-    echo "setup: OpenCV's development files are missing; install libopencv-imgcodecs-dev (the image tests need it)" >&2
+    echo "setup: libjpeg's and libpng's development files are missing; install libjpeg-dev and libpng-dev (the image tests need them)" >&2
     exit 1
   fi
 }
 
 lanes=("$@")
 [[ ${#lanes[@]} -gt 0 ]] || lanes=(default cpu cookiecutter)
-[[ " ${lanes[*]} " != *" default "* ]] || install_opencv
+[[ " ${lanes[*]} " != *" default "* ]] || install_image_decoders
 for lane in "${lanes[@]}"; do
   [[ -n ${REQUIREMENTS[$lane]:-} ]] || { echo "setup: unknown lane '$lane'; use default, cpu or cookiecutter" >&2; exit 2; }
   make_venv "$lane"

@@ -9,7 +9,8 @@ model.pt2 (torch_deploy.py describes how), which the C++ runner reads too, so bo
 values. It is the classifier recipe of torchvision's weights.transforms() on an image tensor: resize the shorter
 side (antialiased), center crop to the model's input size, scale to [0, 1], normalize per channel. It is written in torch operations, the same ATen
 kernels ts-infer calls, and it equals torchvision's transforms exactly (the project's tests check both).
-Images are decoded with Pillow (EXIF orientation applied, converted to RGB) as ts-infer decodes them with OpenCV.
+Images are decoded with Pillow (EXIF orientation applied, converted to RGB); ts-infer decodes JPEG and PNG with
+libjpeg and libpng to the same pixels.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def first_model(artifacts: Path) -> Path:
 
 def read_image(path: Path) -> torch.Tensor:
     """The image as a (3, height, width) uint8 RGB tensor: EXIF orientation applied, grey and palette images
-    expanded, alpha dropped, as OpenCV's imread(IMREAD_COLOR) does in ts-infer."""
+    expanded, alpha dropped: the pixels ts-infer decodes from a JPEG or PNG file (Pillow also reads formats that
+    ts-infer refuses)."""
     try:
         from PIL import Image, ImageOps
     except ImportError as missing:
@@ -127,7 +129,7 @@ def first_output(output: object) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Classify images with the exported model (Python reference).")
-    parser.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, BMP, ...)")
+    parser.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG; any that Pillow reads)")
     parser.add_argument("--model", type=Path, help="model file, model.pt or model.pt2 (default: the first exported)")
     parser.add_argument("--top-k", type=int, help="classes to print (default: deploy.json's top_k, else 5)")
     parser.add_argument(

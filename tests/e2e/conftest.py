@@ -27,10 +27,11 @@ def mtimes(project: Path) -> dict[str, int]:
     return {name: (project / name).stat().st_mtime_ns for name in files}
 
 
-# A user's machine as most have it: no CUDA toolkit and no OpenCV, to CMake (with the environment below).
+# A user's machine without the CUDA toolkit and without libjpeg's and libpng's development files, to CMake (with the
+# environment below).
 BARE_MACHINE = (
     "-DCMAKE_DISABLE_FIND_PACKAGE_CUDA=ON -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON "
-    "-DCMAKE_DISABLE_FIND_PACKAGE_OpenCV=ON"
+    "-DCMAKE_DISABLE_FIND_PACKAGE_JPEG=ON -DCMAKE_DISABLE_FIND_PACKAGE_PNG=ON"
 )
 
 
@@ -61,7 +62,7 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace
 
 @pytest.fixture(scope="session")
 def bare_machine_build(default_project: SimpleNamespace) -> SimpleNamespace:
-    """`make verify` of the default project in build-bare/ as on a machine without the CUDA toolkit and OpenCV."""
+    """`make verify` of the default project in build-bare/ as on a machine without the CUDA toolkit, libjpeg and libpng."""
     env = without_cuda_toolkit(dict(os.environ))
     verify = make(default_project.path, "verify", "BUILD_DIR=build-bare", f"CMAKE_ARGS={BARE_MACHINE}", env=env)
     return SimpleNamespace(verify=verify, env=env, runner=default_project.path / "build-bare" / "ts-infer")

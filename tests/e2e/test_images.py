@@ -1,6 +1,6 @@
 """Images end to end: `make predict` and `ts-infer --image` in generated projects on both lanes (torchvision's
 class names, a labels file, a one-channel model with its own preprocessing), the same answers from predict.py,
-and the builds without OpenCV that say how to get --image. Each project's own tests (tests/test_images.py, run
+and the builds without libjpeg and libpng that say how to get --image. Each project's own tests (tests/test_images.py, run
 by its `make verify`) check the C++ preprocessing against Python's on images they make."""
 
 from __future__ import annotations
@@ -99,34 +99,34 @@ def test_make_predict_names_what_is_missing(default_project: SimpleNamespace, tm
     assert f"ts-infer: error: {tmp_path / 'nope.jpg'}: cannot open the image (missing or unreadable)" in missing.stdout
 
 
-def test_without_opencv_verify_passes_and_image_says_how_to_enable_it(
+def test_without_decoders_verify_passes_and_image_says_how_to_enable_it(
     default_project: SimpleNamespace, bare_machine_build: SimpleNamespace, tmp_path: Path
 ) -> None:
-    """A machine without OpenCV (find_package disabled, and with it the header search): the build passes verify
-    (the project's image tests skip, saying why), `--image` says how to get it in one line; asking for OpenCV
-    there (TORCH_DEPLOY_OPENCV=ON) fails at configure time with the same advice."""
+    """A machine without libjpeg and libpng (their find_package disabled): the build passes verify (the project's
+    image tests skip, saying why), `--image` says how to get them in one line; asking for images there
+    (TORCH_DEPLOY_IMAGES=ON) fails at configure time with the same advice."""
     project, verify = default_project.path, bare_machine_build.verify
     assert verify.returncode == 0, verify.stdout
-    assert "ts-infer --image disabled: OpenCV not found" in " ".join(verify.stdout.split())
+    assert "ts-infer --image disabled: libjpeg and libpng not found" in " ".join(verify.stdout.split())
     env = {**os.environ, "TS_INFER": str(bare_machine_build.runner)}
     tests = run([lane_python("default"), "-m", "pytest", "-q", "-rs", "tests/test_images.py"], cwd=project, env=env)
-    assert tests.returncode == 0 and "this ts-infer was built without OpenCV" in tests.stdout, tests.stdout
+    assert tests.returncode == 0 and "this ts-infer was built without libjpeg and libpng" in tests.stdout, tests.stdout
     image = write_png(tmp_path / "x.png", 64, 64, 3)
     result = run([bare_machine_build.runner, project / "artifacts/model.pt", "--image", image])
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"ts-infer: error: --image {image}: this ts-infer was built without OpenCV, which --image needs to decode "
-        "images; install its development files (Debian/Ubuntu: apt install libopencv-imgcodecs-dev; conda: opencv) "
-        "and rebuild: make build CMAKE_ARGS=-DTORCH_DEPLOY_OPENCV=ON"
+        f"ts-infer: error: --image {image}: this ts-infer was built without libjpeg and libpng, which --image needs "
+        "to decode images; install their development files (Debian/Ubuntu: apt install libjpeg-dev libpng-dev; "
+        "conda: libjpeg-turbo libpng) and rebuild: make build CMAKE_ARGS=-DTORCH_DEPLOY_IMAGES=ON"
     ]
     required = make(
         project,
-        "build-opencv-on/CMakeCache.txt",
-        "BUILD_DIR=build-opencv-on",
-        f"CMAKE_ARGS={BARE_MACHINE} -DTORCH_DEPLOY_OPENCV=ON",
+        "build-images-on/CMakeCache.txt",
+        "BUILD_DIR=build-images-on",
+        f"CMAKE_ARGS={BARE_MACHINE} -DTORCH_DEPLOY_IMAGES=ON",
     )
     assert required.returncode != 0
-    assert "TORCH_DEPLOY_OPENCV=ON but OpenCV not found; install its development files" in " ".join(
+    assert "TORCH_DEPLOY_IMAGES=ON but libjpeg and libpng not found; install the development files" in " ".join(
         required.stdout.split()
     )
 

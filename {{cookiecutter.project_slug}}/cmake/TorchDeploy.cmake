@@ -16,8 +16,8 @@
 #   TORCH_DEPLOY_CUDA      OFF (default): CPU build, also against a CUDA wheel and without the CUDA toolkit;
 #                          ON: link libtorch's CUDA libraries through find_package(Torch) (needs the toolkit)
 #   TORCH_DEPLOY_CCACHE    use ccache when it is found (default ON; TORCH_DEPLOY_CCACHE_PROGRAM names one)
-#   TORCH_DEPLOY_OPENCV    AUTO (default): link OpenCV's core and imgcodecs into the library when they are found,
-#                          and define TORCH_DEPLOY_WITH_OPENCV (image decoding); ON: require them; OFF: no search
+#   TORCH_DEPLOY_IMAGES    AUTO (default): link libjpeg and libpng into the library when they are found, and define
+#                          TORCH_DEPLOY_WITH_IMAGES (image decoding); ON: require them; OFF: no search
 #   TORCH_DEPLOY_AOTI      ON (default): load AOTInductor packages (.pt2) when libtorch has the loader (torch 2.6+);
 #                          OFF: build without it (.pt2 files are then refused in one line)
 #
@@ -32,8 +32,8 @@ set(TORCH_DEPLOY_LIBTORCH "" CACHE PATH "libtorch folder or torch package folder
 set(TORCH_DEPLOY_PYTHON "" CACHE STRING "Python interpreter whose torch package provides libtorch")
 option(TORCH_DEPLOY_CUDA "Link libtorch's CUDA libraries (needs the CUDA toolkit)" OFF)
 option(TORCH_DEPLOY_CCACHE "Use ccache when it is found" ON)
-set(TORCH_DEPLOY_OPENCV AUTO CACHE STRING "Decode images with OpenCV (ts-infer --image): AUTO, ON or OFF")
-set_property(CACHE TORCH_DEPLOY_OPENCV PROPERTY STRINGS AUTO ON OFF)
+set(TORCH_DEPLOY_IMAGES AUTO CACHE STRING "Decode images with libjpeg and libpng (ts-infer --image): AUTO, ON or OFF")
+set_property(CACHE TORCH_DEPLOY_IMAGES PROPERTY STRINGS AUTO ON OFF)
 option(TORCH_DEPLOY_AOTI "Load AOTInductor packages (.pt2) when libtorch has the loader" ON)
 
 # --- libtorch ------------------------------------------------------------------------------------------------
@@ -149,60 +149,35 @@ if(TORCH_DEPLOY_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
 endif()
 
 # --- images (optional) ---------------------------------------------------------------------------------------
-# OpenCV decodes image files for ts-infer --image; everything after decoding is ATen, so only core and imgcodecs
-# are linked. Found through OpenCV's CMake package, else (Debian's per-module -dev packages ship none) from its
-# headers and the two libraries directly. A libtorch built with the old C++ ABI (pip wheels before torch 2.7)
-# cannot share std::string with a distribution's OpenCV, so images are left out there instead of failing to link.
-function(_torch_deploy_find_opencv)
-  find_package(OpenCV QUIET CONFIG COMPONENTS core imgcodecs)
-  if(OpenCV_FOUND)
-    add_library(TorchDeploy::opencv INTERFACE IMPORTED)
-    target_link_libraries(TorchDeploy::opencv INTERFACE opencv_core opencv_imgcodecs)
-    set(_torch_deploy_opencv_found "OpenCV ${OpenCV_VERSION} (${OpenCV_DIR})" PARENT_SCOPE)
-    return()
-  elseif(CMAKE_DISABLE_FIND_PACKAGE_OpenCV)  # the user said: no OpenCV; the fallback must not find it either
-    return()
-  endif()
-  find_path(TORCH_DEPLOY_OPENCV_INCLUDE opencv2/imgcodecs.hpp PATH_SUFFIXES opencv4)
-  find_library(TORCH_DEPLOY_OPENCV_CORE opencv_core)
-  find_library(TORCH_DEPLOY_OPENCV_IMGCODECS opencv_imgcodecs)
-  if(TORCH_DEPLOY_OPENCV_INCLUDE AND TORCH_DEPLOY_OPENCV_CORE AND TORCH_DEPLOY_OPENCV_IMGCODECS)
-    file(STRINGS "${TORCH_DEPLOY_OPENCV_INCLUDE}/opencv2/core/version.hpp" _lines
-      REGEX "#define CV_VERSION_(MAJOR|MINOR|REVISION) ")
-    string(REGEX REPLACE "[^0-9;]" "" _version "${_lines}")  # "#define CV_VERSION_MAJOR 4;..." -> "4;6;0"
-    string(REPLACE ";" "." _version "${_version}")
-    add_library(TorchDeploy::opencv INTERFACE IMPORTED)
-    target_include_directories(TorchDeploy::opencv SYSTEM INTERFACE "${TORCH_DEPLOY_OPENCV_INCLUDE}")
-    target_link_libraries(TorchDeploy::opencv INTERFACE
-      "${TORCH_DEPLOY_OPENCV_IMGCODECS}" "${TORCH_DEPLOY_OPENCV_CORE}")
-    set(_torch_deploy_opencv_found "OpenCV ${_version} (${TORCH_DEPLOY_OPENCV_IMGCODECS})" PARENT_SCOPE)
-  endif()
-endfunction()
-
-set(TORCH_DEPLOY_WITH_OPENCV OFF)
-string(TOUPPER "${TORCH_DEPLOY_OPENCV}" _torch_deploy_opencv)
-if(NOT _torch_deploy_opencv MATCHES "^(AUTO|ON|OFF)$")
-  message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_OPENCV=${TORCH_DEPLOY_OPENCV} is not AUTO, ON or OFF")
+# libjpeg (libjpeg-turbo) and libpng decode JPEG and PNG files for ts-infer --image, to the pixels Pillow gives Python;
+# everything after decoding is ATen. Two C libraries, found by CMake's own FindJPEG and FindPNG, whose whole closure
+# is themselves and zlib (about 1 MB), which is what a self-contained deployment has to ship for images.
+set(TORCH_DEPLOY_WITH_IMAGES OFF)
+string(TOUPPER "${TORCH_DEPLOY_IMAGES}" _torch_deploy_images)
+if(NOT _torch_deploy_images MATCHES "^(AUTO|ON|OFF)$")
+  message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_IMAGES=${TORCH_DEPLOY_IMAGES} is not AUTO, ON or OFF")
 endif()
-unset(_torch_deploy_no_images)
-if(_torch_deploy_opencv STREQUAL "OFF")
-  message(STATUS "TorchDeploy: ts-infer --image disabled (TORCH_DEPLOY_OPENCV=OFF)")
-elseif(TORCH_DEPLOY_cxx_flags MATCHES "_GLIBCXX_USE_CXX11_ABI=0")
-  set(_torch_deploy_no_images "libtorch ${TORCH_DEPLOY_version} uses the pre-C++11 string ABI, which OpenCV builds do not; use torch 2.7 or newer for --image")
+if(_torch_deploy_images STREQUAL "OFF")
+  message(STATUS "TorchDeploy: ts-infer --image disabled (TORCH_DEPLOY_IMAGES=OFF)")
 else()
-  _torch_deploy_find_opencv()
-  if(_torch_deploy_opencv_found)
-    set(TORCH_DEPLOY_WITH_OPENCV ON)
-    message(STATUS "TorchDeploy: ${_torch_deploy_opencv_found}: ts-infer --image enabled")
+  find_package(JPEG QUIET)
+  find_package(PNG QUIET)
+  if(JPEG_FOUND AND PNG_FOUND)
+    set(TORCH_DEPLOY_WITH_IMAGES ON)
+    message(STATUS "TorchDeploy: libjpeg ${JPEG_VERSION} and libpng ${PNG_VERSION_STRING}: ts-infer --image enabled")
   else()
-    set(_torch_deploy_no_images "OpenCV not found; install its development files (Debian/Ubuntu: apt install libopencv-imgcodecs-dev; conda: opencv) or set OpenCV_DIR")
+    set(_torch_deploy_missing "libjpeg and libpng")
+    if(JPEG_FOUND)
+      set(_torch_deploy_missing "libpng")
+    elseif(PNG_FOUND)
+      set(_torch_deploy_missing "libjpeg")
+    endif()
+    set(_torch_deploy_no_images "${_torch_deploy_missing} not found; install the development files (Debian/Ubuntu: apt install libjpeg-dev libpng-dev; conda: libjpeg-turbo libpng)")
+    if(_torch_deploy_images STREQUAL "ON")
+      message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_IMAGES=ON but ${_torch_deploy_no_images}")
+    endif()
+    message(STATUS "TorchDeploy: ts-infer --image disabled: ${_torch_deploy_no_images}")
   endif()
-endif()
-if(_torch_deploy_no_images)
-  if(_torch_deploy_opencv STREQUAL "ON")
-    message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_OPENCV=ON but ${_torch_deploy_no_images}")
-  endif()
-  message(STATUS "TorchDeploy: ts-infer --image disabled: ${_torch_deploy_no_images}")
 endif()
 
 # --- AOTInductor packages (optional) ------------------------------------------------------------------------
@@ -257,9 +232,11 @@ target_link_libraries(torch_deploy PUBLIC TorchDeploy::torch)
 _torch_deploy_target_defaults(torch_deploy)
 set_target_properties(torch_deploy PROPERTIES
   EXPORT_NAME runtime VERSION "${PROJECT_VERSION}" SOVERSION "${PROJECT_VERSION_MAJOR}")
-if(TORCH_DEPLOY_WITH_OPENCV)
-  target_link_libraries(torch_deploy PRIVATE TorchDeploy::opencv)
-  target_compile_definitions(torch_deploy PRIVATE TORCH_DEPLOY_WITH_OPENCV)
+if(TORCH_DEPLOY_WITH_IMAGES)
+  # On image.cpp alone, the one file that includes their headers: switching images off or on recompiles only it.
+  target_link_libraries(torch_deploy PRIVATE JPEG::JPEG PNG::PNG)
+  set_property(SOURCE "${_torch_deploy_root}/src/torch_deploy/image.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
+    TORCH_DEPLOY_WITH_IMAGES)
 endif()
 target_link_libraries(torch_deploy PRIVATE ${CMAKE_DL_LIBS})
 if(TORCH_DEPLOY_WITH_AOTI)

@@ -222,9 +222,9 @@ int classify_images(const torch_deploy::Model& model, const Options& options, in
 int run(const Options& options) {
   if (!options.images.empty() && !torch_deploy::images_supported()) {  // before the model is loaded
     throw std::runtime_error(
-        "--image " + options.images.front() + ": this ts-infer was built without OpenCV, which --image needs to " +
-        "decode images; install its development files (Debian/Ubuntu: apt install libopencv-imgcodecs-dev; " +
-        "conda: opencv) and rebuild: make build CMAKE_ARGS=-DTORCH_DEPLOY_OPENCV=ON");
+        "--image " + options.images.front() + ": this ts-infer was built without libjpeg and libpng, which " +
+        "--image needs to decode images; install their development files (Debian/Ubuntu: apt install libjpeg-dev " +
+        "libpng-dev; conda: libjpeg-turbo libpng) and rebuild: make build CMAKE_ARGS=-DTORCH_DEPLOY_IMAGES=ON");
   }
   const bool quiet = options.json || !options.images.empty();
   if (!quiet) {

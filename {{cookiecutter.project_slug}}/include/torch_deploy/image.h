@@ -1,4 +1,5 @@
-// Images: decoding (OpenCV) and the preprocessing of torchvision's classification transforms, in ATen.
+// Images: decoding (JPEG and PNG, as Pillow decodes them) and the preprocessing of torchvision's classification
+// transforms, in ATen.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -24,12 +25,13 @@ struct ImageSettings {
   static ImageSettings parse(const std::string& text);
 };
 
-// Whether this library was built with OpenCV, which read_image() needs (CMake option TORCH_DEPLOY_OPENCV).
+// Whether this library was built with libjpeg and libpng, which read_image() needs (CMake option TORCH_DEPLOY_IMAGES).
 bool images_supported();
 
-// An image file as a (3, height, width) uint8 RGB tensor: the EXIF orientation applied, grey and palette images
-// expanded to three channels, alpha dropped (as predict.py does with Pillow). Throws Error for a missing file, one
-// OpenCV cannot decode, or when built without OpenCV.
+// A JPEG or PNG file (told by its content) as a (3, height, width) uint8 RGB tensor, the pixels predict.py gets from
+// Pillow: the EXIF orientation applied, grey and palette images expanded to three channels, alpha dropped. Throws
+// Error for a missing file, another format, a damaged or truncated one, or when built without libjpeg and libpng.
+// Other formats: decode them yourself into such a tensor and call preprocess().
 at::Tensor read_image(const std::string& path);
 
 // The model's (1, channels, crop height, crop width) input from a (3, height, width) uint8 RGB image: the steps and

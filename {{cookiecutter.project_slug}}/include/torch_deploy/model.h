@@ -103,8 +103,8 @@ class Model {
   const std::optional<ImageSettings>& image_settings() const;
   // The class names recorded in the model file, in score order (empty when there are none).
   const std::vector<std::string>& class_names() const;
-  // The model's input for an image file: decoded (needs OpenCV, see images_supported()) and preprocessed with
-  // image_settings().
+  // The model's input for an image file: decoded (JPEG and PNG; needs libjpeg and libpng, see images_supported())
+  // and preprocessed with image_settings().
   at::Tensor image_input(const std::string& image_path) const;
   // The k most probable classes of an image file, most probable first: image_input(), run(), softmax of the first
   // output's first row.

@@ -4,7 +4,7 @@
 //
 //   torch_deploy::Model model("artifacts/model.pt");                 // load, eval, optimise
 //   std::vector<at::Tensor> outputs = model.run({input});            // inference
-//   auto top = model.classify("photo.jpg", 5);                       // images (built with OpenCV)
+//   auto top = model.classify("photo.jpg", 5);                       // JPEG/PNG (libjpeg, libpng)
 //
 //   auto reference = torch_deploy::load_tensors("artifacts/input.pt");   // the files export.py writes
 //   auto expected = torch_deploy::load_tensors("artifacts/expected.pt");
