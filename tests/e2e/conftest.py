@@ -92,6 +92,85 @@ def make_net() -> torch.nn.Module:
 '''
 
 
+DICT_OUTPUT = """\
+import torch
+
+
+class DictNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.head = torch.nn.Linear(4, 10)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = torch.relu(self.conv(x))
+        return {"logits": self.head(features.mean(dim=(2, 3))), "mask": features > 0.5}
+
+
+def make():
+    return DictNet()
+"""
+
+
+PAIR = """\
+import torch
+
+
+class PairNet(torch.nn.Module):
+    \"\"\"Features and a per-row weight in, a dict of scores and their norms out.\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 10)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        scores = self.fc(x) * w
+        return {"scores": scores, "norm": scores.norm(dim=1)}
+
+
+def make():
+    return PairNet(), (torch.rand(1, 4), torch.rand(1, 1))
+"""
+
+
+def generated(cwd: Path, out: str, name: str, *args: object) -> SimpleNamespace:
+    """`tsgen new name args... --no-build -o out` run in ``cwd``, then the project's first `make verify`."""
+    generation = tsgen("new", name, *args, "--no-build", "-o", out, cwd=cwd)
+    project = cwd / out / name.replace("-", "_")
+    verify = make(project, "verify") if generation.returncode == 0 else None
+    return SimpleNamespace(path=project, generation=generation, verify=verify)
+
+
+def sourced(tmp_path_factory: pytest.TempPathFactory, label: str, file: str, text: str) -> Path:
+    folder = tmp_path_factory.mktemp(label)
+    (folder / file).write_text(text)
+    return folder
+
+
+# Default-lane projects that several test files use (test_model_sources.py checks their export and parity,
+# test_triton.py serves them): each is generated, exported and built once per session.
+@pytest.fixture(scope="session")
+def dynamic_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """resnet18 with --dynamic-batch, TorchScript, verified."""
+    return generated(
+        tmp_path_factory.mktemp("dynamic"), "out", "dynamic", "--model", "torchvision:resnet18", "--dynamic-batch"
+    )
+
+
+@pytest.fixture(scope="session")
+def dict_output_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """DICT_OUTPUT (a dict of class scores and a bool mask), TorchScript, fixed batch, verified."""
+    folder = sourced(tmp_path_factory, "dict-out", "dict_output.py", DICT_OUTPUT)
+    return generated(folder, "out", "dict-out", "--model", "dict_output.py:make")
+
+
+@pytest.fixture(scope="session")
+def pair_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """PAIR (two inputs, a dict output) as an AOTInductor package with a dynamic batch, verified."""
+    folder = sourced(tmp_path_factory, "pair", "pair.py", PAIR)
+    return generated(folder, "out", "pair", "--model", "pair.py:make", "--formats", "aoti", "--dynamic-batch")
+
+
 @pytest.fixture(scope="session")
 def cpu_lane_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """The cpu lane: a user model file with a labels file, and the 2.13.0 CPU wheel's libtorch given as a folder

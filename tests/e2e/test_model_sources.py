@@ -16,7 +16,7 @@ import torch
 import torchvision
 
 from tests.conftest import lane_python, run, torch_package, tsgen
-from tests.e2e.conftest import TINY_NET, make
+from tests.e2e.conftest import DICT_OUTPUT, PAIR, TINY_NET, generated, make
 from tests.e2e.test_errors import save_tensors
 
 pytestmark = pytest.mark.e2e
@@ -49,26 +49,6 @@ class Net(torch.nn.Module):
 
 def make():
     return Net(), (torch.rand(2, 4), torch.rand(5))
-"""
-
-
-DICT_OUTPUT = """\
-import torch
-
-
-class DictNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.head = torch.nn.Linear(4, 10)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = torch.relu(self.conv(x))
-        return {"logits": self.head(features.mean(dim=(2, 3))), "mask": features > 0.5}
-
-
-def make():
-    return DictNet()
 """
 
 
@@ -108,27 +88,6 @@ class FixedBatch(torch.nn.Module):
 
 def make():
     return FixedBatch()
-"""
-
-
-PAIR = """\
-import torch
-
-
-class PairNet(torch.nn.Module):
-    \"\"\"Features and a per-row weight in, a dict of scores and their norms out.\"\"\"
-
-    def __init__(self):
-        super().__init__()
-        self.fc = torch.nn.Linear(4, 10)
-
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]:
-        scores = self.fc(x) * w
-        return {"scores": scores, "norm": scores.norm(dim=1)}
-
-
-def make():
-    return PairNet(), (torch.rand(1, 4), torch.rand(1, 1))
 """
 
 
@@ -256,16 +215,15 @@ def test_auto_falls_back_to_trace_and_uses_the_factory_inputs(files: Path, lane:
 
 
 @pytest.mark.parametrize("lane", LANES)
-def test_a_dict_output_is_compared_tensor_by_tensor(files: Path, lane: str) -> None:
+def test_a_dict_output_is_compared_tensor_by_tensor(files: Path, lane: str, request: pytest.FixtureRequest) -> None:
     """A dict of a score tensor and a bool mask: every tensor is compared, the parity line gives each one's max abs
     diff by its key, the scores print as top-k and the mask as shape, dtype and statistics."""
-    out = f"out-{lane}"
-    generation = tsgen(
-        "new", "dict-out", "--model", "dict_output.py:make", *on_lane(lane), "--no-build", "-o", out, cwd=files
-    )
-    assert generation.returncode == 0, generation.stdout + generation.stderr
-    project = files / out / "dict_out"
-    verify = make(project, "verify")
+    if lane == "default":  # the session's project (conftest.py), which test_triton.py uses too
+        made = request.getfixturevalue("dict_output_project")
+    else:
+        made = generated(files, f"out-{lane}", "dict-out", "--model", "dict_output.py:make", *on_lane(lane))
+    assert made.generation.returncode == 0, made.generation.stdout + made.generation.stderr
+    project, verify = made.path, made.verify
     assert verify.returncode == 0, verify.stdout
     assert "logits top-5:" in verify.stdout.splitlines()
     assert any(line.startswith("mask [1, 4, 222, 222] Bool min ") for line in verify.stdout.splitlines())
@@ -313,17 +271,18 @@ def test_named_inputs_of_several_dtypes(files: Path, lane: str) -> None:
 
 
 @pytest.mark.parametrize("lane", LANES)
-def test_dynamic_batch_is_checked_in_export_and_parity(files: Path, lane: str) -> None:
+def test_dynamic_batch_is_checked_in_export_and_parity(files: Path, lane: str, request: pytest.FixtureRequest) -> None:
     """--dynamic-batch: export and C++ parity also run at batch size + 1, and the summary says so (resnet18 on the
     default lane, the dict-output model on the cpu lane, which has no torchvision; the .pt2 of a dynamic batch is
     the next test's)."""
-    model = "torchvision:resnet18" if lane == "default" else "dict_output.py:make"
-    out = f"out-{lane}"
-    generation = tsgen(
-        "new", "dynamic", "--model", model, "--dynamic-batch", *on_lane(lane), "--no-build", "-o", out, cwd=files
-    )
-    assert generation.returncode == 0, generation.stdout + generation.stderr
-    verify = make(files / out / "dynamic", "verify")
+    if lane == "default":  # the session's project (conftest.py), which test_triton.py uses too
+        made = request.getfixturevalue("dynamic_project")
+    else:
+        made = generated(
+            files, f"out-{lane}", "dynamic", "--model", "dict_output.py:make", "--dynamic-batch", *on_lane(lane)
+        )
+    assert made.generation.returncode == 0, made.generation.stdout + made.generation.stderr
+    verify = made.verify
     assert verify.returncode == 0, verify.stdout
     assert "export check at batch 2: PASS" in verify.stdout
     assert any(line.startswith("parity at the second batch size: PASS") for line in verify.stdout.splitlines())
@@ -342,14 +301,13 @@ def test_an_aoti_package_with_two_inputs_a_dict_output_and_a_dynamic_batch(
     2), inputs of another kind refused in one line (not read out of bounds). On the default
     lane: a missing C++ compiler and missing CPU features are refused in one line; on the cpu lane, the default
     lane's libtorch refuses the package torch 2.13 compiled."""
-    out = f"out-{lane}"
-    generation = tsgen(
-        "new", "pair", "--model", "pair.py:make", "--formats", "aoti", "--dynamic-batch", *on_lane(lane), "--no-build",
-        "-o", out, cwd=files,
-    )  # fmt: skip
-    assert generation.returncode == 0, generation.stdout + generation.stderr
-    project = files / out / "pair"
-    verify = make(project, "verify")
+    if lane == "default":  # the session's project (conftest.py), which test_triton.py uses too
+        made = request.getfixturevalue("pair_project")
+    else:
+        args = ["--model", "pair.py:make", "--formats", "aoti", "--dynamic-batch", *on_lane(lane)]
+        made = generated(files, f"out-{lane}", "pair", *args)
+    assert made.generation.returncode == 0, made.generation.stdout + made.generation.stderr
+    project, verify = made.path, made.verify
     assert verify.returncode == 0, verify.stdout
     artifacts = project / "artifacts"
     assert {path.name for path in artifacts.iterdir()} == {
@@ -372,9 +330,13 @@ def test_an_aoti_package_with_two_inputs_a_dict_output_and_a_dynamic_batch(
     ), wrong.stderr
 
     if lane == "default":
-        (project / "deploy.json").touch()
+        config = project / "deploy.json"
+        edited = config.stat()
+        config.touch()
         before = sorted(path.name for path in (project / ".artifacts").iterdir())
         no_compiler = make(project, "export", env={**os.environ, "CXX": "/no/such/g++"})
+        # The export is current again for the project's other users (test_triton.py): nothing was changed.
+        os.utime(config, ns=(edited.st_atime_ns, edited.st_mtime_ns))
         assert no_compiler.returncode != 0
         assert "ERROR: formats aoti: no C++ compiler '/no/such/g++' (CXX, else g++)" in no_compiler.stdout
         assert sorted(path.name for path in (project / ".artifacts").iterdir()) == before

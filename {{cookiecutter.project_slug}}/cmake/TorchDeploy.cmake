@@ -7,7 +7,8 @@
 #   torch_deploy_add_parity_test(ts-infer MODEL m.pt INPUT in.pt EXPECTED out.pt)
 #   torch_deploy_add_parity_test(ts-infer ARTIFACTS artifacts)  # every exported format (artifacts/formats.txt)
 #   torch_deploy_install(RUNNERS ts-infer ARTIFACTS <folder>)   # cmake --install: library, headers, runners, model,
-#                                                               # and the CMake package TorchDeploy
+#                                                               # and the CMake package TorchDeploy; cpack: the
+#                                                               # bundle that runs without Python or torch
 #
 # Options (cache variables):
 #   TORCH_DEPLOY_LIBTORCH  explicit libtorch folder or torch package folder (wins over everything else; a
@@ -210,6 +211,10 @@ function(_torch_deploy_target_defaults target)
     CXX_EXTENSIONS OFF
     BUILD_RPATH "${TORCH_DEPLOY_prefix}/lib"
     INSTALL_RPATH "${TORCH_DEPLOY_prefix}/lib")
+  # DT_RPATH rather than the newer DT_RUNPATH, as libtorch's own libraries have: it also serves the libraries loaded
+  # through this one that have no RPATH of their own (in a bundle, libpng loading libz), where DT_RUNPATH serves the
+  # target's direct dependencies only.
+  target_link_options(${target} PRIVATE "LINKER:--disable-new-dtags")
 endfunction()
 
 # The runtime library, TorchDeploy::runtime: the public API in include/torch_deploy/, one source file per concern.
@@ -321,4 +326,44 @@ function(torch_deploy_install)
       endif()
       file(INSTALL \${_files} DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DATADIR}/${PROJECT_NAME}\")")
   endif()
+  _torch_deploy_bundle("${arg_RUNNERS}")
+endfunction()
+
+# The bundle (make package, or cpack in the build folder): dist/<project>-<version>-linux-<arch>.tar.gz, the install
+# above plus, in the install component "bundle" (which a plain cmake --install leaves out), what makes it run and
+# build where there is no Python or torch: the shared libraries it loads (TorchDeployBundle.cmake), libtorch's headers
+# (the library's API speaks at::Tensor), the example application and a run guide. The CMake package finds the
+# libtorch parts beside itself (TorchDeployConfig.cmake).
+function(_torch_deploy_bundle runners)
+  set(_component COMPONENT bundle EXCLUDE_FROM_ALL)
+  set(_guide_dir "${CMAKE_INSTALL_DATADIR}/${PROJECT_NAME}")
+  install(DIRECTORY "${TORCH_DEPLOY_prefix}/include/" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" ${_component})
+  install(DIRECTORY "${_torch_deploy_root}/examples/embed" DESTINATION "${_guide_dir}/examples" ${_component})
+  configure_file("${CMAKE_CURRENT_FUNCTION_LIST_DIR}/bundle-README.md.in"
+    "${CMAKE_CURRENT_BINARY_DIR}/bundle-README.md" @ONLY)
+  install(FILES "${CMAKE_CURRENT_BINARY_DIR}/bundle-README.md" DESTINATION "${_guide_dir}" RENAME README.md
+    ${_component})
+  set(_runner_paths "")
+  foreach(_runner IN LISTS runners)
+    list(APPEND _runner_paths "${CMAKE_INSTALL_BINDIR}/$<TARGET_FILE_NAME:${_runner}>")
+  endforeach()
+  install(CODE "
+    set(TORCH_DEPLOY_BUNDLE_RUNNERS \"${_runner_paths}\")
+    set(TORCH_DEPLOY_BUNDLE_LIBRARY \"${CMAKE_INSTALL_LIBDIR}/$<TARGET_FILE_NAME:torch_deploy>\")
+    set(TORCH_DEPLOY_BUNDLE_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
+    set(TORCH_DEPLOY_BUNDLE_SEARCH \"${TORCH_DEPLOY_prefix}/lib\")
+    set(TORCH_DEPLOY_BUNDLE_SYSTEM \"${CMAKE_CURRENT_FUNCTION_LIST_DIR}/system-libraries.txt\")" ${_component})
+  install(SCRIPT "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/TorchDeployBundle.cmake" ${_component})
+
+  # One archive holding both components, the ordinary one first, under one top folder named like the archive.
+  set(CPACK_GENERATOR TGZ)
+  set(CPACK_PACKAGE_NAME "${PROJECT_NAME}")
+  set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+  string(TOLOWER "${CMAKE_SYSTEM_NAME}-${CMAKE_SYSTEM_PROCESSOR}" _platform)
+  set(CPACK_PACKAGE_FILE_NAME "${PROJECT_NAME}-${PROJECT_VERSION}-${_platform}")
+  set(CPACK_PACKAGE_DIRECTORY "${PROJECT_SOURCE_DIR}/dist")
+  set(CPACK_INSTALL_CMAKE_PROJECTS
+    "${PROJECT_BINARY_DIR};${PROJECT_NAME};Unspecified;/" "${PROJECT_BINARY_DIR};${PROJECT_NAME};bundle;/")
+  set(CPACK_INCLUDE_TOPLEVEL_DIRECTORY ON)
+  include(CPack)
 endfunction()

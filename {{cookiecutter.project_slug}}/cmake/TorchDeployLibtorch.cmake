@@ -3,11 +3,12 @@
 # (TorchDeployConfig.cmake, with the libtorch recorded at build time), so that both link libtorch the same way.
 #
 #   torch_deploy_import_libtorch(PREFIX <dir> CXX_STANDARD <17|20> [CUDA <version>] [LINK_CUDA <ON|OFF>]
-#                                [CXX_FLAGS <flags>])
+#                                [CXX_FLAGS <flags>] [CPU_LIBRARIES_ONLY <ON|OFF>])
 #
 # PREFIX is a libtorch folder or a torch package folder; CUDA the CUDA version of a CUDA build (empty for a CPU
 # build); LINK_CUDA whether to link libtorch's CUDA libraries (needs the CUDA toolkit); CXX_FLAGS the flags of
-# TorchConfig.cmake's TORCH_CXX_FLAGS (e.g. the pre-2.7 wheels' -D_GLIBCXX_USE_CXX11_ABI=0).
+# TorchConfig.cmake's TORCH_CXX_FLAGS (e.g. the pre-2.7 wheels' -D_GLIBCXX_USE_CXX11_ABI=0); CPU_LIBRARIES_ONLY
+# imports libtorch_cpu and c10 directly, as for a CUDA wheel: a bundle (make package) holds those and no TorchConfig.
 
 include_guard(GLOBAL)
 if(POLICY CMP0174)  # CMake 3.31+: an empty keyword value (CUDA "" for a CPU build) is a value, without a warning
@@ -15,9 +16,9 @@ if(POLICY CMP0174)  # CMake 3.31+: an empty keyword value (CUDA "" for a CPU bui
 endif()
 
 function(torch_deploy_import_libtorch)
-  cmake_parse_arguments(PARSE_ARGV 0 arg "" "PREFIX;CXX_STANDARD;CUDA;LINK_CUDA;CXX_FLAGS" "")
+  cmake_parse_arguments(PARSE_ARGV 0 arg "" "PREFIX;CXX_STANDARD;CUDA;LINK_CUDA;CXX_FLAGS;CPU_LIBRARIES_ONLY" "")
   add_library(TorchDeploy::torch INTERFACE IMPORTED)
-  if(arg_CUDA AND NOT arg_LINK_CUDA)
+  if(arg_CPU_LIBRARIES_ONLY OR (arg_CUDA AND NOT arg_LINK_CUDA))
     # A CUDA wheel's TorchConfig.cmake insists on finding the CUDA toolkit, which most users do not have and a
     # CPU program does not need ("Caffe2: CUDA cannot be found", pytorch#73427). Import the CPU half directly:
     # libtorch_cpu holds every CPU kernel and the TorchScript runtime; libtorch_cuda is never loaded.

@@ -1,0 +1,230 @@
+"""The bundle `make package` writes (dist/<project>-<version>-linux-<arch>.tar.gz): what it holds, and the proof that
+it runs where there is nothing else. Standard library only.
+
+  python cmake/bundle.py report BUILD_DIR                   the archive and every library in it, with sizes
+  python cmake/bundle.py check BUILD_DIR [--bundle FOLDER]  unpack it (or take an unpacked one) and run the parity
+                                                            check and the tutorial's lines in a bare root
+
+The bare root holds the bundle and the system's C and C++ runtime (cmake/system-libraries.txt) and nothing else:
+no Python, no torch, no build tree, no environment variable. It is a private mount namespace (unshare) with /proc,
+/sys and /dev bound in, entered with chroot; no daemon is needed. Any library the bundle misses is named in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MB = 1e6
+# What the dynamic loader says when a library cannot be found (at start-up, or when a .pt2's model code is opened).
+MISSING = re.compile(r"([^\s:]+\.so[.\d]*): cannot open shared object file")
+
+
+class CheckError(Exception):
+    """A failure the user can act on: one line."""
+
+
+def system_libraries() -> list[re.Pattern[str]]:
+    lines = (HERE / "system-libraries.txt").read_text().splitlines()
+    return [re.compile(line) for line in lines if line and not line.startswith("#")]
+
+
+def cpack_setting(build: Path, name: str) -> str:
+    config = build / "CPackConfig.cmake"
+    if not config.exists():
+        raise CheckError(f"{config} is missing; run make build (or make package) first")
+    match = re.search(rf'^set\({name} "([^"]*)"\)', config.read_text(), re.MULTILINE)
+    if not match:
+        raise CheckError(f"{config} sets no {name}; configure again: rm -rf {build} && make package")
+    return match.group(1)
+
+
+def archive_of(build: Path) -> Path:
+    name = cpack_setting(build, "CPACK_PACKAGE_FILE_NAME")
+    archive = Path(cpack_setting(build, "CPACK_PACKAGE_DIRECTORY")) / f"{name}.tar.gz"
+    if not archive.exists():
+        raise CheckError(f"{archive} is missing; run make package first")
+    return archive
+
+
+def libtorch_of(build: Path) -> Path | None:
+    """The libtorch folder this build linked, as the plugin recorded it in the cache."""
+    match = re.search(r"^_TORCH_DEPLOY_PREFIX:INTERNAL=(.*)$", (build / "CMakeCache.txt").read_text(), re.MULTILINE)
+    return Path(match.group(1)) if match else None
+
+
+def folder_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def report(build: Path) -> None:
+    archive = archive_of(build)
+    with tarfile.open(archive) as tar:
+        members = [member for member in tar.getmembers() if member.isfile()]
+    libraries = sorted(
+        (member for member in members if re.search(r"/lib/[^/]+\.so[.\d]*$", member.name)), key=lambda m: -m.size
+    )
+    unpacked = sum(member.size for member in members)
+    print(f"package: {archive} ({archive.stat().st_size / MB:.1f} MB; {unpacked / MB:.1f} MB unpacked)")
+    for member in libraries:
+        print(f"  {member.size / MB:9.1f} MB  lib/{Path(member.name).name}")
+    total = sum(member.size for member in libraries)
+    libtorch = libtorch_of(build)
+    against = ""
+    if libtorch and (libtorch / "lib").is_dir():
+        against = f" (the libtorch it came from: {folder_size(libtorch / 'lib') / MB:.1f} MB in {libtorch / 'lib'})"
+    print(f"  {total / MB:9.1f} MB  in {len(libraries)} libraries{against}")
+    print("package: check that it runs alone with: make package-check")
+
+
+def elf_files(bundle: Path) -> list[Path]:
+    return [
+        path
+        for path in sorted((bundle / "bin").iterdir()) + sorted((bundle / "lib").iterdir())
+        if path.is_file() and not path.is_symlink() and path.read_bytes()[:4] == b"\x7fELF"
+    ]
+
+
+def runtime_files(bundle: Path) -> set[Path]:
+    """The system's C and C++ runtime libraries the bundle's programs and libraries use, and the dynamic loader, as
+    this machine resolves them (ldd): all that the bare root is given besides the bundle."""
+    patterns = system_libraries()
+    found: set[Path] = set()
+    for elf in elf_files(bundle):
+        listing = subprocess.run(["ldd", str(elf)], capture_output=True, text=True).stdout
+        for line in listing.splitlines():
+            match = re.match(r"\s*(\S+)(?: => (\S+))? \(0x", line)
+            if not match:
+                continue
+            name, path = match.group(1), match.group(2) or match.group(1)
+            if path.startswith("/") and any(pattern.search(Path(name).name) for pattern in patterns):
+                found.add(Path(path))
+    return found
+
+
+def make_root(root: Path, bundle: Path) -> list[str]:
+    """A root holding the system runtime at the paths the loader looks in, and empty mount points."""
+    for folder in ("proc", "sys", "dev", "bundle"):
+        (root / folder).mkdir(parents=True)
+    (root / "tmp").mkdir(mode=0o1777)
+    os.chmod(root / "tmp", 0o1777)  # an AOTInductor package unpacks its model code there
+    runtime = runtime_files(bundle)
+    for path in runtime:
+        target = root / path.relative_to("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path.resolve(), target)
+    return sorted(path.name for path in runtime)
+
+
+def run_in_root(root: Path, bundle: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """`args` (paths inside the root, the bundle at /bundle) run by chroot with an empty environment."""
+    # $0 is the root, $1 the bundle; private propagation: nothing mounted here is seen outside, nor removed with it.
+    script = (
+        'set -e; for d in proc sys dev; do mount --rbind "/$d" "$0/$d"; done; mount --bind "$1" "$0/bundle"; '
+        'shift; chroot=$1; shift; exec env -i "$chroot" "$0" "$@"'
+    )
+    namespace = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        namespace[1:1] = ["--user", "--map-root-user"]
+    # Found before the environment is emptied (it is /usr/sbin/chroot, which a user's PATH may not have).
+    chroot = shutil.which("chroot", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") or "chroot"
+    command = [*namespace, "sh", "-c", script, str(root), str(bundle), chroot, *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0 and re.search(r"^(unshare|mount|chroot): ", result.stderr, re.MULTILINE):
+        reason = result.stderr.strip().splitlines()[-1]
+        raise CheckError(
+            f"cannot make a bare root here ({reason}); run it as root (sudo make package-check), or allow user "
+            "namespaces (Ubuntu 24.04: sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0)"
+        )
+    return result
+
+
+def formats(share: Path) -> list[list[str]]:
+    """formats.txt's lines: format, model file, reference outputs, and at the second batch size when there is one."""
+    listing = share / "formats.txt"
+    if not listing.exists():
+        raise CheckError(f"the bundle has no {listing.name} in share/; run make export, then make package")
+    return [line.split() for line in listing.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def check(build: Path, bundle: Path | None) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="package-check-", dir=build))
+    try:
+        if bundle is None:
+            archive = archive_of(build)
+            with tarfile.open(archive) as tar:
+                tar.extractall(workdir / "unpacked", filter="tar")
+            (bundle,) = (workdir / "unpacked").iterdir()
+            origin = archive
+        else:
+            origin = bundle
+        bundle = bundle.resolve()
+        shares = [folder for folder in (bundle / "share").iterdir() if (folder / "formats.txt").exists()]
+        if len(shares) != 1:
+            raise CheckError(f"{origin} is not a bundle of make package (no share/<project>/formats.txt)")
+        share = Path("/bundle/share") / shares[0].name
+        runtime = make_root(workdir / "root", bundle)
+        lines = []
+        for entry in formats(shares[0]):
+            model, expected = entry[1], entry[2]
+            runs = [("parity", ["--input", f"{share}/input.pt", "--expect", f"{share}/{expected}"])]
+            if len(entry) > 3:
+                runs.append(
+                    (
+                        "at the second batch size",
+                        ["--input", f"{share}/input_batch.pt", "--expect", f"{share}/{entry[3]}"],
+                    )
+                )
+            runs.append(("the tutorial's lines", []))
+            for what, args in runs:
+                result = run_in_root(workdir / "root", bundle, ["/bundle/bin/ts-infer", f"{share}/{model}", *args])
+                output = result.stdout + result.stderr
+                passed = (
+                    "parity: PASS" in output
+                    if args
+                    else all(line in output for line in ("Model loaded successfully", "DONE"))
+                )
+                if result.returncode != 0 or not passed:
+                    sys.stdout.write(output)
+                    if missing := MISSING.search(output):
+                        raise CheckError(
+                            f"the bundle lacks {missing.group(1)}, which ts-infer {model} loads (message above): "
+                            "on another machine it would come from outside the bundle, or not at all; make package "
+                            "again, and if the new bundle lacks it too, report it"
+                        )
+                    raise CheckError(f"ts-infer {model} ({what}) failed in the bare root (output above)")
+                if args and what == "parity":
+                    lines.append(f"{model}: {output.split('parity: PASS: ', 1)[1].splitlines()[0]}")
+        print(f"package-check: PASS: {origin} runs alone: parity ({'; '.join(lines)}) and the tutorial's lines, in a")
+        print(f"  root holding only the bundle and the C and C++ runtime ({', '.join(runtime)}), environment empty")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["report", "check"])
+    parser.add_argument("build", type=Path, help="the build folder (make's BUILD_DIR)")
+    parser.add_argument("--bundle", type=Path, help="check this unpacked bundle instead of the archive")
+    args = parser.parse_args()
+    try:
+        if args.command == "report":
+            report(args.build)
+        else:
+            check(args.build, args.bundle)
+    except CheckError as error:
+        print(f"package-check: FAIL: {error}" if args.command == "check" else f"package: FAIL: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

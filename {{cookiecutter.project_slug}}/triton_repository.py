@@ -1,0 +1,580 @@
+"""Write a Triton Inference Server model repository of the exported model files: what `make triton` runs.
+
+    python triton_repository.py                       # reads artifacts/, writes triton/
+    python triton_repository.py --max-batch 16        # make triton TRITON_MAX_BATCH=16
+
+For each format export.py wrote (artifacts/formats.txt), one model, laid out and configured as Triton's PyTorch
+backend (github.com/triton-inference-server/pytorch_backend) reads it:
+
+    triton/<name>/config.pbtxt, triton/<name>/1/model.pt             platform "pytorch_libtorch" (TorchScript)
+    triton/<name>_aoti/config.pbtxt, triton/<name>_aoti/1/model.pt2  platform "torch_aoti" (AOTInductor)
+
+<name> is the project folder's name. Inputs and outputs are named the way each platform maps them to the model:
+
+- pytorch_libtorch: inputs by forward()'s argument names (the backend feeds a config input to the forward argument of
+  that name); outputs by the names export.py recorded (output, output_0, ...), which the backend takes in config
+  order, the model's order, because they hold no "__<index>". The backend takes back a tensor or a tuple of tensors
+  only: a model returning a dict (or a list, or None) is not written, and a line says so.
+- torch_aoti: the names the backend derives from the package's call specification: ARGS[<i>] for the i-th input,
+  RESULT for a single output tensor, RESULT[<i>] for a tuple's, RESULT[<key>] for a dict's.
+
+Types and dims come from the model file itself: the inputs from its deploy.txt, the outputs from the reference
+outputs Python recorded from that file (expected.pt, expected_aoti.pt). With a dynamic batch, the shapes at the
+second batch size (input_batch.pt, expected_batch.pt, ...) tell which dimensions vary: the TorchScript model gets
+max_batch_size and dynamic_batching, with dims that leave out the batch; the AOTInductor model gets max_batch_size 0
+and -1 for the batch, since the backend does not batch AOTInductor models yet. A fixed batch: max_batch_size 0 and
+the whole shapes.
+
+The repository is written into a new folder beside triton/ (in .triton/) and swapped in, so that triton/ is always a
+complete repository, the previous one or the new one; a run that fails, or is killed, leaves the previous one.
+
+Not named triton.py: in this folder, that would shadow the triton package that torch._inductor imports, and every
+script here that loads a .pt2 (and the tests, which put this folder on sys.path) would fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import torch
+except ImportError as missing:  # the first thing a fresh machine runs into: say it in one line
+    raise SystemExit(
+        f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt, "
+        "or run make with PYTHON=/path/to/the/python/that/has/torch"
+    ) from missing
+
+from torch_deploy import DTYPES, FORMATS, FORMATS_FILE, DeployError, Format, load_model, load_tensors
+
+PROJECT_DIR = Path(__file__).resolve().parent
+# Triton's dynamic batcher gathers requests up to this many rows for a model whose batch may vary; small enough for
+# a CPU, where a larger batch mostly adds latency.
+DEFAULT_MAX_BATCH = 8
+MAX_INT32 = 2**31 - 1  # max_batch_size is an int32 in Triton's ModelConfig
+# The first line of every config.pbtxt this script writes: how it recognises the folders it may replace.
+HEADER = "# Written by make triton (triton_repository.py)"
+PLATFORMS = {"torchscript": "pytorch_libtorch", "aoti": "torch_aoti"}
+# The data types the PyTorch backend converts to torch's (its src/libtorch_utils.cc): no bfloat16, which it refuses.
+TRITON_TYPES = {
+    torch.bool: "TYPE_BOOL", torch.uint8: "TYPE_UINT8", torch.int8: "TYPE_INT8", torch.int16: "TYPE_INT16",
+    torch.int32: "TYPE_INT32", torch.int64: "TYPE_INT64", torch.float16: "TYPE_FP16", torch.float32: "TYPE_FP32",
+    torch.float64: "TYPE_FP64",
+}  # fmt: skip
+# A dict key the torch_aoti backend can name an output by: no quotes, brackets or white space (its README).
+AOTI_KEY = re.compile(r'[^\s"\[\]]+')
+# torch.export's pytree containers that the torch_aoti backend takes apart (its src/pt2/call_spec.cc).
+SEQUENCES = ("builtins.tuple", "builtins.list")
+DICT = "builtins.dict"
+
+
+class Unservable(Exception):
+    """Why Triton's PyTorch backend cannot serve one model file (it is left out, and a line says why)."""
+
+
+@dataclass
+class Entry:
+    """One line of formats.txt: a format, its model file, and its reference outputs (at the second batch size too,
+    with a dynamic batch)."""
+
+    format: Format
+    model_file: str
+    expected: str
+    expected_batch: str | None
+
+
+@dataclass
+class Tensor:
+    """One input or output of a model config."""
+
+    name: str
+    data_type: str
+    dims: list[int]
+    reshape: bool = False  # dims [1] stand for a batched tensor with no other dimension: reshape { shape: [ ] }
+
+    def text(self) -> str:
+        fields = [
+            f"name: {quoted(self.name)}",
+            f"data_type: {self.data_type}",
+            f"dims: [ {', '.join(map(str, self.dims))} ]",
+        ]
+        fields += ["reshape: { shape: [ ] }"] if self.reshape else []
+        return "  {\n" + "".join(f"    {line}\n" for line in fields) + "  }"
+
+    def describe(self) -> str:
+        return f"{self.name} {self.data_type} {self.dims}" + (" (reshaped to [])" if self.reshape else "")
+
+
+@dataclass
+class Model:
+    """One model of the repository: its config and the model file it serves."""
+
+    name: str
+    entry: Entry
+    source: Path
+    max_batch_size: int
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    kind: str
+    batching: str
+    torch_version: str
+
+    @property
+    def platform(self) -> str:
+        return PLATFORMS[self.entry.format.name]
+
+    def text(self) -> str:
+        exported = f"# Exported by torch {self.torch_version}: a Triton whose PyTorch has this minor version"
+        matching = (
+            [f"{exported} runs it (an AOTInductor", "# package runs only with the torch that compiled it)."]
+            if self.entry.format.name == "aoti"
+            else [f"{exported} or a newer one loads it."]
+        )
+        lines = [
+            f"{HEADER} from artifacts/{self.entry.model_file}; it rewrites this folder on each run.",
+            *matching,
+            f"name: {quoted(self.name)}",
+            'backend: "pytorch"',
+            f"platform: {quoted(self.platform)}",
+            f"default_model_filename: {quoted(self.entry.format.model_file)}",
+            f"max_batch_size: {self.max_batch_size}",
+            "input [\n" + ",\n".join(tensor.text() for tensor in self.inputs) + "\n]",
+            "output [\n" + ",\n".join(tensor.text() for tensor in self.outputs) + "\n]",
+            "instance_group [\n  {\n    count: 1\n    kind: " + self.kind + "\n  }\n]",
+        ]
+        if self.max_batch_size > 0:
+            lines.append("dynamic_batching { }")
+        return "\n".join(lines) + "\n"
+
+    def describe(self, output_dir: Path) -> list[str]:
+        return [
+            f"{output_dir.name}/{self.name}: {self.platform}, 1/{self.entry.format.model_file} "
+            f"(artifacts/{self.entry.model_file}, torch {self.torch_version}), {self.kind}",
+            *(f"  input  {tensor.describe()}" for tensor in self.inputs),
+            *(f"  output {tensor.describe()}" for tensor in self.outputs),
+            f"  batching: {self.batching}",
+        ]
+
+
+def quoted(text: str) -> str:
+    """A protobuf text-format string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def read_formats(artifacts: Path) -> list[Entry]:
+    """formats.txt: what export.py exported, in deploy.json's order."""
+    listed = artifacts / FORMATS_FILE
+    if not listed.is_file():
+        raise DeployError(f"{listed} is missing: run make export (make triton runs it when it is due)")
+    entries = []
+    for line in listed.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if fields[0] not in FORMATS or len(fields) not in (3, 4):
+            raise DeployError(f"{listed} is malformed ({line!r}); run make export")
+        entries.append(Entry(FORMATS[fields[0]], fields[1], fields[2], fields[3] if len(fields) == 4 else None))
+    if not entries:
+        raise DeployError(f"{listed} lists no model file; run make export")
+    return entries
+
+
+def tensor_file(path: Path) -> list[tuple[str, torch.Tensor]]:
+    if not path.is_file():
+        raise DeployError(f"{path} is missing: run make export")
+    return list(load_tensors(path)[0].items())
+
+
+def triton_type(dtype: torch.dtype, what: str) -> str:
+    if dtype not in TRITON_TYPES:
+        raise Unservable(
+            f"{what} is {str(dtype).removeprefix('torch.')}, a type Triton's PyTorch backend does not take; make it one of "
+            f"{', '.join(str(t).removeprefix('torch.') for t in TRITON_TYPES)}"
+        )
+    return TRITON_TYPES[dtype]
+
+
+def torchscript_names(model: torch.jit.ScriptModule, inputs: int, outputs: list[str]) -> tuple[list[str], list[str]]:
+    """The input and output names of a TorchScript model in Triton: forward()'s argument names, checked as the
+    pytorch_libtorch backend checks them (tensor arguments, as many as the config's inputs), and the recorded output
+    names, checked against what forward() returns (a tensor or a tuple of tensors, all the backend takes)."""
+    schema = model.forward.schema
+    arguments = list(schema.arguments)
+    if arguments and arguments[0].type.kind() == "ClassType":  # self
+        arguments = arguments[1:]
+    for argument in arguments:
+        if argument.type.kind() != "TensorType":
+            raise Unservable(
+                f"forward() takes {argument.name}: {argument.type}, and Triton's pytorch_libtorch backend passes tensors "
+                "only; take tensors"
+            )
+    if len(arguments) != inputs:
+        raise Unservable(
+            f"forward() takes {len(arguments)} tensors and the model is run with {inputs}, while Triton's "
+            "pytorch_libtorch backend passes exactly one per input; give the other arguments no default, or drop them"
+        )
+    returned = schema.returns[0].type if len(schema.returns) == 1 else None
+    if returned is not None and returned.kind() == "TensorType":
+        count = 1
+    elif (
+        returned is not None
+        and returned.kind() == "TupleType"
+        and all(element.kind() == "TensorType" for element in returned.elements())
+    ):
+        count = len(returned.elements())
+    else:
+        shown = returned if returned is not None else ", ".join(str(r.type) for r in schema.returns)
+        raise Unservable(
+            f"forward() returns {shown}, and Triton's pytorch_libtorch backend takes back a tensor or a tuple of tensors "
+            'only; return a tuple, or serve the model.pt2 ("formats" with "aoti" in deploy.json)'
+        )
+    if count != len(outputs):
+        raise DeployError(
+            f"forward() returns {count} tensors and the reference records {len(outputs)}; run make export"
+        )
+    # The recorded names ("output", "output_<i>") hold no "__<index>": the backend maps such names in config order.
+    return [argument.name for argument in arguments], outputs
+
+
+def spec_names(node: dict, prefix: str, what: str) -> list[str]:
+    """The names the torch_aoti backend gives the tensors under one node of a package's call specification (its
+    src/pt2/call_spec.cc): ``[<i>]`` per tuple or list item, ``[<key>]`` per dict entry, nothing more for a tensor."""
+    kind = node.get("type")
+    children = node.get("children_spec") or []
+    if not isinstance(kind, str):  # a leaf: a tensor
+        return [prefix]
+    if kind in SEQUENCES and children:
+        return [name for i, child in enumerate(children) for name in spec_names(child, f"{prefix}[{i}]", what)]
+    if kind == DICT:
+        context = node.get("context")
+        keys = (json.loads(context) if isinstance(context, str) else context) or []
+        if len(keys) != len(children):
+            raise Unservable(f"{what} holds a dict of {len(children)} values and {len(keys)} keys")
+        for key in keys:
+            if not isinstance(key, str) or not AOTI_KEY.fullmatch(key) or not key.isprintable():
+                raise Unservable(
+                    f"{what} holds a dict key {key!r}, and Triton's torch_aoti backend names outputs by string keys "
+                    "without quotes, brackets or white space; rename the key"
+                )
+        return [
+            name
+            for key, child in zip(keys, children, strict=True)
+            for name in spec_names(child, f"{prefix}[{key}]", what)
+        ]
+    raise Unservable(
+        f"{what} holds a {kind}{' with nothing in it' if kind in SEQUENCES else ''}, and Triton's torch_aoti backend takes "
+        "tensors in tuples, lists and dicts only; return those"
+    )
+
+
+def aoti_names(package: object, inputs: int, outputs: int) -> tuple[list[str], list[str]]:
+    """The input and output names of an AOTInductor package in Triton, from its call specification as the torch_aoti
+    backend reads it: ARGS[<i>] per positional input, RESULT, RESULT[<i>] or RESULT[<key>] per output tensor."""
+    in_spec, out_spec = (json.loads(text)[1] for text in package.loader.get_call_spec())  # type: ignore[attr-defined]
+    args, kwargs = in_spec["children_spec"]
+    if kwargs.get("children_spec"):
+        raise Unservable("the package takes keyword inputs, which export.py does not pass; take positional inputs")
+    input_names = spec_names(args, "ARGS", "the package's inputs")
+    # A lone output (no structure) is "RESULT" to the backend, whatever its type says.
+    output_names = spec_names(out_spec, "RESULT", "the model's output") if out_spec.get("children_spec") else ["RESULT"]
+    if len(input_names) != inputs:
+        raise DeployError(f"the package takes {len(input_names)} inputs and deploy.txt lists {inputs}; run make export")
+    if len(output_names) != outputs:
+        raise Unservable(
+            f"the package returns {len(output_names)} values (None among them) and the reference records {outputs} "
+            "tensors, while Triton's torch_aoti backend maps outputs by position; return tensors only"
+        )
+    return input_names, output_names
+
+
+def device_kind(package: object | None) -> str:
+    """Where the model runs: on the CPU, where export.py exported and checked it; a .pt2 runs only on the kind of
+    device it was compiled for, which its metadata names."""
+    if package is not None:
+        device = package.get_metadata().get("AOTI_DEVICE_KEY", "cpu")  # type: ignore[attr-defined]
+        return "KIND_GPU" if device.startswith("cuda") else "KIND_CPU"
+    return "KIND_CPU"
+
+
+def package_model_name(source: Path) -> None:
+    """The torch_aoti backend loads the model named "model" from the package (its src/pt2/model_state.hh), the name
+    aoti_compile_and_package gives by default."""
+    with zipfile.ZipFile(source) as archive:
+        names = {
+            name.split("/")[3] for name in archive.namelist() if name.count("/") >= 4 and "/data/aotinductor/" in name
+        }
+    if "model" not in names:
+        raise Unservable(
+            f"the package holds the model {sorted(names)[0] if names else '(none)'}, and Triton's torch_aoti backend loads "
+            "the one named 'model'; package it under the default name"
+        )
+
+
+def shapes_at(named: list[tuple[str, torch.Tensor]]) -> list[list[int]]:
+    return [list(tensor.shape) for _, tensor in named]
+
+
+def model_config(name: str, entry: Entry, artifacts: Path, max_batch: int) -> Model:
+    """The Triton model of one exported format; Unservable when the backend cannot serve it."""
+    source = artifacts / entry.model_file
+    # Loading a package imports the C++ extension helpers, which log that a CUDA wheel finds no CUDA runtime: noise
+    # for a CPU package.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    deployed = load_model(source)
+    info = deployed.info
+    if info is None:
+        raise DeployError(f"{source} records no inputs (an older export); run make export")
+    expected = tensor_file(artifacts / entry.expected)
+    package = deployed.model if entry.format.name == "aoti" else None
+    if package is not None:
+        package_model_name(source)
+        input_names, output_names = aoti_names(package, len(info.inputs), len(expected))
+    else:
+        input_names, output_names = torchscript_names(deployed.model, len(info.inputs), [n for n, _ in expected])
+
+    input_types = []
+    for input_name, _, dtype in info.inputs:
+        if dtype not in DTYPES:
+            raise DeployError(
+                f"{source}: deploy.txt gives input {input_name} the unknown dtype {dtype}; run make export"
+            )
+        input_types.append(triton_type(DTYPES[dtype], f"input {input_name}"))
+    output_types = [triton_type(tensor.dtype, f"output {n}") for n, tensor in expected]
+    shapes = [shape for _, shape, _ in info.inputs] + shapes_at(expected)
+
+    # With a dynamic batch, the reference at the second batch size shows which dimensions vary with the batch.
+    second: list[list[int]] | None = None
+    if info.dynamic_batch:
+        if entry.expected_batch is None:
+            raise DeployError(f"{artifacts / FORMATS_FILE} names no reference at a second batch size; run make export")
+        second = shapes_at(tensor_file(artifacts / "input_batch.pt")) + shapes_at(
+            tensor_file(artifacts / entry.expected_batch)
+        )
+        if len(second) != len(shapes):
+            raise DeployError("the references at the two batch sizes hold different tensors; run make export")
+    names = [f"input {n}" for n in input_names] + [f"output {n}" for n in output_names]
+
+    batching, max_batch_size = batching_of(entry, shapes, second, names, max_batch)
+    batched = max_batch_size > 0
+    tensors = []
+    for i, (tensor_name, shape) in enumerate(zip(input_names + output_names, shapes, strict=True)):
+        other = second[i] if second else shape
+        if len(other) != len(shape):
+            raise Unservable(f"{names[i]} has {len(shape)} dimensions at one batch size and {len(other)} at another")
+        dims = [-1 if size != other[d] else size for d, size in enumerate(shape)][1 if batched else 0 :]
+        if 0 in dims:
+            raise Unservable(f"{names[i]} has a dimension of size 0 {shape}, which a Triton config cannot declare")
+        if not dims and not batched:
+            raise Unservable(f"{names[i]} is a scalar (no dimension), which a Triton config cannot declare unbatched")
+        data_type = (input_types + output_types)[i]
+        tensors.append(Tensor(tensor_name, data_type, dims or [1], reshape=not dims))
+    return Model(
+        name=name + ("_aoti" if package is not None else ""),
+        entry=entry,
+        source=source,
+        max_batch_size=max_batch_size,
+        inputs=tensors[: len(input_names)],
+        outputs=tensors[len(input_names) :],
+        kind=device_kind(package),
+        batching=batching,
+        torch_version=info.torch,
+    )
+
+
+def batching_of(
+    entry: Entry, shapes: list[list[int]], second: list[list[int]] | None, names: list[str], max_batch: int
+) -> tuple[str, int]:
+    """How Triton batches the model, said in one line, and its max_batch_size. Triton's dynamic batcher stacks
+    requests along the first dimension and splits the outputs along it: every input and output must have the batch
+    there, which the two reference batch sizes show."""
+    unbatched = "none: max_batch_size 0, dims are whole shapes"
+    if second is None:
+        return f'{unbatched} (the batch is fixed: "dynamic_batch" is false in deploy.json)', 0
+    varying = f"{unbatched}, -1 where the batch goes (a client sends its whole batch in one request)"
+    if entry.format.name == "aoti":
+        return f"{varying}: Triton's PyTorch backend does not batch AOTInductor models yet", 0
+    batch, batch2 = shapes[0][0] if shapes[0] else None, second[0][0] if second[0] else None
+    for name, shape, other in zip(names, shapes, second, strict=True):
+        if not shape or not other or (shape[0], other[0]) != (batch, batch2) or batch == batch2:
+            return f"{varying}: {name}'s first dimension is not the batch, so Triton cannot split a batched result", 0
+    return (
+        f"max_batch_size {max_batch} with dynamic_batching (Triton gathers requests into batches of up to "
+        f"{max_batch} rows; make triton TRITON_MAX_BATCH=<n> changes it), dims leave out the batch"
+    ), max_batch
+
+
+def parse_max_batch(given: str | None) -> int:
+    if given is None:
+        return DEFAULT_MAX_BATCH
+    try:
+        value = int(given)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_INT32:
+        raise DeployError(
+            f"TRITON_MAX_BATCH={given}: not a whole number from 1 to {MAX_INT32}; give one, e.g. make triton "
+            f"TRITON_MAX_BATCH={DEFAULT_MAX_BATCH}"
+        )
+    return value
+
+
+def check_name(name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        raise DeployError(
+            f"model name {name!r}: Triton model names here are letters, digits, '_', '-' and '.'; rename the project "
+            "folder (whose name is the default), or run python triton_repository.py --name <name>"
+        )
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """The folder is replaced as a whole: it must be this script's own (new, or holding only the model folders it
+    wrote); anything else is the user's and is not touched."""
+    if output_dir.is_symlink():
+        raise DeployError(
+            f"{output_dir}: is a link, and make triton writes a folder there; remove the link, or give --output-dir"
+        )
+    if not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise DeployError(f"{output_dir}: is a file, not a model repository; move it, or give --output-dir")
+    for path in sorted(output_dir.iterdir()):
+        config = path / "config.pbtxt"
+        ours = path.is_dir() and config.is_file() and config.read_text(errors="replace").startswith(HEADER)
+        if not ours:
+            raise DeployError(
+                f"{output_dir}: holds {path.name}, which make triton did not write; move it out (make triton "
+                "replaces the whole folder), or give --output-dir another folder"
+            )
+
+
+def write_model(folder: Path, model: Model) -> None:
+    version = folder / model.name / "1"
+    version.mkdir(parents=True)
+    (folder / model.name / "config.pbtxt").write_text(model.text(), encoding="utf-8")
+    shutil.copyfile(model.source, version / model.entry.format.model_file)  # a copy: the repository stands alone
+
+
+def publish(staging: Path, output_dir: Path) -> None:
+    """Make ``staging`` the repository: its files on disk first, then one exchange of the two folders, so that
+    ``output_dir`` is always a complete repository, the previous one or this one. Where the system cannot exchange
+    them, two renames (the previous repository out of the way, the new one in): never half written, but absent for
+    the instant between."""
+    for file in staging.rglob("*"):
+        if file.is_file():
+            with file.open("rb") as data:
+                os.fsync(data.fileno())
+    if not output_dir.exists():
+        os.rename(staging, output_dir)
+        return
+    if exchange(staging, output_dir):
+        shutil.rmtree(staging, ignore_errors=True)  # the previous repository, now
+        return
+    previous = Path(tempfile.mkdtemp(prefix=f"previous-{os.getpid()}-", dir=staging.parent))
+    os.replace(output_dir, previous)
+    os.rename(staging, output_dir)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two folders in one step: Linux's renameat2 with RENAME_EXCHANGE (glibc 2.28 and newer); False where the
+    C library, the kernel or the file system lacks it."""
+    at_fdcwd, rename_exchange = -100, 2
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0
+
+
+def clean_store(store: Path) -> None:
+    """Remove what runs that died left in the store (a run still going keeps its own)."""
+    for path in store.iterdir() if store.is_dir() else []:
+        pid = path.name.split("-")[1] if path.name.count("-") >= 2 else ""
+        if not (pid.isdigit() and process_alive(int(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_repository(name: str, artifacts: Path, output_dir: Path, max_batch: int) -> tuple[list[Model], int]:
+    """Write every model the backend can serve; returns them and how many formats were left out."""
+    check_name(name)
+    check_output_dir(output_dir)
+    models, skipped = [], 0
+    for entry in read_formats(artifacts):
+        try:
+            models.append(model_config(name, entry, artifacts, max_batch))
+        except Unservable as why:
+            skipped += 1
+            print(f"triton: skipped {entry.model_file}: {why}")
+    if not models:
+        raise DeployError(
+            "no exported model file can be served by Triton's PyTorch backend (why above); nothing was written"
+        )
+    store = output_dir.parent / f".{output_dir.name}"
+    store.mkdir(parents=True, exist_ok=True)
+    clean_store(store)
+    staging = Path(tempfile.mkdtemp(prefix=f"staging-{os.getpid()}-", dir=store))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp's folders are private; a repository is as readable as other files
+        for model in models:
+            write_model(staging, model)
+        publish(staging, output_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when published
+        if not any(store.iterdir()):
+            store.rmdir()
+    return models, skipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write a Triton Inference Server model repository of the exports.")
+    parser.add_argument(
+        "--max-batch",
+        help=f"max_batch_size of a model Triton batches (default {DEFAULT_MAX_BATCH}; make triton TRITON_MAX_BATCH=n)",
+    )
+    parser.add_argument("--name", default=PROJECT_DIR.name, help="the model's name (default: the project folder's)")
+    parser.add_argument("--artifacts", type=Path, default=PROJECT_DIR / "artifacts", help="the exported files")
+    parser.add_argument("--output-dir", type=Path, default=PROJECT_DIR / "triton", help="where to write")
+    args = parser.parse_args(argv)
+    try:
+        max_batch = parse_max_batch(args.max_batch)
+        output_dir = Path(os.path.abspath(args.output_dir))
+        models, _ = write_repository(args.name, args.artifacts, output_dir, max_batch)
+    except DeployError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+    for model in models:
+        print("\n".join(model.describe(output_dir)))
+    if args.max_batch is not None and not any(model.max_batch_size for model in models):
+        print(f"note: TRITON_MAX_BATCH={args.max_batch} is not used: Triton batches none of these models (above)")
+    print(
+        f"triton: wrote {output_dir} ({', '.join(model.name for model in models)}); serve it with "
+        f"tritonserver --model-repository={output_dir}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
