@@ -12,17 +12,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
+# The test tools: tritonclient for Triton's config schema, check-jsonschema for GitHub's workflow schema.
+TEST_TOOLS="pytest>=8 hypothesis ruff clang-format clang-tidy mypy matplotlib tritonclient[grpc] check-jsonschema"
 declare -A REQUIREMENTS=(
-  [default]="torch==2.14.1 torchvision==0.29.1 pytest>=8 hypothesis ruff clang-format clang-tidy mypy matplotlib"
+  [default]="torch==2.14.1 torchvision==0.29.1 $TEST_TOOLS"
   [cpu]="torch==2.13.0 pytest>=8 pillow"
   [cookiecutter]="cookiecutter>=2.5"
 )
+# What each venv takes on disk, with pip's unpacking, in GB (the CUDA wheels are 5.5 GB installed).
+declare -A NEEDS_GB=([default]=7 [cpu]=2 [cookiecutter]=1)
 
 make_venv() {
   local lane=$1 venv=.venvs/$1 stamp=.venvs/$1/.requirements
   if [[ ! -x $venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "${REQUIREMENTS[$lane]}" ]]; then
     echo "==> setup: creating $venv (${REQUIREMENTS[$lane]})"
     rm -rf "$venv"
+    # Said before pip starts, rather than pip's "No space left on device" halfway through.
+    local free_gb
+    free_gb=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
+    if [[ -n $free_gb && $free_gb -lt ${NEEDS_GB[$lane]} ]]; then
+      echo "setup: $free_gb GB free here, and $venv needs about ${NEEDS_GB[$lane]} GB; free some space and run scripts/setup.sh again" >&2
+      exit 1
+    fi
     "$PYTHON" -m venv "$venv"
     # shellcheck disable=SC2086  # the requirement list is meant to split
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${REQUIREMENTS[$lane]} \

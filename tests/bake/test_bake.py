@@ -17,6 +17,7 @@ EXPECTED_FILES = {
     ".clang-format",
     ".clang-tidy",
     ".cookiecutter.json",
+    ".github/workflows/verify.yml",
     ".gitignore",
     "CMakeLists.txt",
     "CMakePresets.json",
@@ -89,7 +90,8 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
     assert project == tmp_path / "resnet18_deploy"
     assert tree(project) == EXPECTED_FILES
     for name, text in contents(project).items():
-        assert not re.search(r"\{\{|\{%|\{#|cookiecutter\.(?!json)", text), f"template residue in {name}"
+        if not name.startswith(".github/"):  # GitHub's own expressions are ${{ ... }}
+            assert not re.search(r"\{\{|\{%|\{#|cookiecutter\.(?!json)", text), f"template residue in {name}"
         assert "\n\n\n\n" not in text, f"runs of blank lines in {name}"
     deploy = json.loads((project / "deploy.json").read_text())
     assert deploy == {
@@ -109,7 +111,7 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
     # The C++, the CMake files and the Python scripts are the template's own files, copied as they are: nothing in
     # them varies per project (what does travels in the model file and deploy.json).
     for name in tree(project):
-        if name.startswith(("src/", "include/", "examples/", "cmake/")) or name.endswith(".py"):
+        if name.startswith(("src/", "include/", "examples/", "cmake/", ".github/")) or name.endswith(".py"):
             assert (project / name).read_bytes() == (PROJECT_TEMPLATE / name).read_bytes(), name
     assert "project(resnet18_deploy VERSION 0.1.0 LANGUAGES CXX)" in (project / "CMakeLists.txt").read_text()
     assert (project / "requirements.txt").read_text().splitlines()[1:] == [
@@ -133,6 +135,21 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
     assert all(
         line.startswith("\t") for line in (project / "Makefile").read_text().splitlines() if line.startswith("  \t")
     )
+
+
+def test_the_ci_workflow_is_a_valid_github_workflow(tmp_path: Path) -> None:
+    """.github/workflows/verify.yml passes GitHub's workflow schema (check-jsonschema's copy, no network), and runs
+    make verify and make package-check; the same file without its runner fails the schema (the check is real)."""
+    workflow = bake(tmp_path) / ".github/workflows/verify.yml"
+    check = [str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows"]
+    result = run([*check, workflow])
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = workflow.read_text()
+    assert "make verify PYTHON=python" in text and "make package-check PYTHON=python" in text
+    assert "download.pytorch.org/whl/cpu" in text and "cache: pip" in text and "ccache" in text
+    broken = tmp_path / "broken.yml"
+    broken.write_text(text.replace("    runs-on: ubuntu-24.04\n", ""))
+    assert run([*check, broken]).returncode == 1
 
 
 def test_both_front_doors_render_the_same_project(tmp_path: Path) -> None:
