@@ -156,16 +156,16 @@ def formats(share: Path) -> list[list[str]]:
 
 
 def check(build: Path, bundle: Path | None) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="package-check-", dir=build))
+    origin = archive_of(build) if bundle is None else bundle
+    if bundle is not None and not (bundle / "share").is_dir():
+        raise CheckError(f"{bundle} is not an unpacked bundle of make package (it has no share/ folder)")
+    # The new folder goes below the build folder, not /tmp: a bundle unpacks to several hundred MB.
+    workdir = Path(tempfile.mkdtemp(prefix="package-check-", dir=build if build.is_dir() else None))
     try:
         if bundle is None:
-            archive = archive_of(build)
-            with tarfile.open(archive) as tar:
+            with tarfile.open(origin) as tar:
                 tar.extractall(workdir / "unpacked", filter="tar")
             (bundle,) = (workdir / "unpacked").iterdir()
-            origin = archive
-        else:
-            origin = bundle
         bundle = bundle.resolve()
         shares = [folder for folder in (bundle / "share").iterdir() if (folder / "formats.txt").exists()]
         if len(shares) != 1:
