@@ -17,6 +17,7 @@ EXPECTED_FILES = {
     ".clang-format",
     ".clang-tidy",
     ".cookiecutter.json",
+    ".dockerignore",
     ".github/workflows/verify.yml",
     ".gitignore",
     "CMakeLists.txt",

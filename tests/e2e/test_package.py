@@ -30,12 +30,30 @@ def dynamic_section(elf: Path) -> str:
     return subprocess.run(["readelf", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.fixture(scope="session")
+def made(request: pytest.FixtureRequest) -> dict[str, tuple[SimpleNamespace, dict[str, SimpleNamespace]]]:
+    """`make package`, then `make package-check`, in both lanes' projects, the lanes side by side: CPack's gzip of
+    libtorch_cpu takes one core for half a minute, and the machine has two."""
+    projects = {lane: lane_project(request, lane) for lane in ("default", "cpu")}
+    results: dict[str, dict[str, SimpleNamespace]] = {lane: {} for lane in projects}
+    for goal in ("package", "package-check"):
+        running = {
+            lane: subprocess.Popen(["make", goal], cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            for lane, project in projects.items()
+            if goal == "package" or results[lane]["package"].returncode == 0
+        }
+        for lane, process in running.items():
+            stdout, _ = process.communicate(timeout=900)
+            results[lane][goal] = SimpleNamespace(returncode=process.returncode, stdout=stdout.decode())
+    return {lane: (projects[lane], results[lane]) for lane in projects}
+
+
 @pytest.fixture(scope="session", params=["default", "cpu"])
-def packaged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """`make package` then `make package-check` in each lane's project, and the bundle unpacked."""
-    project = lane_project(request, request.param)
-    package = make(project.path, "package")
-    check = make(project.path, "package-check") if package.returncode == 0 else package
+def packaged(request: pytest.FixtureRequest, made: dict, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """One lane's `make package` and `make package-check`, and its bundle unpacked."""
+    project, results = made[request.param]
+    package = results["package"]
+    check = results.get("package-check", package)
     archives = sorted((project.path / "dist").glob("*.tar.gz"))
     unpacked = tmp_path_factory.mktemp(f"bundle-{request.param}")
     if archives:
