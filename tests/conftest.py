@@ -1,4 +1,4 @@
-"""Fixtures shared by the three tiers: the repository as a template, the lane interpreters, and runners."""
+"""Fixtures shared by the four tiers: the repository as a template, the lane interpreters, and runners."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""libtorch discovery (cmake/discover.py): the documented order, what each form of path means, clear failures."""
+"""libtorch discovery (cmake/discover.py): the documented order, what each form of path means, clear failures.
+(The same on the real torch wheels of both lanes is in tests/with_torch/test_discover.py.)"""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from tsgen import template
-
-from tests.conftest import lane_python, run, torch_package
 
 discover = template.discover()
 
@@ -90,27 +89,6 @@ def test_cxx_standard_follows_the_libtorch_version(version: str, standard: int) 
     assert discover.cxx_standard_for(version) == standard
 
 
-def test_the_torch_package_of_each_lane_is_found_through_its_python() -> None:
-    """Real wheels: the default lane is a CUDA 13 wheel needing C++20, the cpu lane a CPU wheel needing C++17."""
-    default, cpu = lane_python("default"), lane_python("cpu")
-    found = discover.find_libtorch(python=str(default), environ=NO_PYTHON)
-    assert (found.prefix, found.version, found.cuda, found.cxx_standard) == (
-        str(torch_package(default)),
-        "2.14.1",
-        "13.0",
-        20,
-    )
-    assert found.how == f"the torch package of {default}"
-    found = discover.find_libtorch(python=str(cpu), environ=NO_PYTHON)
-    assert (found.version, found.cuda, found.cxx_standard) == ("2.13.0", None, 17)
-
-
-def test_find_python_skips_interpreters_without_torch() -> None:
-    """The project's Python is the first candidate that has torch."""
-    assert discover.find_python(["/nonexistent/python", str(lane_python("cpu"))]) == str(lane_python("cpu"))
-    assert discover.torch_version_of(str(lane_python("cpu"))) == "2.13.0+cpu"
-
-
 def test_command_line_prints_json_for_cmake_and_fails_with_the_list(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -137,22 +115,3 @@ def test_the_version_rule_gives_one_verdict_for_cmake_the_hook_and_doctor() -> N
     assert major.blocking and "differ in major version; use that torch's own libtorch" in major.message
     assert major.message.endswith("or export with torch 2.x (make PYTHON=...)")
     assert discover.agreement(None, libtorch, "py").level == "unknown"
-
-
-def test_missing_packages_are_named_with_the_command_that_installs_them(tmp_path: Path) -> None:
-    """requirements.txt's names (versions, comments and options left out) are looked up in the given Python;
-    the command line prints one setup: FAIL line naming what is missing and exits 1."""
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("# the project's\ntorch>=2.1\npillow  # images\npytest\n-r more.txt\nno-such-pkg-xyz==1\n")
-    names = discover.requirement_names(requirements)
-    assert names == ["torch", "pillow", "pytest", "no-such-pkg-xyz"]
-    cpu = str(lane_python("cpu"))
-    assert discover.missing_packages(cpu, names) == ["no-such-pkg-xyz"]
-    assert discover.missing_packages("/nonexistent/python", names) is None
-    script = template.find_template_dir() / template.PROJECT_DIR_NAME / "cmake" / "discover.py"
-    result = run([cpu, script, "requirements", requirements])
-    assert result.returncode == 1 and result.stdout == (
-        f"setup: FAIL: {cpu} lacks no-such-pkg-xyz, which this project needs; {cpu} -m pip install -r {requirements}\n"
-    )
-    requirements.write_text("torch\npytest\n")
-    assert run([cpu, script, "requirements", requirements]).returncode == 0

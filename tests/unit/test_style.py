@@ -57,5 +57,5 @@ def test_generated_project_is_formatted_and_lint_clean(model: str, tmp_path: Pat
 def test_test_programs_are_formatted() -> None:
     """The C++ that the end-to-end tests compile against the library follows the generated project's style."""
     style = f"--style=file:{REPO / '{{cookiecutter.project_slug}}' / '.clang-format'}"
-    result = run([TOOLS / "clang-format", style, "--dry-run", "--Werror", "tests/e2e/threads.cpp"], cwd=REPO)
+    result = run([TOOLS / "clang-format", style, "--dry-run", "--Werror", "tests/with_build/threads.cpp"], cwd=REPO)
     assert result.returncode == 0, result.stderr

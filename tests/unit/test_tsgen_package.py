@@ -1,9 +1,9 @@
-"""The tsgen package: the template it ships, the modules it shares with the template, its one-line errors."""
+"""The tsgen package: the template it ships, the modules it shares with the template, its one-line errors.
+(`tsgen libtorch` on a real lane's torch is tested in tests/with_torch/test_tsgen_package.py.)"""
 
 from __future__ import annotations
 
 import filecmp
-import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from tsgen import template
 from tsgen.cli import cli
 
-from tests.conftest import REPO, lane_python, torch_package
+from tests.conftest import REPO
 
 
 def test_the_installed_wheel_carries_this_checkout_s_template() -> None:
@@ -74,25 +74,6 @@ def test_new_refuses_an_existing_folder_without_force(tmp_path: Path) -> None:
         in result.output
     )
     assert [p.name for p in (tmp_path / "demo").iterdir()] == ["mine.txt"]
-
-
-def test_libtorch_reports_the_prefix_and_how(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`tsgen libtorch --json` gives tools the prefix, version, standard and flavour of the lane's torch."""
-    for variable in ("Torch_DIR", "LIBTORCH", "CMAKE_PREFIX_PATH"):
-        monkeypatch.delenv(variable, raising=False)
-    python = lane_python("cpu")
-    result = CliRunner().invoke(cli, ["libtorch", "--python", str(python), "--json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
-    assert (data["prefix"], data["version"], data["cxx_standard"], data["cuda"]) == (
-        str(torch_package(python)),
-        "2.13.0",
-        17,
-        None,
-    )
-    plain = CliRunner().invoke(cli, ["libtorch", "--python", str(python)])
-    assert plain.output.splitlines()[0] == data["prefix"]
-    assert f"found via the torch package of {python}" in plain.output
 
 
 def test_libtorch_fails_with_the_places_it_looked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

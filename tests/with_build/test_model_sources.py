@@ -16,8 +16,8 @@ import torch
 import torchvision
 
 from tests.conftest import lane_python, run, torch_package, tsgen
-from tests.e2e.conftest import DICT_OUTPUT, PAIR, TINY_NET, generated, make
-from tests.e2e.test_errors import save_tensors
+from tests.with_build.conftest import DICT_OUTPUT, PAIR, TINY_NET, generated, make
+from tests.with_build.test_errors import save_tensors
 
 pytestmark = pytest.mark.e2e
 

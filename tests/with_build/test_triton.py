@@ -17,7 +17,7 @@ from torch.utils import _pytree as pytree
 from tritonclient.grpc import model_config_pb2
 
 from tests.conftest import tree
-from tests.e2e.conftest import make, mtimes
+from tests.with_build.conftest import make, mtimes
 
 pytestmark = pytest.mark.e2e
 

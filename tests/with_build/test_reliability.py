@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import lane_python, run
-from tests.e2e.conftest import make
+from tests.with_build.conftest import make
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import torch_package
-from tests.e2e.conftest import make
-from tests.e2e.test_library import cmake_build, lane_project
+from tests.with_build.conftest import make
+from tests.with_build.test_library import cmake_build, lane_project
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tests.conftest import VENVS, lane_python, run, torch_package, tree
-from tests.e2e.conftest import make
+from tests.with_build.conftest import make
 
 pytestmark = pytest.mark.e2e
 

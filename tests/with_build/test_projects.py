@@ -19,7 +19,7 @@ import torch
 import torchvision
 
 from tests.conftest import lane_python, run
-from tests.e2e.conftest import BARE_MACHINE, COMPILE_MARKERS, make, mtimes
+from tests.with_build.conftest import BARE_MACHINE, COMPILE_MARKERS, make, mtimes
 
 pytestmark = pytest.mark.e2e
 

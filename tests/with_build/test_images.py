@@ -15,7 +15,7 @@ import torch
 import torchvision
 
 from tests.conftest import lane_python, run, tsgen
-from tests.e2e.conftest import BARE_MACHINE, make
+from tests.with_build.conftest import BARE_MACHINE, make
 
 pytestmark = pytest.mark.e2e
 
