@@ -7,15 +7,21 @@ with the same words. (cookiecutter only runs files named after a hook, so this m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import keyword
 import math
 import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-EXPORT_METHODS = ("script", "trace", "auto")
+# This file lives in the template's hooks/ folder, wherever the template is (a checkout, a cookiecutter clone, the
+# wheel's tsgen/template/).
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR_NAME = "{{cookiecutter.project_slug}}"
+RECORD_FILE = ".cookiecutter.json"
 # The formats answer and the model files it exports (export.py's FORMATS names them in deploy.json).
 FORMATS = {"torchscript": ["torchscript"], "aoti": ["aoti"], "both": ["torchscript", "aoti"]}
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
@@ -44,6 +50,85 @@ _CXX_KEYWORDS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Question:
+    """One answer of the template, defined once in cookiecutter.json: its key, default and ``__prompts__`` text.
+
+    cookiecutter asks the keys without a leading underscore (the interactive door's few questions); the others are
+    private, set by ``key=value``, by a replay or a config file's default_context, and by ``tsgen new``'s flags.
+    """
+
+    key: str
+    default: object
+    prompt: object  # the __prompts__ entry: a text, or for a choice {"__prompt__": text, option: text, ...}
+    first: bool = False
+
+    @property
+    def name(self) -> str:
+        """The answer's name everywhere but cookiecutter's context: ``_atol`` -> ``atol``."""
+        return self.key.lstrip("_")
+
+    @property
+    def asked(self) -> bool:
+        return not self.key.startswith("_")
+
+    @property
+    def choices(self) -> list[str] | None:
+        """A cookiecutter choice (a list), or a private answer whose prompt lists its options."""
+        if isinstance(self.default, list):
+            return [str(choice) for choice in self.default]
+        if isinstance(self.prompt, dict):
+            return [option for option in self.prompt if option != "__prompt__"]
+        return None
+
+    @property
+    def default_value(self) -> object:
+        return self.default[0] if isinstance(self.default, list) else self.default
+
+    @property
+    def flag(self) -> str:
+        """``tsgen new``'s flag: the first answer is the NAME argument; a yes/no answer that defaults to yes is
+        turned off by ``--no-<name>``; every other answer is ``--<name>``."""
+        if self.first:
+            return "NAME"
+        dashed = self.name.replace("_", "-")
+        return f"--no-{dashed}" if self.default is True else f"--{dashed}"
+
+    @property
+    def help(self) -> str:
+        if isinstance(self.prompt, dict):
+            options = "; ".join(f"{key}: {text}" for key, text in self.prompt.items() if key != "__prompt__")
+            return f"{self.prompt.get('__prompt__', self.name)} ({options})"
+        return str(self.prompt)
+
+
+def questions(template_dir: Path = TEMPLATE_DIR) -> list[Question]:
+    """Every answer of the template at ``template_dir``, in cookiecutter.json's order: the keys ``__prompts__``
+    describes (cookiecutter's own settings such as _copy_without_render have no prompt)."""
+    data = json.loads((template_dir / "cookiecutter.json").read_text(encoding="utf-8"))
+    prompts = data.get("__prompts__", {})
+    keys = [key for key in data if key in prompts]
+    return [Question(key, data[key], prompts[key], first=index == 0) for index, key in enumerate(keys)]
+
+
+def question(name: str) -> Question:
+    return next(item for item in questions() if item.name == name)
+
+
+def by_name(context: dict, template_dir: Path = TEMPLATE_DIR) -> dict[str, object]:
+    """The answers of a cookiecutter context (or a record), keyed by name: ``{"atol": "1e-4", ...}``."""
+    known = {item.name for item in questions(template_dir)}
+    return {key.lstrip("_"): value for key, value in context.items() if key.lstrip("_") in known}
+
+
+def by_key(context: dict, template_dir: Path = TEMPLATE_DIR) -> dict[str, object]:
+    """The answers of a cookiecutter context, keyed as cookiecutter.json keys them (what extra_context takes)."""
+    return {item.key: context[item.key] for item in questions(template_dir) if item.key in context}
+
+
+EXPORT_METHODS = tuple(question("export_method").choices or ())
+
+
 @dataclass
 class AnswerError(Exception):
     """Raised for an answer the template cannot use; str() is the one line users see."""
@@ -57,15 +142,20 @@ class AnswerError(Exception):
         return f"ERROR: {self.answer}={self.value!r}: {self.why}; {self.fix}"
 
 
+def _get(answers: dict, name: str, default: object = "") -> object:
+    """An answer by name, whether the context keys it as asked (``model``) or private (``_atol``)."""
+    return answers.get(name, answers.get(f"_{name}", default))
+
+
 def _text(answers: dict, name: str) -> str:
-    value = answers.get(name, "")
+    value = _get(answers, name)
     return value if isinstance(value, str) else str(value)
 
 
 def _integer(answers: dict, name: str, minimum: int, fix: str) -> int:
     text = _text(answers, name).strip()
     if not re.fullmatch(r"[+]?\d+", text) or int(text) < minimum:
-        raise AnswerError(name, answers.get(name), f"not a whole number >= {minimum}", fix)
+        raise AnswerError(name, _get(answers, name), f"not a whole number >= {minimum}", fix)
     return int(text)
 
 
@@ -76,7 +166,7 @@ def _tolerance(answers: dict, name: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < 0:
-        raise AnswerError(name, answers.get(name), "not a finite number >= 0", "give a tolerance such as 1e-4")
+        raise AnswerError(name, _get(answers, name), "not a finite number >= 0", "give a tolerance such as 1e-4")
     return value
 
 
@@ -337,15 +427,17 @@ def check_weights(weights: str, model: str, bases: list[Path]) -> None:
 
 def validate(answers: dict, bases: list[Path] | None = None) -> None:
     """Raise AnswerError for the first answer the template cannot use."""
-    for name, value in answers.items():
-        if isinstance(value, str) and not name.startswith("_"):
+    for name, value in by_name(answers).items():
+        if isinstance(value, str):
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:  # undecodable bytes on a command line arrive as lone surrogates
                 raise AnswerError(name, value, "is not valid UTF-8 text", "retype it in UTF-8") from None
     _single_line(answers, "project_name", "give a one-line project name")
     if not _text(answers, "project_name").strip():
-        raise AnswerError("project_name", answers.get("project_name"), "is empty", "give a project name, e.g. my-model")
+        raise AnswerError(
+            "project_name", _get(answers, "project_name"), "is empty", "give a project name, e.g. my-model"
+        )
     check_slug(_text(answers, "project_slug"))
     _single_line(answers, "description", "give a one-line description")
     bases = model_file_bases() if bases is None else bases
@@ -377,8 +469,8 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
     _single_line(answers, "python", "give the interpreter's plain path")
     _single_line(answers, "libtorch", "give the libtorch folder's plain path")
     for name, default in (("dynamic_batch", False), ("first_build", True)):
-        if str(answers.get(name, default)).lower() not in YES_NO:
-            raise AnswerError(name, answers.get(name), "is not yes or no", "answer yes or no")
+        if str(_get(answers, name, default)).lower() not in YES_NO:
+            raise AnswerError(name, _get(answers, name), "is not yes or no", "answer yes or no")
 
 
 def in_models(path_text: str) -> str:
@@ -400,7 +492,7 @@ def deploy_config(answers: dict) -> dict[str, object]:
         "export_method": _text(answers, "export_method"),
         "formats": FORMATS[_text(answers, "formats") or "torchscript"],
         "inputs": [{"name": name, "shape": shape, "dtype": dtype} for name, shape, dtype in inputs],
-        "dynamic_batch": is_yes(answers.get("dynamic_batch", False)),
+        "dynamic_batch": is_yes(_get(answers, "dynamic_batch", False)),
         "seed": int(_text(answers, "seed").strip()),
         "top_k": int(_text(answers, "top_k").strip()),
         "preprocess": None if preprocess is None else {key: preprocess.get(key, "auto") for key in PREPROCESS_KEYS},
@@ -425,3 +517,88 @@ def deploy_json(config: dict[str, object]) -> str:
 def is_yes(value: object) -> bool:
     """cookiecutter booleans arrive as bools, or as strings when given on a command line."""
     return str(value).strip().lower() in {"true", "1", "yes", "y", "on"}
+
+
+# What a copy of the template may hold besides the template: caches that Python, pip and ruff leave behind.
+_CACHES = {"__pycache__", ".ruff_cache", ".mypy_cache", ".pytest_cache"}
+
+
+def template_files(template_dir: Path = TEMPLATE_DIR) -> list[Path]:
+    """The files that make the template (cookiecutter.json, hooks/, the project folder), relative, sorted."""
+    files = [Path("cookiecutter.json")]
+    for folder in ("hooks", PROJECT_DIR_NAME):
+        files += [path.relative_to(template_dir) for path in (template_dir / folder).rglob("*") if path.is_file()]
+    return sorted(
+        (path for path in files if not _CACHES.intersection(path.parts) and path.suffix != ".pyc"),
+        key=Path.as_posix,
+    )
+
+
+def template_digest(template_dir: Path = TEMPLATE_DIR) -> str:
+    """The template's fingerprint: every file's path and bytes. Two copies of one template version agree wherever
+    they are (a checkout, a cookiecutter clone, the wheel), and any change to the template changes it."""
+    digest = hashlib.sha256()
+    for relative in template_files(template_dir):
+        content = (template_dir / relative).read_bytes()
+        digest.update(f"{relative.as_posix()}\0{len(content)}\0".encode())
+        digest.update(content)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def template_version(template_dir: Path = TEMPLATE_DIR) -> str:
+    """tsgen's version beside the template: the checkout's generator/tsgen, or the wheel's tsgen package ('' when
+    the template was copied away from both)."""
+    for init in (template_dir / "generator" / "tsgen" / "__init__.py", template_dir.parent / "__init__.py"):
+        found = (
+            re.search(r'^__version__ = "([^"]+)"', init.read_text(encoding="utf-8"), re.M) if init.is_file() else None
+        )
+        if found:
+            return found.group(1)
+    return ""
+
+
+def template_commit(template_dir: Path = TEMPLATE_DIR) -> str | None:
+    """The commit of a template that is a git checkout (cookiecutter's clone of a git URL, or a local one)."""
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=template_dir, capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    lines = top.stdout.split()
+    if top.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != template_dir.resolve():
+        return None
+    return lines[1]
+
+
+def record(context: dict) -> dict[str, object]:
+    """The project's record of what made it (RECORD_FILE): every answer by its cookiecutter key, in cookiecutter's
+    replay format, and under "tsgen" the template's version, source, commit and fingerprint for ``tsgen update``."""
+    template_dir = Path(context.get("_repo_dir") or TEMPLATE_DIR)
+    return {
+        "cookiecutter": {item.key: _get(context, item.name, item.default) for item in questions(template_dir)},
+        "tsgen": {
+            "version": template_version(template_dir),
+            # tsgen update renders from its own clone of a git template, and names the source the user gave
+            "template": os.environ.get("TSGEN_TEMPLATE_SOURCE") or str(context.get("_template") or template_dir),
+            "commit": template_commit(template_dir),
+            "digest": template_digest(template_dir),
+        },
+    }
+
+
+def read_record(project: Path) -> dict | None:
+    """A project's record, or None when it has none that tsgen wrote."""
+    try:
+        data = json.loads((project / RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(data, dict) and isinstance(data.get("cookiecutter"), dict) and isinstance(data.get("tsgen"), dict)
+    return data if ok and "digest" in data["tsgen"] else None
+
+
+def template_label(info: dict) -> str:
+    """A record's template in a few words: ``tsgen 0.2.0 (commit 1a2b3c4d, sha256:5e6f7a8b)``."""
+    parts = [f"commit {str(info['commit'])[:8]}"] if info.get("commit") else []
+    parts.append(str(info.get("digest", ""))[:15])
+    return f"tsgen {info.get('version') or '(unknown version)'} ({', '.join(parts)})"

@@ -1,4 +1,5 @@
-"""Finish the generated project: write deploy.json, copy the user's files, find libtorch, record it, first build.
+"""Finish the generated project: write deploy.json and the record of what made it, copy the user's files, find
+libtorch, record it, first build.
 
 Standard library only. Runs inside the new project folder. It never fails the generation for a problem on the
 user's machine (no torch, no libtorch, a failing build): cookiecutter would delete the project, so instead the
@@ -33,12 +34,13 @@ def make_quote(value: str) -> str:
     return value.replace("$", "$$").replace("#", r"\#")
 
 
-def copy_model_files(context: dict, project: Path, answers) -> None:
+def copy_model_files(context: dict, project: Path, answers, quiet: bool = False) -> None:
     """The user's model file and weights file (if any) are copied into models/: the project is self-contained."""
     for source in answers.project_files(context, answers.model_file_bases(context.get("_output_dir"))):
         (project / "models").mkdir(exist_ok=True)
         shutil.copy2(source, project / "models" / source.name)
-        say(f"Copied {source} to models/{source.name} (export.py reads this copy)")
+        if not quiet:
+            say(f"Copied {source} to models/{source.name} (export.py reads this copy)")
 
 
 def find_ccache() -> str:
@@ -107,15 +109,24 @@ def main(context: dict) -> int:
     import answers
     import discover
 
-    # deploy.json holds the settings export.py reads, derived once from the answers (validated by pre_gen_project).
+    # deploy.json holds the settings export.py reads, derived once from the answers (validated by pre_gen_project);
+    # the record says which answers and which template made the project (tsgen update reads it).
     (project / "deploy.json").write_text(answers.deploy_json(answers.deploy_config(context)), encoding="utf-8")
-    copy_model_files(context, project, answers)
+    record = json.dumps(answers.record(context), indent=2, ensure_ascii=False) + "\n"
+    (project / answers.RECORD_FILE).write_text(record, encoding="utf-8")
+    # tsgen update renders two template versions to compare them: no messages, no machine lookups, no build.
+    render_only = bool(os.environ.get("TSGEN_RENDER_ONLY"))
+    copy_model_files(context, project, answers, quiet=render_only)
+    if render_only:
+        return 0
     next_step = f"cd {shown} && make verify"
 
-    python = discover.find_python([context["python"]] if context["python"] else [sys.executable])
+    given = answers.by_name(context)
+    python_answer, libtorch_answer = str(given["python"]), str(given["libtorch"])
+    python = discover.find_python([python_answer] if python_answer else [sys.executable])
     exporter = discover.torch_version_of(python) if python else None
     if python is None:
-        python = context["python"] or "python3"
+        python = python_answer or "python3"
         say(f"No Python with torch found ({python} has none): export.py needs torch.")
         say(f"Next: install torch (pip install -r {shown / 'requirements.txt'}), then: {next_step}")
     else:
@@ -132,9 +143,9 @@ def main(context: dict) -> int:
         say("No CMake >= 3.21 found: install one (pip install cmake) before building.")
 
     try:
-        libtorch = discover.find_libtorch(context["libtorch"] or None, python, explicit_how="the libtorch answer")
+        libtorch = discover.find_libtorch(libtorch_answer or None, python, explicit_how="the libtorch answer")
     except discover.LibtorchNotFound as err:
-        write_local_mk(project, python, cmake_path, context["libtorch"], "nothing yet: not found")
+        write_local_mk(project, python, cmake_path, libtorch_answer, "nothing yet: not found")
         say(str(err))
         for place in err.looked:
             print(f"    looked at {place}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -14,7 +15,7 @@ from rich.table import Table
 from tsgen import __version__, template
 from tsgen.doctor import run_checks, setup_for
 from tsgen.errors import TsgenError
-from tsgen.new import NewProject, new_project
+from tsgen.new import FLAG_ALIASES, NewProject, new_project
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 console = Console(highlight=False, soft_wrap=True)
@@ -43,46 +44,29 @@ def cli(debug: bool) -> None:
     """Generate TorchScript deployment projects: export in Python, run in C++ with libtorch, prove they agree."""
 
 
+def answer_parameters(command: Callable[..., None]) -> Callable[..., None]:
+    """One parameter per template answer, derived from cookiecutter.json (the one list of answers): its flag,
+    choices, help text (the question's prompt) and default. Adding an answer to the template adds its flag."""
+    for item in reversed(template.answers().questions()):
+        if item.first:
+            command = click.argument(item.name, metavar=item.flag)(command)
+            continue
+        names = [*([FLAG_ALIASES[item.name]] if item.name in FLAG_ALIASES else []), item.flag, item.name]
+        default = item.default_value
+        shown = "derived from NAME" if "{{" in str(default) else default
+        help_text = f"No to: {item.help}" if default is True else item.help
+        help_text += f"  [default: {shown}]" if shown not in ("", True, False) else ""
+        if isinstance(default, bool):  # a yes/no answer: its flag sets the opposite of the default
+            option = click.option(*names, flag_value=not default, default=None, help=help_text)
+        else:
+            choices = item.choices
+            option = click.option(*names, type=click.Choice(choices) if choices else None, help=help_text)
+        command = option(command)
+    return command
+
+
 @cli.command()
-@click.argument("name")
-@click.option("--slug", help="Folder and CMake project name [default: NAME in lower case, - and spaces as _].")
-@click.option(
-    "--model", help="torchvision:<arch>, path/to/file.py:factory or path/to/model.pt  [default: torchvision:resnet18]"
-)
-@click.option(
-    "--weights", help="torchvision weights: none, DEFAULT, a weights name or a .pt/.pth file  [default: none]"
-)
-@click.option("--description", help="One-line description for the README.")
-@click.option(
-    "--export-method",
-    type=click.Choice(["script", "trace", "auto"]),
-    help="torch.jit.script (default), trace, or auto (script, else trace).",
-)
-@click.option(
-    "--formats",
-    type=click.Choice(["torchscript", "aoti", "both"]),
-    help="Export to TorchScript model.pt (default), AOTInductor model.pt2, or both (compare them).",
-)
-@click.option("--input-shape", help="Reference input shape, comma-separated  [default: 1,3,224,224]")
-@click.option("--inputs", help="Several named inputs: name:shape:dtype;...  e.g. ids:1,16:int64;mask:1,16:bool")
-@click.option("--top-k", help="Classes to print and compare for classifiers, 0 for none  [default: 5]")
-@click.option(
-    "--preprocess",
-    help="Image preprocessing of ts-infer --image: auto, none, or resize=256 mean=r,g,b std=r,g,b "
-    "interpolation=bilinear  [default: auto: the torchvision weights' transforms, else ImageNet's]",
-)
-@click.option(
-    "--labels", help="Class names: auto (the torchvision weights' categories), none, or a .txt file  [default: auto]"
-)
-@click.option("--atol", help="Absolute tolerance of the C++ vs Python check  [default: 1e-4]")
-@click.option("--rtol", help="Relative tolerance of the C++ vs Python check  [default: 1e-4]")
-@click.option("--seed", help="Seed of the random weights and reference input  [default: 0]")
-@click.option("--python", "python", help="Python with torch used for export  [default: this one, else python3]")
-@click.option("--libtorch", help="libtorch or torch package folder  [default: discover, see `tsgen libtorch`]")
-@click.option(
-    "--dynamic-batch", is_flag=True, default=None, help="Also check export and parity at a second batch size."
-)
-@click.option("--no-build", is_flag=True, help="Skip the first configure + build.")
+@answer_parameters
 @click.option(
     "--output-dir",
     "-o",
@@ -92,13 +76,12 @@ def cli(debug: bool) -> None:
     help="Folder to create the project in.",
 )
 @click.option("--force", is_flag=True, help="Regenerate into an existing project folder.")
-def new(name: str, slug: str | None, no_build: bool, output_dir: Path, force: bool, **answers: str | None) -> None:
+@click.option("--no-git", is_flag=True, help="Do not make the new project a git repository with a first commit.")
+def new(output_dir: Path, force: bool, no_git: bool, **answers: object) -> None:
     """Create the deployment project NAME (non-interactive; every template answer has a flag)."""
-    given: dict[str, object] = {"project_name": name, "project_slug": slug, **answers}
-    if no_build:
-        given["first_build"] = False
     started = time.monotonic()
-    project = new_project(NewProject(answers=given, output_dir=output_dir, force=force))
+    request = NewProject(answers=answers, output_dir=output_dir, force=force, git=not no_git)
+    project = new_project(request)
     console.print(f"[green]tsgen[/green]: {project} ready in {time.monotonic() - started:.1f} s")
 
 

@@ -21,47 +21,31 @@ from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
 
-from tsgen import template
+from tsgen import gitrepo, template
 from tsgen.errors import TsgenError
 
-# The flag that sets each answer, so that errors name what the user typed.
-FLAGS = {
-    "project_name": "NAME",
-    "project_slug": "--slug",
-    "model": "--model",
-    "weights": "--weights",
-    "description": "--description",
-    "export_method": "--export-method",
-    "formats": "--formats",
-    "input_shape": "--input-shape",
-    "inputs": "--inputs",
-    "dynamic_batch": "--dynamic-batch",
-    "top_k": "--top-k",
-    "preprocess": "--preprocess",
-    "labels": "--labels",
-    "atol": "--atol",
-    "rtol": "--rtol",
-    "seed": "--seed",
-    "python": "--python",
-    "libtorch": "--libtorch",
-    "first_build": "--no-build",
-}
+# Shorter spellings of two answers' flags, which errors use (the derived --project-slug and --no-first-build work too).
+FLAG_ALIASES = {"project_slug": "--slug", "first_build": "--no-build"}
 
 
 @dataclass
 class NewProject:
     """What ``tsgen new`` was asked for: the answers given (others keep the template's defaults) and where."""
 
-    answers: dict[str, object] = field(default_factory=dict)
+    answers: dict[str, object] = field(default_factory=dict)  # by name (atol), not cookiecutter key (_atol)
     output_dir: Path = Path(".")
     force: bool = False
+    git: bool = True  # make a new project folder a git repository with a first commit (see gitrepo.py)
 
 
 def resolve_answers(request: NewProject) -> dict[str, object]:
-    """The full answer set cookiecutter will use (defaults and derived values such as the slug rendered)."""
+    """The full answer set cookiecutter will use, by cookiecutter key (defaults and derived values such as the slug
+    rendered)."""
     template_dir = template.find_template_dir()
     extra = {key: value for key, value in request.answers.items() if value is not None}
     rules = template.answers()
+    unknown = set(extra) - {item.name for item in rules.questions()}
+    assert not unknown, f"not template answers: {unknown}"
     for key, value in extra.items():
         try:
             rules.check_literal(key, value)
@@ -75,7 +59,11 @@ def resolve_answers(request: NewProject) -> dict[str, object]:
         extra["weights"] = str(Path(str(extra["weights"])).expanduser().resolve())
     if rules.is_labels_file(str(extra.get("labels", "")).strip()):
         extra["labels"] = str(Path(str(extra["labels"]).strip()).expanduser().resolve())
-    context = generate_context(context_file=str(template_dir / "cookiecutter.json"), extra_context=extra)
+    keys = {item.name: item.key for item in rules.questions()}
+    context = generate_context(
+        context_file=str(template_dir / "cookiecutter.json"),
+        extra_context={keys[name]: value for name, value in extra.items()},
+    )
     return dict(prompt_for_config(context, no_input=True))
 
 
@@ -93,10 +81,15 @@ def validate(answers_given: dict[str, object], slug_given: bool = True) -> None:
         raise _flag_error(err) from err
 
 
+def flags() -> dict[str, str]:
+    """The flag that sets each answer (by name), as cli.py derives it, so that errors name what the user typed."""
+    return {item.name: FLAG_ALIASES.get(item.name, item.flag) for item in template.answers().questions()}
+
+
 def _flag_error(err: Exception) -> TsgenError:
     """An AnswerError from the template's rules, told in terms of the flag the user typed."""
     answer = err.answer  # type: ignore[attr-defined]
-    return TsgenError(f"{FLAGS.get(answer, answer)} {err.value!r}: {err.why}; {err.fix}")  # type: ignore[attr-defined]
+    return TsgenError(f"{flags().get(answer, answer)} {err.value!r}: {err.why}; {err.fix}")  # type: ignore[attr-defined]
 
 
 def new_project(request: NewProject) -> Path:
@@ -115,6 +108,7 @@ def new_project(request: NewProject) -> Path:
         raise TsgenError(
             f"{destination} already exists; choose another NAME or --output-dir, or pass --force to regenerate into it"
         )
+    fresh = not destination.exists()
     created = _missing_ancestors(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.tsgen-", dir=output_dir))
@@ -132,6 +126,8 @@ def new_project(request: NewProject) -> Path:
         print(
             f"==> --force: replaced {len(replaced)} changed template files ({shown}); all other files kept as they were"
         )
+    if fresh and request.git:
+        _first_commit(destination)
     if not hook_report.get("finished", True):
         try:
             template.post_gen_hook().finish(destination, bool(hook_report.get("build")))
@@ -146,27 +142,34 @@ def _render(answers_given: dict[str, object], staging: Path, destination: Path) 
     """cookiecutter renders into ``staging``; the post_gen hook reports whether the first build is due."""
     report_file = staging / "hook-report.json"
     environment = {"TSGEN_PROJECT_DIR": str(destination), "TSGEN_HOOK_REPORT": str(report_file)}
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
     try:
         # cookiecutter logs hook failures with a traceback; the hooks already printed the one line that matters.
-        with contextlib.redirect_stderr(io.StringIO()) as noise:
+        with template.environment(environment), contextlib.redirect_stderr(io.StringIO()) as noise:
             rendered = cookiecutter(
                 str(template.find_template_dir()),
                 no_input=True,
-                extra_context={k: v for k, v in answers_given.items() if not k.startswith("_")},
+                extra_context=template.answers().by_key(answers_given),
                 output_dir=str(staging),
             )
     except CookiecutterException as err:
         raise TsgenError(f"generation failed: {err}{_last_line(noise.getvalue())}") from err
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     hook_report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.is_file() else {}
     return Path(rendered), hook_report
+
+
+def _first_commit(project: Path) -> None:
+    """A new project becomes a git repository whose first commit is the project as generated (the base tsgen
+    update merges from), unless git is missing or the project is inside a repository already."""
+    if not gitrepo.available():
+        print("==> git not found: the project is no git repository (tsgen update needs one; see its docs)")
+        return
+    if gitrepo.top_level(project.parent) is not None:
+        print(f"==> {project.name} is inside a git repository: commit it there (nothing was committed)")
+        return
+    record = template.answers().read_record(project) or {"tsgen": {}}
+    made_by = template.answers().template_label(record["tsgen"])
+    commit = gitrepo.init_project(project, f"Generated by {made_by}\n\ntsgen new; answers in .cookiecutter.json.")
+    print(f"==> git: first commit {commit[:8]}, also branch {gitrepo.TEMPLATE_BRANCH} (the template's render)")
 
 
 def _move_into_place(rendered: Path, destination: Path) -> list[str]:

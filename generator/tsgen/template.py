@@ -7,9 +7,12 @@ discovery (``cmake/discover.py`` of the generated project) are imported from the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -56,3 +59,18 @@ def post_gen_hook() -> ModuleType:
 def discover() -> ModuleType:
     """Libtorch and build-tool discovery (cmake/discover.py of every generated project)."""
     return load_module(f"{PROJECT_DIR_NAME}/cmake/discover.py")
+
+
+@contextlib.contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the hooks cookiecutter runs (they are subprocesses), restored afterwards."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

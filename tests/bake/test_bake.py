@@ -82,7 +82,16 @@ def bake(output_dir: Path, **answers: object) -> Path:
 
 
 def contents(folder: Path) -> dict[str, str]:
-    return {name: (folder / name).read_text(encoding="utf-8") for name in sorted(tree(folder))}
+    """Every file's text, but git's folder; the record's template source and commit are the render's own, so they
+    are left out of it (the answers and the template's fingerprint stay)."""
+    found = {
+        name: (folder / name).read_text(encoding="utf-8")
+        for name in sorted(tree(folder))
+        if not name.startswith(".git/")
+    }
+    record = json.loads(found.pop(".cookiecutter.json"))
+    del record["tsgen"]["template"], record["tsgen"]["commit"]
+    return {**found, ".cookiecutter.json": json.dumps(record)}
 
 
 def test_default_project_renders_cleanly(tmp_path: Path) -> None:
@@ -155,7 +164,7 @@ def test_the_ci_workflow_is_a_valid_github_workflow(tmp_path: Path) -> None:
 
 def test_both_front_doors_render_the_same_project(tmp_path: Path) -> None:
     """`tsgen new` and `cookiecutter` produce identical files for the same answers."""
-    via_cookiecutter = bake(tmp_path / "cc", project_name="same-answers", top_k="3")
+    via_cookiecutter = bake(tmp_path / "cc", project_name="same-answers", _top_k="3")
     result = tsgen("new", "same-answers", "--top-k", "3", "--no-build", "-o", tmp_path / "tsgen")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].startswith(f"tsgen: {tmp_path / 'tsgen' / 'same_answers'} ready in ")
@@ -164,7 +173,7 @@ def test_both_front_doors_render_the_same_project(tmp_path: Path) -> None:
 
 def test_replay_file_regenerates_the_same_project(tmp_path: Path) -> None:
     """.cookiecutter.json is a cookiecutter replay file: regenerating from it reproduces the project."""
-    first = bake(tmp_path / "a", project_name="replayed", model="torchvision:mobilenet_v3_small", seed="3")
+    first = bake(tmp_path / "a", project_name="replayed", model="torchvision:mobilenet_v3_small", _seed="3")
     again = cookiecutter(str(REPO), replay=str(first / ".cookiecutter.json"), output_dir=str(tmp_path / "b"))
     assert contents(first) == contents(Path(again))
 
@@ -203,7 +212,7 @@ def test_image_answers_are_rendered_into_deploy_json(tmp_path: Path) -> None:
     assert deploy["preprocess"] == {"resize": 288, "mean": [0.5, 0.5, 0.5], "std": "auto", "interpolation": "bicubic"}
     assert deploy["labels"] == "models/names.txt"
     assert (tmp_path / "out" / "images" / "models" / "names.txt").read_text() == "cat\ndog\n"
-    plain = bake(tmp_path / "plain", project_name="plain", preprocess="none", labels="none")
+    plain = bake(tmp_path / "plain", project_name="plain", _preprocess="none", _labels="none")
     assert json.loads((plain / "deploy.json").read_text())["preprocess"] is None
     assert json.loads((plain / "deploy.json").read_text())["labels"] is None
 

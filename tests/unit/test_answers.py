@@ -13,10 +13,7 @@ answers = template.answers()
 
 def defaults(**overrides: object) -> dict[str, object]:
     """The template's default answers, as cookiecutter renders them, with ``overrides``."""
-    raw = json.loads((template.find_template_dir() / "cookiecutter.json").read_text())
-    values: dict[str, object] = {
-        k: (v[0] if isinstance(v, list) else v) for k, v in raw.items() if not k.startswith("_")
-    }
+    values: dict[str, object] = {item.name: item.default_value for item in answers.questions()}
     values["project_slug"] = "resnet18_deploy"
     values["description"] = "TorchScript deployment"
     values.update(overrides)

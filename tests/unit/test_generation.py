@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from tsgen import new as new_module
+from tsgen import template
 from tsgen.cli import cli
+from tsgen.new import FLAG_ALIASES
 
 from tests.conftest import REPO, lane_python, run, tree
 
@@ -76,19 +78,12 @@ TSGEN_ONLY = [
     (["ok", "--description", "{% raw %}x"], "contains template syntax"),
     (["ok", "--description", "{{ cycler.__init__.__globals__.os.system('touch pwned') }}"], "contains template syntax"),
 ]
-FLAG_TO_ANSWER = {
-    "--slug": "project_slug",
-    "--description": "description",
-    "--model": "model",
-    "--input-shape": "input_shape",
-    "--top-k": "top_k",
-    "--inputs": "inputs",
-    "--atol": "atol",
-    "--rtol": "rtol",
-    "--seed": "seed",
-    "--libtorch": "libtorch",
-    "--preprocess": "preprocess",
-    "--labels": "labels",
+# Which cookiecutter key each flag sets, derived from cookiecutter.json as `tsgen new` derives its flags.
+FLAG_TO_KEY = {
+    flag: item.key
+    for item in template.answers().questions()
+    for flag in (item.flag, FLAG_ALIASES.get(item.name))
+    if flag
 }
 
 
@@ -128,7 +123,7 @@ def test_cookiecutter_refuses_in_one_line_and_writes_nothing(
 ) -> None:
     """The same answers through `cookiecutter` (only cookiecutter installed): the pre_gen hook's one ERROR line,
     a non-zero exit, and the output folder exactly as it was."""
-    answers = {"project_name": args[0], **{FLAG_TO_ANSWER[args[i]]: args[i + 1] for i in range(1, len(args), 2)}}
+    answers = {"project_name": args[0], **{FLAG_TO_KEY[args[i]]: args[i + 1] for i in range(1, len(args), 2)}}
     before = tree(output_dir)
     cookiecutter = lane_python("cookiecutter").parent / "cookiecutter"
     pairs = [f"{key}={value}" for key, value in answers.items()]
@@ -160,7 +155,7 @@ def test_unusual_but_valid_answers_render(output_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     project = output_dir / "a b" / "my_model_v2"
     assert description in (project / "README.md").read_text(encoding="utf-8")
-    assert json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]["description"] == description
+    assert json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]["_description"] == description
 
 
 def test_an_interrupted_generation_removes_only_what_it_created(
@@ -205,3 +200,20 @@ def test_force_keeps_other_files_and_names_the_replaced_ones(tmp_path: Path) -> 
     assert "# my edit" not in (project / "Makefile").read_text()
     assert (project / "export.py").stat().st_mtime == 1_000_000
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_every_answer_is_a_parameter_of_new_derived_from_cookiecutter_json() -> None:
+    """The answers are defined once: each is `tsgen new`'s NAME or a flag named after it, with the template's
+    choices and its prompt as help; `new` has no answer parameter cookiecutter.json does not define."""
+    questions = template.answers().questions()
+    parameters = {parameter.name: parameter for parameter in cli.commands["new"].params}
+    own = {"output_dir", "force", "no_git"}
+    assert set(parameters) - own == {item.name for item in questions}
+    for item in questions:
+        parameter = parameters[item.name]
+        if item.first:
+            assert parameter.human_readable_name == "NAME"
+            continue
+        assert item.flag in parameter.opts and item.help in str(parameter.help), item.name
+        choices = getattr(parameter.type, "choices", None)
+        assert (list(choices) if choices else None) == item.choices, item.name

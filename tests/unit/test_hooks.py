@@ -114,7 +114,14 @@ def test_local_mk_values_read_back_verbatim_in_make(value: str, quoted: str, tmp
 
 
 def test_cookiecutter_json_prompts_every_variable() -> None:
-    """Every answer has a readable prompt; private keys are cookiecutter settings, not questions."""
+    """Every answer has a readable prompt (its help in `tsgen new` too); keys without one are cookiecutter
+    settings. The interactive door asks at most 8 questions; the other answers are private (a leading _)."""
     data = json.loads((REPO / "cookiecutter.json").read_text())
-    questions = {key for key in data if not key.startswith("_")}
-    assert questions == set(data["__prompts__"])
+    asked = {key for key in data if not key.startswith("_")}
+    prompted = set(data["__prompts__"])
+    assert asked <= prompted and prompted <= set(data)
+    assert {key for key in data if key.startswith("_") and key not in prompted} == {
+        "__prompts__",
+        "_copy_without_render",
+    }
+    assert 1 <= len(asked) <= 8, sorted(asked)
