@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import updating
+
 REPO = Path(__file__).resolve().parent.parent
 VENVS = REPO / ".venvs"
 PROJECT_TEMPLATE = REPO / "{{cookiecutter.project_slug}}"
@@ -89,3 +91,17 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     )
     env["COOKIECUTTER_CONFIG"] = str(config)
     return env
+
+
+@pytest.fixture(scope="session")
+def newer_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the template's next version (tests/updating.py says what changes)."""
+    return updating.template_version(tmp_path_factory.mktemp("newer") / "template", older=False)
+
+
+@pytest.fixture(scope="session")
+def older_template_url(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """The template's previous version as a git repository: (its git+file URL, that version's commit)."""
+    folder = updating.template_version(tmp_path_factory.mktemp("older") / "template", older=True)
+    subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
+    return f"git+file://{folder}", updating.commit_all(folder, "An older template")

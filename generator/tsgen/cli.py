@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tsgen import __version__, template
+from tsgen import update as update_module
 from tsgen.doctor import run_checks, setup_for
 from tsgen.errors import TsgenError
 from tsgen.new import FLAG_ALIASES, NewProject, new_project
@@ -127,6 +128,33 @@ def doctor(python: str | None, libtorch: str | None, project: Path) -> None:
     if blocking:
         raise TsgenError(f"a build cannot work until these are fixed: {', '.join(blocking)}")
     console.print("[green]doctor: everything a build needs is there[/green]")
+
+
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False, path_type=Path), default=Path("."), required=False)
+@click.option(
+    "--template",
+    "source",
+    help="The newer template: a folder or git URL of tsgen's template  [default: this tsgen's own]",
+)
+@click.option("--check", is_flag=True, help="Only say whether the project's template is older; exit 1 when it is.")
+def update(project: Path, source: str | None, check: bool) -> None:
+    """Bring the newer template into PROJECT (default: here) as a three-way merge in git: your edits stay, a
+    change of yours in lines the template also changed becomes an ordinary git conflict."""
+    if not project.is_dir():
+        raise TsgenError(f"PROJECT {str(project)!r} is not a folder; give the folder of a generated project")
+    if check:
+        current, line = update_module.check(project.resolve(), source)
+        console.print(line)
+        raise SystemExit(0 if current else 1)
+    report = update_module.update(project, source)
+    if report.up_to_date:
+        console.print(f"{project.resolve().name} is up to date with its template, {report.old}; nothing to do")
+        return
+    for line in update_module.describe(report):
+        console.print(line, markup=False)
+    if report.conflicts:
+        raise SystemExit(1)
 
 
 def main() -> int:
