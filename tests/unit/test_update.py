@@ -8,6 +8,8 @@ an answer. The build tier runs the same scenario to `make verify`.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -44,6 +46,22 @@ def test_new_leaves_git_alone_when_asked_or_inside_a_repository(tmp_path: Path) 
     outer.mkdir()
     git(outer, "init", "-q")
     assert not (new_project(outer) / ".git").exists()
+
+
+def test_a_git_that_fails_leaves_the_project_without_a_repository(tmp_path: Path) -> None:
+    """A failing `git commit` (a hook, a broken config) is reported and does not fail the generation."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    real = shutil.which("git")
+    (fake / "git").write_text(
+        f'#!/bin/sh\n[ "$1" = commit ] && {{ echo "fatal: simulated" >&2; exit 128; }}\nexec {real} "$@"\n'
+    )
+    (fake / "git").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+    result = tsgen("new", "demo", "--no-build", "-o", tmp_path / "out", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "fatal: simulated; the project is kept, without a git repository" in result.stdout
+    assert not (tmp_path / "out" / "demo" / ".git").exists() and (tmp_path / "out" / "demo" / "Makefile").is_file()
 
 
 def test_check_says_whether_the_template_is_newer(tmp_path: Path, newer_template: Path) -> None:
