@@ -1,8 +1,11 @@
-"""The rules every answer to the template must follow (standard library only).
+"""The template's answers: which there are, the rules each must follow, and the project's record of what made it
+(standard library only).
 
-The single home of answer validation: the ``pre_gen_project`` hook runs it before anything is written, and
-``tsgen new`` runs it on its flags before calling cookiecutter, so both front doors refuse the same answers
-with the same words. (cookiecutter only runs files named after a hook, so this module is never run as one.)
+The answers themselves are defined in cookiecutter.json alone; ``questions()`` reads them there for ``tsgen new``'s
+flags and for ``tsgen update``. This is the single home of answer validation: the ``pre_gen_project`` hook runs it
+before anything is written, and ``tsgen new`` runs it on its flags before calling cookiecutter, so both front doors
+refuse the same answers with the same words. The ``post_gen_project`` hook writes the record (``record()``).
+(cookiecutter only runs files named after a hook, so this module is never run as one.)
 """
 
 from __future__ import annotations
