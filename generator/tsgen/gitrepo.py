@@ -75,7 +75,7 @@ def graft(repo: Path, base_tree: str, prefix: str, subtree: str) -> str:
     with tempfile.TemporaryDirectory(prefix="tsgen-index-") as scratch:
         env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         git(["read-tree", base_tree], repo, env)
-        git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", prefix], repo, env)
+        git(["rm", "-r", "-q", "-f", "--cached", "--ignore-unmatch", "--", prefix], repo, env)
         git(["read-tree", f"--prefix={prefix}/", subtree], repo, env)
         return git(["write-tree"], repo, env).stdout.strip()
 

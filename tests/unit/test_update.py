@@ -195,3 +195,24 @@ def test_an_unknown_template_is_refused(tmp_path: Path) -> None:
     result = tsgen("update", project, "--template", tmp_path)
     assert result.returncode == 1 and "is not tsgen's template" in result.stderr
     assert "is not tsgen's template" in tsgen("update", project, "--check", "--template", REPO / "docs").stderr
+
+
+def test_a_project_inside_a_larger_repository_is_updated_in_its_folder_only(
+    tmp_path: Path, newer_template: Path
+) -> None:
+    """`tsgen new` inside a repository commits nothing; the user commits the project there. The base is the
+    recorded template folder (unchanged since, so its fingerprint matches), and the merge stays in the project."""
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    git(outer, "init", "-q")
+    (outer / "TOP.md").write_text("the larger project\n")
+    project = new_project(outer / "sub")
+    updating.commit_all(outer, "A project inside")
+    updating.edit_like_a_user(project, TRITON)
+
+    result = tsgen("update", project, "--template", newer_template)
+
+    assert result.returncode == 1 and "conflict   README.md" in result.stdout, result.stdout + result.stderr
+    assert "UU sub/demo/README.md" in git(outer, "status", "--porcelain").stdout.splitlines()
+    updating.assert_edits_kept(project, RENAMED[False])
+    assert (outer / "TOP.md").read_text() == "the larger project\n"
