@@ -107,6 +107,11 @@ def test_a_tsgen_new_project_takes_a_newer_template_without_losing_an_edit(
     assert record["cookiecutter"]["_licence"] == "BSD-3-Clause"
     assert tsgen("update", project, "--check", "--template", newer_template).returncode == 0
 
+    # Back to this checkout's template, which has no licence answer: the answer is listed as dropped.
+    back = tsgen("update", project)
+    assert "dropped answer licence = 'BSD-3-Clause' (the new template has no such answer)" in back.stdout, back.stdout
+    assert f"renamed    {RENAMED[False]} -> {TRITON} (your edits moved with it)" in back.stdout
+
 
 def test_a_file_the_template_removes_but_the_user_changed_is_a_conflict(tmp_path: Path, newer_template: Path) -> None:
     project = new_project(tmp_path)
