@@ -144,7 +144,11 @@ def _render(answers_given: dict[str, object], staging: Path, destination: Path) 
     environment = {"TSGEN_PROJECT_DIR": str(destination), "TSGEN_HOOK_REPORT": str(report_file)}
     try:
         # cookiecutter logs hook failures with a traceback; the hooks already printed the one line that matters.
-        with template.environment(environment), contextlib.redirect_stderr(io.StringIO()) as noise:
+        with (
+            template.environment(environment),
+            template.hook_scripts_removed(),
+            contextlib.redirect_stderr(io.StringIO()) as noise,
+        ):
             rendered = cookiecutter(
                 str(template.find_template_dir()),
                 no_input=True,

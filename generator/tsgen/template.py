@@ -11,7 +11,9 @@ import contextlib
 import functools
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -74,3 +76,16 @@ def environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextlib.contextmanager
+def hook_scripts_removed() -> Iterator[None]:
+    """cookiecutter writes each hook, rendered, to a temporary file that it never deletes (one per hook and
+    generation). Around a cookiecutter call, the temporary folder is a private one, removed afterwards."""
+    folder = tempfile.mkdtemp(prefix="tsgen-hooks-")
+    saved, tempfile.tempdir = tempfile.tempdir, folder
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
+        shutil.rmtree(folder, ignore_errors=True)

@@ -194,7 +194,11 @@ def render(source: Template, answers: dict[str, object], output: Path) -> Path:
     config = {"cookiecutters_dir": str(output / ".clones"), "replay_dir": str(output / ".replay")}
     variables = {"TSGEN_RENDER_ONLY": "1", "TSGEN_TEMPLATE_SOURCE": source.source}
     try:
-        with template.environment(variables), contextlib.redirect_stderr(io.StringIO()) as noise:
+        with (
+            template.environment(variables),
+            template.hook_scripts_removed(),
+            contextlib.redirect_stderr(io.StringIO()) as noise,
+        ):
             rendered = cookiecutter(
                 str(source.folder), no_input=True, extra_context=answers, output_dir=str(output), default_config=config
             )

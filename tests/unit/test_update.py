@@ -221,3 +221,13 @@ def test_a_project_inside_a_larger_repository_is_updated_in_its_folder_only(
     assert "UU sub/demo/README.md" in git(outer, "status", "--porcelain").stdout.splitlines()
     updating.assert_edits_kept(project, RENAMED[False])
     assert (outer / "TOP.md").read_text() == "the larger project\n"
+
+
+def test_new_and_update_leave_nothing_in_the_temporary_folder(tmp_path: Path, newer_template: Path) -> None:
+    """cookiecutter never deletes the hook scripts it writes to the temporary folder; tsgen gives it a private one."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary)}
+    assert tsgen("new", "demo", "--no-build", "-o", tmp_path, env=env).returncode == 0
+    assert tsgen("update", tmp_path / "demo", "--template", newer_template, env=env).returncode == 0
+    assert list(temporary.iterdir()) == []
