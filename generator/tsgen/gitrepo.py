@@ -50,6 +50,11 @@ def top_level(folder: Path) -> Path | None:
     return Path(result.stdout.strip()).resolve() if result.returncode == 0 else None
 
 
+def ignored(path: Path) -> bool:
+    """Whether the repository around ``path`` ignores it (a project generated into a git-ignored folder)."""
+    return git(["check-ignore", "-q", path.name], path.parent, check=False).returncode == 0
+
+
 def identity(repo: Path) -> dict[str, str]:
     """Environment for commits: empty when the user has a git identity, else tsgen's."""
     configured = all(

@@ -163,11 +163,12 @@ def _render(answers_given: dict[str, object], staging: Path, destination: Path) 
 
 def _first_commit(project: Path) -> None:
     """A new project becomes a git repository whose first commit is the project as generated (the base tsgen
-    update merges from), unless git is missing or the project is inside a repository already."""
+    update merges from), unless git is missing or the project is inside a repository already (and not one of the
+    folders it ignores, where a repository of its own is what the user wants)."""
     if not gitrepo.available():
         print("==> git not found: the project is no git repository (tsgen update needs one; see its docs)")
         return
-    if gitrepo.top_level(project.parent) is not None:
+    if gitrepo.top_level(project.parent) is not None and not gitrepo.ignored(project):
         print(f"==> {project.name} is inside a git repository: commit it there (nothing was committed)")
         return
     record = template.answers().read_record(project) or {"tsgen": {}}

@@ -46,6 +46,9 @@ def test_new_leaves_git_alone_when_asked_or_inside_a_repository(tmp_path: Path) 
     outer.mkdir()
     git(outer, "init", "-q")
     assert not (new_project(outer) / ".git").exists()
+    # A folder the repository ignores (as scripts/demo.sh's demo/ in tsgen's own): the project gets its own.
+    (outer / ".gitignore").write_text("/scratch/\n")
+    assert (new_project(outer / "scratch") / ".git").is_dir()
 
 
 def test_a_git_that_fails_leaves_the_project_without_a_repository(tmp_path: Path) -> None:
