@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tsgen.errors import TsgenError
+from tsgen.errors import TsgenError, last_line
 
 TEMPLATE_BRANCH = "tsgen-template"
 # Only for a user without a git identity: tsgen's commits must not fail for want of one.
@@ -37,8 +37,8 @@ def git(
     """Run git in ``cwd``; with ``check``, a failure is one line naming the command and git's last words."""
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and result.returncode != 0:
-        said = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
-        raise TsgenError(f"git {' '.join(args[:2])} failed in {cwd}: {said[-1] if said else 'no message'}")
+        said = last_line(result.stderr + result.stdout) or "no message"
+        raise TsgenError(f"git {' '.join(args[:2])} failed in {cwd}: {said}")
     return result
 
 

@@ -6,9 +6,7 @@ bad ones before anything is written, and calls cookiecutter's API.
 
 from __future__ import annotations
 
-import contextlib
 import filecmp
-import io
 import json
 import os
 import shutil
@@ -16,9 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cookiecutter.exceptions import CookiecutterException
 from cookiecutter.generate import generate_context
-from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
 
 from tsgen import gitrepo, template
@@ -141,24 +137,11 @@ def new_project(request: NewProject) -> Path:
 def _render(answers_given: dict[str, object], staging: Path, destination: Path) -> tuple[Path, dict[str, object]]:
     """cookiecutter renders into ``staging``; the post_gen hook reports whether the first build is due."""
     report_file = staging / "hook-report.json"
-    environment = {"TSGEN_PROJECT_DIR": str(destination), "TSGEN_HOOK_REPORT": str(report_file)}
-    try:
-        # cookiecutter logs hook failures with a traceback; the hooks already printed the one line that matters.
-        with (
-            template.environment(environment),
-            template.hook_scripts_removed(),
-            contextlib.redirect_stderr(io.StringIO()) as noise,
-        ):
-            rendered = cookiecutter(
-                str(template.find_template_dir()),
-                no_input=True,
-                extra_context=template.answers().by_key(answers_given),
-                output_dir=str(staging),
-            )
-    except CookiecutterException as err:
-        raise TsgenError(f"generation failed: {err}{_last_line(noise.getvalue())}") from err
+    variables = {"TSGEN_PROJECT_DIR": str(destination), "TSGEN_HOOK_REPORT": str(report_file)}
+    answers = template.answers().by_key(answers_given)
+    rendered = template.render(template.find_template_dir(), answers, staging, variables, "generation failed")
     hook_report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.is_file() else {}
-    return Path(rendered), hook_report
+    return rendered, hook_report
 
 
 def _first_commit(project: Path) -> None:
@@ -208,8 +191,3 @@ def _missing_ancestors(folder: Path) -> list[Path]:
         missing.append(folder)
         folder = folder.parent
     return list(reversed(missing))
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return f" ({lines[-1]})" if lines else ""

@@ -1,4 +1,5 @@
-"""Where the cookiecutter template is, and the stdlib modules tsgen shares with it.
+"""Where the cookiecutter template is, the stdlib modules tsgen shares with it, and the one way tsgen renders it
+(``render``, for ``tsgen new`` and ``tsgen update``).
 
 The wheel carries the template under ``tsgen/template/`` (hatch force-include); a source checkout uses the
 repository root. There is no second copy: the hooks, the answer rules (``hooks/answers.py``) and libtorch
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import io
 import os
 import shutil
 import sys
@@ -17,6 +19,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+
+from cookiecutter.exceptions import CookiecutterException
+from cookiecutter.main import cookiecutter
+
+from tsgen.errors import TsgenError, last_line
 
 PROJECT_DIR_NAME = "{{cookiecutter.project_slug}}"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -89,3 +96,27 @@ def hook_scripts_removed() -> Iterator[None]:
     finally:
         tempfile.tempdir = saved
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def render(
+    template_dir: Path,
+    answers: dict[str, object],
+    output_dir: Path,
+    variables: dict[str, str],
+    failure: str,
+    **options: object,
+) -> Path:
+    """cookiecutter renders ``template_dir`` with ``answers`` (no prompts) into ``output_dir``, its hooks seeing
+    ``variables`` in their environment and leaving no scripts behind. A failure is one TsgenError, ``failure: <why>``
+    with the last line cookiecutter logged (it logs a hook's failure with a traceback; the hook already printed the
+    one line that matters)."""
+    try:
+        with environment(variables), hook_scripts_removed(), contextlib.redirect_stderr(io.StringIO()) as noise:
+            return Path(
+                cookiecutter(
+                    str(template_dir), no_input=True, extra_context=answers, output_dir=str(output_dir), **options
+                )
+            )
+    except (CookiecutterException, ValueError) as err:  # ValueError: an answer that is not one of a choice's
+        logged = last_line(noise.getvalue())
+        raise TsgenError(f"{failure}: {err}{f' ({logged})' if logged else ''}") from err

@@ -13,8 +13,6 @@ any merge tool, ``git cherry-pick --continue`` and ``--abort`` understand.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -22,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from cookiecutter.config import BUILTIN_ABBREVIATIONS
-from cookiecutter.exceptions import CookiecutterException
-from cookiecutter.main import cookiecutter
 from cookiecutter.repository import expand_abbreviations, is_repo_url
 
 from tsgen import gitrepo, template
-from tsgen.errors import TsgenError
+from tsgen.errors import TsgenError, last_line
 from tsgen.gitrepo import TEMPLATE_BRANCH, git
 
 # What a paused merge, cherry-pick, revert or rebase leaves in the git folder, and how to back out of it.
@@ -103,8 +99,7 @@ def clone(url: str, commit: str | None, destination: Path, what: str) -> Path:
     plain = url.removeprefix("git+")
     result = git(["clone", "-q", "--no-checkout", plain, str(destination)], destination.parent, check=False)
     if result.returncode != 0:
-        said = [line for line in result.stderr.splitlines() if line.strip()]
-        raise TsgenError(f"{what}: git clone {plain} failed: {said[-1] if said else 'no message'}")
+        raise TsgenError(f"{what}: git clone {plain} failed: {last_line(result.stderr) or 'no message'}")
     checkout = git(["checkout", "-q", commit or "HEAD"], destination, check=False)
     if checkout.returncode != 0:
         raise TsgenError(f"{what}: {plain} has no commit {commit}; give the repository that made the project")
@@ -193,19 +188,8 @@ def render(source: Template, answers: dict[str, object], output: Path) -> Path:
     lookup, no build), and neither the user's cookiecutter config nor its replay folder is read or written."""
     config = {"cookiecutters_dir": str(output / ".clones"), "replay_dir": str(output / ".replay")}
     variables = {"TSGEN_RENDER_ONLY": "1", "TSGEN_TEMPLATE_SOURCE": source.source}
-    try:
-        with (
-            template.environment(variables),
-            template.hook_scripts_removed(),
-            contextlib.redirect_stderr(io.StringIO()) as noise,
-        ):
-            rendered = cookiecutter(
-                str(source.folder), no_input=True, extra_context=answers, output_dir=str(output), default_config=config
-            )
-    except (CookiecutterException, ValueError) as err:  # ValueError: an answer that is not a choice any more
-        said = [line for line in noise.getvalue().splitlines() if line.strip()]
-        raise TsgenError(f"rendering {source.source} failed: {err}{f' ({said[-1]})' if said else ''}") from err
-    return Path(rendered)
+    failure = f"rendering {source.source} failed"
+    return template.render(source.folder, answers, output, variables, failure, default_config=config)
 
 
 def find_base(top: Path, prefix: str, digest: str) -> str | None:
@@ -290,8 +274,8 @@ def update(project: Path, source: str | None) -> Report:
         picked = git(["cherry-pick", "--keep-redundant-commits", newer_commit], top, gitrepo.identity(top), check=False)
         git_dir = Path(git(["rev-parse", "--absolute-git-dir"], top).stdout.strip())
         if picked.returncode != 0 and not (git_dir / "CHERRY_PICK_HEAD").exists():
-            said = [line for line in (picked.stderr + picked.stdout).splitlines() if line.strip()]
-            raise TsgenError(f"git cherry-pick failed in {top}: {said[-1] if said else 'no message'}")
+            said = last_line(picked.stderr + picked.stdout) or "no message"
+            raise TsgenError(f"git cherry-pick failed in {top}: {said}")
         unmerged = git(["diff", "--name-only", "-z", "--diff-filter=U"], top).stdout
         report.conflicts = [_inside(path, prefix) for path in unmerged.split("\0") if path]
         if not report.conflicts:
