@@ -72,10 +72,6 @@ class Question:
         return self.key.lstrip("_")
 
     @property
-    def asked(self) -> bool:
-        return not self.key.startswith("_")
-
-    @property
     def choices(self) -> list[str] | None:
         """A cookiecutter choice (a list), or a private answer whose prompt lists its options."""
         if isinstance(self.default, list):
