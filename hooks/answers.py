@@ -126,6 +126,7 @@ def by_key(context: dict, template_dir: Path = TEMPLATE_DIR) -> dict[str, object
 
 
 EXPORT_METHODS = tuple(question("export_method").choices or ())
+PRECISIONS = tuple(question("precision").choices or ())
 
 
 @dataclass
@@ -450,6 +451,16 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
     formats = _text(answers, "formats") or "torchscript"
     if formats not in FORMATS:
         raise AnswerError("formats", formats, "is not a format", f"use one of: {', '.join(FORMATS)}")
+    precision = _text(answers, "precision") or "fp32"
+    if precision not in PRECISIONS:
+        raise AnswerError("precision", precision, "is not a precision", f"use one of: {', '.join(PRECISIONS)}")
+    if precision == "bf16" and formats == "aoti":
+        raise AnswerError(
+            "precision",
+            precision,
+            "runs the TorchScript model, and formats aoti exports none (a package runs as compiled, in fp32)",
+            "use formats torchscript or both, or precision fp32",
+        )
     if formats != "torchscript" and _text(answers, "model").endswith(".pt"):
         raise AnswerError(
             "formats",
@@ -490,6 +501,7 @@ def deploy_config(answers: dict) -> dict[str, object]:
         "weights": in_models(weights) if is_weights_file(weights) else weights,
         "export_method": _text(answers, "export_method"),
         "formats": FORMATS[_text(answers, "formats") or "torchscript"],
+        "precision": _text(answers, "precision") or "fp32",
         "inputs": [{"name": name, "shape": shape, "dtype": dtype} for name, shape, dtype in inputs],
         "dynamic_batch": is_yes(_get(answers, "dynamic_batch", False)),
         "seed": int(_text(answers, "seed").strip()),

@@ -8,7 +8,8 @@ Steps: build the model named in deploy.json, export it in each of deploy.json's 
 torch.jit.script or trace into model.pt; AOTInductor: torch.export, compiled ahead of time into model.pt2), load
 each file again and check that it computes what the eager model does (allclose, and the same top-k for
 classifiers, as the TorchScript tutorial does), then save input.pt and each format's outputs on it (expected.pt,
-expected_aoti.pt). Each model file carries its inputs, output names and top-k, and for an image classifier the
+expected_aoti.pt). With "precision" bf16, model.pt's outputs in bf16 too (expected_bf16.pt), with a tolerance measured
+here and the drift from fp32 beside it. Each model file carries its inputs, output names and top-k, and for an image classifier the
 image preprocessing and the class names, so that it is a complete deployment; the tensor files are read by
 libtorch alone (torch_deploy.py describes the format).
 
@@ -24,6 +25,7 @@ import contextlib
 import importlib.util
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -44,23 +46,30 @@ except ImportError as missing:  # the first thing a fresh machine runs into: say
     ) from missing
 
 from torch_deploy import (
+    BF16_EXPECTED,
     DTYPES,
     FORMATS,
     FORMATS_FILE,
     INTERPOLATIONS,
+    PRECISIONS,
     DeployError,
     Format,
     ImageSettings,
     ModelInfo,
     compare,
+    drift,
     dtype_name,
     extra_files,
     flatten,
+    in_bf16,
     is_scores,
     load_package,
     max_abs_diff,
     named_outputs,
+    native_bf16,
+    onednn_fusion,
     save_tensors,
+    to_bf16,
     top_k,
 )
 
@@ -72,6 +81,7 @@ ARTIFACTS = (
     "input.pt",
     "input_batch.pt",
     FORMATS_FILE,
+    BF16_EXPECTED,
     *(name for f in FORMATS.values() for name in (f.model_file, f.expected(), f.expected(batch=True))),
 )
 
@@ -525,6 +535,16 @@ def export_formats(config: dict) -> list[Format]:
             f'model={config["model"]}: a TorchScript file cannot be exported with torch.export; set "formats" to '
             '["torchscript"] in deploy.json, or export the Python model (a models/<file>.py:factory)'
         )
+    precision = config.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ExportError(
+            f'precision: {precision!r} is not a precision; set "precision" in deploy.json to fp32 or bf16'
+        )
+    if precision == "bf16" and "torchscript" not in names:
+        raise ExportError(
+            'precision bf16: runs model.pt (an AOTInductor package runs as compiled, in fp32); add "torchscript" to '
+            '"formats" in deploy.json, or set "precision" to "fp32"'
+        )
     return [FORMATS[name] for name in dict.fromkeys(names)]
 
 
@@ -569,6 +589,7 @@ def export_into(
             top_k=config["top_k"],
             torch=torch.__version__,
             dynamic_batch=bool(config.get("dynamic_batch")),
+            precision=config.get("precision", "fp32"),
         )
         return extra_files(info, settings, names[0] if names else None)
 
@@ -577,6 +598,7 @@ def export_into(
     if batch_inputs:
         save_tensors(folder / "input_batch.pt", batch_inputs)
     k = config["top_k"]
+    fp32_outputs: dict[str, list[torch.Tensor]] = {}
     for model_format in formats:
         started = time.monotonic()
         exported = EXPORTERS[model_format.name](folder, source, named_inputs, config, describe)
@@ -595,8 +617,11 @@ def export_into(
             f"({model_format.model_file}, exported in {seconds:.1f} s)"
         )
         record(folder / model_format.expected(), named, config)
+        fp32_outputs[model_format.name] = exported_out
         if batch_inputs:
             check_second_batch(folder / model_format.expected(batch=True), source, exported.model, batch_inputs, config)
+    if config.get("precision") == "bf16":
+        record_bf16(folder, named_inputs, fp32_outputs["torchscript"], config)
     if settings:
         print(f"image preprocessing (ts-infer --image, predict.py): {settings.describe()}")
     if names:
@@ -638,6 +663,58 @@ def check_export(
 def record(file: Path, outputs: list[tuple[str, torch.Tensor]], config: dict) -> None:
     """Reference outputs: what C++ must reproduce from the reference input, within the tolerances they record."""
     save_tensors(file, dict(outputs), atol=config["atol"], rtol=config["rtol"], top_k=config["top_k"])
+
+
+def record_bf16(folder: Path, named_inputs: dict[str, torch.Tensor], fp32: list[torch.Tensor], config: dict) -> None:
+    """expected_bf16.pt: model.pt's outputs in bf16 as torch_deploy::Model computes them (frozen, fused by oneDNN
+    Graph after the profiling run), which C++ in bf16 must reproduce. The tolerance is measured: the difference between
+    those outputs and the same model's first, not yet fused, run (two correct bf16 computations differ by this much),
+    and at least one bf16 step at the outputs' scale. The drift from fp32 (``fp32``: model.pt's outputs) is printed
+    and recorded beside it."""
+    inputs = to_bf16(list(named_inputs.values()))
+    k = config["top_k"]
+    with torchscript_deprecation_noted(exporting_torchscript=False):
+        loaded = torch.jit.load(str(folder / FORMATS["torchscript"].model_file)).eval()
+        try:
+            frozen = in_bf16(loaded)
+            with onednn_fusion(), torch.no_grad():  # floating-point outputs reach callers as float32, as in C++
+                profiling_run = [fp32_of(t) for t in flatten(frozen(*inputs))]
+                for _ in range(torch._C._jit_get_num_profiled_runs()):
+                    frozen(*inputs)
+                named = [(name, fp32_of(t)) for name, t in named_outputs(frozen(*inputs))]
+        except RuntimeError as err:
+            raise ExportError(
+                f'precision bf16: model.pt does not run in bf16 ({cause_of(err)}); set "precision" to "fp32" in '
+                "deploy.json"
+            ) from err
+    outputs = [tensor for _, tensor in named]
+    floating = [(t, first) for t, first in zip(outputs, profiling_run, strict=True) if t.is_floating_point()]
+    spread = max_abs_diff([t for t, _ in floating], [first for _, first in floating])  # the others compare exactly
+    scale = max((t.abs().max().item() for t, _ in floating if t.numel()), default=0.0)
+    step = torch.finfo(torch.bfloat16).eps * 2.0 ** math.floor(math.log2(scale)) if scale > 0 else 0.0
+    atol = max(spread, step)
+    drift_diff, overlap = drift(outputs, fp32, k)
+    shown = f", top-{k} overlap {overlap}/{k}" if k > 0 and is_scores(outputs[0]) else ""
+    cpu = "native on this CPU" if native_bf16() else "emulated on this CPU (no AVX512-BF16 or AMX): slower than fp32"
+    print(
+        f"bf16 check: model.pt in bf16, fused against its first run: max abs diff {spread:.3e}, so C++ in bf16 is held "
+        f"to atol {atol:.3e} (that, or one bf16 step at the outputs' scale {scale:.3g}); drift from fp32: max abs "
+        f"diff {drift_diff:.3e}{shown} ({cpu})"
+    )
+    save_tensors(
+        folder / BF16_EXPECTED,
+        dict(named),
+        atol=atol,
+        rtol=config["rtol"],
+        top_k=k,
+        bf16=1,
+        drift_max_abs_diff=drift_diff,
+        drift_top_k_overlap=overlap,
+    )
+
+
+def fp32_of(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.float() if tensor.is_floating_point() else tensor
 
 
 def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> dict[str, torch.Tensor]:

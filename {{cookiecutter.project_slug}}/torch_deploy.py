@@ -9,7 +9,8 @@ artifacts/model.pt, artifacts/model.pt2
 
     deploy.txt      ``input <name> <dtype> <dim>...`` per input, ``output <name>`` per output tensor (in the order
                     torch_deploy::Model::run returns them), ``top_k <k>``, ``torch <version that exported it>``,
-                    and ``dynamic_batch 1`` when the first dimension of the inputs may vary
+                    ``dynamic_batch 1`` when the first dimension of the inputs may vary, and ``precision bf16`` when
+                    the project runs in bf16 (deploy.json's "precision"; ts-infer's default)
     preprocess.txt  the image preprocessing (``key value...`` lines; see ImageSettings), when the only input is an image
     classes.txt     the class names, one per line, in score order, when they are known
 
@@ -18,9 +19,11 @@ artifacts/formats.txt
     format, in deploy.json's order: what make verify and ctest check (the first one is what make predict runs).
 
 Tensor files (input.pt, and per format its reference outputs: expected.pt, expected_aoti.pt; with a dynamic batch
-the same at a second batch size: input_batch.pt, expected_batch.pt, expected_aoti_batch.pt)
+the same at a second batch size: input_batch.pt, expected_batch.pt, expected_aoti_batch.pt; with "precision" bf16,
+expected_bf16.pt: model.pt's outputs in bf16)
     TorchScript modules whose buffers are the tensors, in order, under their names, and whose float attributes are
-    numbers (expected.pt records atol, rtol and top_k), so that libtorch alone reads them.
+    numbers (expected.pt records atol, rtol and top_k; expected_bf16.pt also bf16 = 1, and the drift from fp32 that
+    Python measured: drift_max_abs_diff, drift_top_k_overlap), so that libtorch alone reads them.
 
 The C++ side parses these files too (src/torch_deploy/): a change here is a change there.
 """
@@ -51,6 +54,10 @@ DTYPES = {
 }  # fmt: skip
 TUTORIAL_TOP_K = 5  # what the C++ side uses for a model file that records no top_k
 FORMATS_FILE = "formats.txt"
+PRECISIONS = ("fp32", "bf16")
+BF16_EXPECTED = "expected_bf16.pt"  # model.pt's reference outputs in bf16
+# The numbers a tensor file of reference outputs records (see above).
+TENSOR_FILE_NUMBERS = ("atol", "rtol", "top_k", "bf16", "drift_max_abs_diff", "drift_top_k_overlap")
 
 
 @dataclass(frozen=True)
@@ -106,12 +113,14 @@ class ModelInfo:
     top_k: int = TUTORIAL_TOP_K
     torch: str = ""
     dynamic_batch: bool = False
+    precision: str = "fp32"
 
     def to_text(self) -> str:
         lines = ["# the model's inputs and outputs, written by export.py, read by torch_deploy::Model"]
         lines += [f"input {name} {dtype} {' '.join(map(str, shape))}" for name, shape, dtype in self.inputs]
         lines += [f"output {name}" for name in self.outputs]
         lines += [f"top_k {self.top_k}", f"torch {self.torch}"] + (["dynamic_batch 1"] if self.dynamic_batch else [])
+        lines += [f"precision {self.precision}"] if self.precision != "fp32" else []
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -130,6 +139,8 @@ class ModelInfo:
                     info.torch = values[0]
                 elif key == "dynamic_batch":
                     info.dynamic_batch = values[0] == "1"
+                elif key == "precision":
+                    info.precision = values[0]
         except (IndexError, ValueError) as err:
             raise DeployError(f"{DEPLOY_FILE} is malformed ({err!r}); re-export with make export") from err
         return info
@@ -282,7 +293,7 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, float]]
     """The tensors (by name, in order) and numbers of a tensor file."""
     with jit_quietly():
         module = torch.jit.load(str(path))
-    numbers = {name: float(getattr(module, name)) for name in ("atol", "rtol", "top_k") if hasattr(module, name)}
+    numbers = {name: float(getattr(module, name)) for name in TENSOR_FILE_NUMBERS if hasattr(module, name)}
     return dict(module.named_buffers()), numbers
 
 
@@ -312,6 +323,53 @@ def flatten(output: object) -> list[torch.Tensor]:
 def is_scores(tensor: torch.Tensor) -> bool:
     """A classifier's output: a 2-D floating tensor of per-class scores."""
     return tensor.dim() == 2 and tensor.is_floating_point()
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX on x86-64, BF16 on Arm), as
+    torch_deploy::native_bf16() decides in C++. Without it, oneDNN emulates bf16 in fp32 arithmetic, slower than fp32."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags = {flag for line in text.splitlines() if line.startswith(("flags", "Features")) for flag in line.split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def in_bf16(model: Any) -> Any:
+    """A loaded TorchScript model as torch_deploy::Model runs it in bf16: floating-point weights in bf16 (``model``
+    itself is converted: Module.to works in place), frozen; run it under onednn_fusion(), as C++ does."""
+    with jit_quietly():
+        return torch.jit.freeze(model.to(torch.bfloat16).eval())
+
+
+@contextmanager
+def onednn_fusion() -> Iterator[None]:
+    """oneDNN Graph fusion on, as torch_deploy::Model runs TorchScript. TorchScript optimises (fuses) a frozen model
+    after its first, profiling, run (torch._C._jit_get_num_profiled_runs()); from then on it computes the fused way."""
+    previous = torch.jit.onednn_fusion_enabled()
+    torch.jit.enable_onednn_fusion(True)
+    try:
+        yield
+    finally:
+        torch.jit.enable_onednn_fusion(previous)
+
+
+def to_bf16(inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Floating-point inputs in bf16, as torch_deploy::Model converts them."""
+    return [t.to(torch.bfloat16) if t.is_floating_point() else t for t in inputs]
+
+
+def drift(actual: list[torch.Tensor], reference: list[torch.Tensor], k: int) -> tuple[float, int]:
+    """How far ``actual`` is from ``reference`` computed in another precision: the max abs diff of the floating-point
+    outputs (a flipped mask says nothing of its size), and how many of the reference's top-k classes (first output,
+    first row) are still in the top-k (0 when it is no classifier)."""
+    floating = [(a, r) for a, r in zip(actual, reference, strict=True) if a.is_floating_point()]
+    overlap = 0
+    if k > 0 and actual and is_scores(actual[0]) and actual[0].shape[0]:
+        ours, theirs = top_k(actual[0].double(), k)[0].tolist(), top_k(reference[0].double(), k)[0].tolist()
+        overlap = len(set(ours) & set(theirs))
+    return max_abs_diff([a for a, _ in floating], [r for _, r in floating]), overlap
 
 
 def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:

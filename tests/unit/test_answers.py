@@ -55,6 +55,7 @@ BAD = [
     ("model", "missing.py:make", "does not exist"),
     ("export_method", "compile", "is not an export method"),
     ("formats", "onnx", "is not a format"),
+    ("precision", "fp16", "is not a precision"),
     ("weights", "imagenet", "is neither none, DEFAULT, a torchvision weights name nor a .pt/.pth file"),
     ("weights", "missing.pth", "does not exist"),
     ("weights", "DEFAULT; rm -rf /", "does not exist"),  # a slash makes it a path
@@ -102,6 +103,15 @@ def test_an_aoti_format_needs_the_python_model(tmp_path: Path) -> None:
     ):
         answers.validate(defaults(model="net.pt", formats="both"), [tmp_path])
     answers.validate(defaults(model="net.pt", formats="torchscript"), [tmp_path])
+
+
+def test_bf16_needs_the_torchscript_format() -> None:
+    """precision bf16 runs model.pt: formats aoti (no model.pt) is refused up front; torchscript and both are not."""
+    with pytest.raises(answers.AnswerError, match="use formats torchscript or both, or precision fp32"):
+        answers.validate(defaults(precision="bf16", formats="aoti"))
+    for formats in ("torchscript", "both"):
+        answers.validate(defaults(precision="bf16", formats=formats))
+    assert answers.deploy_config(defaults(precision="bf16"))["precision"] == "bf16"
 
 
 @pytest.mark.parametrize(("answer", "value", "why"), BAD, ids=[f"{a}={v!r}"[:40] for a, v, _ in BAD])
@@ -236,6 +246,7 @@ def test_deploy_json_is_derived_once_from_the_answers() -> None:
         "weights": "none",
         "export_method": "script",
         "formats": ["torchscript", "aoti"],
+        "precision": "fp32",
         "inputs": [
             {"name": "ids", "shape": [2, 16], "dtype": "int64"},
             {"name": "mask", "shape": [2, 16], "dtype": "bool"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -58,6 +59,14 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace
         first=first,
         seconds={"tsgen new (first build)": generated - started, "first make verify": verified - generated},
     )
+
+
+@pytest.fixture
+def project_copy(default_project: SimpleNamespace, tmp_path: Path) -> Path:
+    """A copy of the default project's sources and artifacts (not its build folder), to break on purpose."""
+    copy = tmp_path / "copy"
+    shutil.copytree(default_project.path, copy, ignore=shutil.ignore_patterns("build*"), symlinks=True)
+    return copy
 
 
 @pytest.fixture(scope="session")
@@ -159,9 +168,10 @@ def dynamic_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace
 
 @pytest.fixture(scope="session")
 def dict_output_project(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """DICT_OUTPUT (a dict of class scores and a bool mask), TorchScript, fixed batch, verified."""
+    """DICT_OUTPUT (a dict of class scores and a bool mask), TorchScript, fixed batch, in bf16 by default (its
+    verify also checks bf16 parity: test_precision.py), verified."""
     folder = sourced(tmp_path_factory, "dict-out", "dict_output.py", DICT_OUTPUT)
-    return generated(folder, "out", "dict-out", "--model", "dict_output.py:make")
+    return generated(folder, "out", "dict-out", "--model", "dict_output.py:make", "--precision", "bf16")
 
 
 @pytest.fixture(scope="session")

@@ -170,14 +170,6 @@ def test_plugin_warns_when_export_and_runtime_versions_differ(default_project: S
     shutil.rmtree(default_project.path / "build-minor")
 
 
-@pytest.fixture
-def project_copy(default_project: SimpleNamespace, tmp_path: Path) -> Path:
-    """A copy of the default project's sources and artifacts (not its build folder), to break on purpose."""
-    copy = tmp_path / "copy"
-    shutil.copytree(default_project.path, copy, ignore=shutil.ignore_patterns("build*"), symlinks=True)
-    return copy
-
-
 def test_verify_names_a_missing_python(project_copy: Path) -> None:
     """PYTHON that does not exist: `setup: FAIL` naming it and the fix, before any step runs."""
     result = make(project_copy, "verify", "PYTHON=/nonexistent/python3")

@@ -188,12 +188,14 @@ def check(build: Path, bundle: Path | None) -> None:
                         ["--input", f"{share}/input_batch.pt", "--expect", f"{share}/{entry[3]}"],
                     )
                 )
+            if entry[0] == "torchscript" and (shares[0] / "expected_bf16.pt").exists():  # precision bf16
+                runs.append(("in bf16", ["--input", f"{share}/input.pt", "--expect", f"{share}/expected_bf16.pt"]))
             runs.append(("the tutorial's lines", []))
             for what, args in runs:
                 result = run_in_root(workdir / "root", bundle, ["/bundle/bin/ts-infer", f"{share}/{model}", *args])
                 output = result.stdout + result.stderr
                 passed = (
-                    "parity: PASS" in output
+                    ("parity in bf16: PASS" if what == "in bf16" else "parity: PASS") in output
                     if args
                     else all(line in output for line in ("Model loaded successfully", "DONE"))
                 )
@@ -206,8 +208,9 @@ def check(build: Path, bundle: Path | None) -> None:
                             "again, and if the new bundle lacks it too, report it"
                         )
                     raise CheckError(f"ts-infer {model} ({what}) failed in the bare root (output above)")
-                if args and what == "parity":
-                    lines.append(f"{model}: {output.split('parity: PASS: ', 1)[1].splitlines()[0]}")
+                if what in ("parity", "in bf16"):
+                    label = model + (" in bf16" if what == "in bf16" else "")
+                    lines.append(f"{label}: {output.split(' PASS: ', 1)[1].splitlines()[0]}")
         print(f"package-check: PASS: {origin} runs alone: parity ({'; '.join(lines)}) and the tutorial's lines, in a")
         print(f"  root holding only the bundle and the C and C++ runtime ({', '.join(runtime)}), environment empty")
     finally:

@@ -15,6 +15,10 @@
 //   --bench N [--warmup W] [--json]   time N runs after W warm-up runs: latency percentiles and throughput
 //   --optimize MODE  onednn (default), ofi or none (also --no-optimize): see torch_deploy::Optimization; for
 //                TorchScript models (an AOTInductor package runs as compiled)
+//   --precision P    fp32 or bf16 (default: the project's, recorded in the model file): see torch_deploy::Precision;
+//                without native bf16 the model runs in fp32, unless --emulate-bf16. In parity mode the precision is the
+//                expected file's (Python's bf16 reference, expected_bf16.pt, says bf16), emulated where need be
+//   --drift-from FILE  in parity mode: also how far the output is from these reference outputs (fp32's: expected.pt)
 //
 // The inputs' names, shapes and dtypes, the top-k, the image preprocessing and the class names are read from the
 // model file, where export.py recorded them: editing deploy.json and running make export is enough.
@@ -40,7 +44,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: ts-infer MODEL [--input FILE] [--expect FILE] [--atol A] [--rtol R] [--top-k K] "
     "[--image FILE]... [--save-input FILE] [--threads N] [--bench N [--warmup W] [--json]] "
-    "[--optimize onednn|ofi|none]";
+    "[--optimize onednn|ofi|none] [--precision fp32|bf16] [--emulate-bf16] [--drift-from FILE]";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -60,6 +64,9 @@ struct Options {
   int warmup = 10;
   bool json = false;
   std::optional<torch_deploy::Optimization> optimize;  // unset: the model format's best
+  std::optional<torch_deploy::Precision> precision;    // unset: the project's
+  bool emulate_bf16 = false;
+  std::string drift_from;
 };
 
 template <typename T>
@@ -114,6 +121,16 @@ Options parse_args(int argc, const char* argv[]) {
         throw UsageError("--optimize " + mode + ": use onednn, ofi or none");
       }
       options.optimize = parsed;
+    } else if (arg == "--precision") {
+      const std::string precision = value();
+      options.precision = torch_deploy::parse_precision(precision);
+      if (!options.precision) {
+        throw UsageError("--precision " + precision + ": use fp32 or bf16");
+      }
+    } else if (arg == "--emulate-bf16") {
+      options.emulate_bf16 = true;
+    } else if (arg == "--drift-from") {
+      options.drift_from = value();
     } else if (arg == "--no-optimize") {
       options.optimize = torch_deploy::Optimization::none;
     } else if (!arg.empty() && arg[0] == '-') {
@@ -133,6 +150,9 @@ Options parse_args(int argc, const char* argv[]) {
   if (options.bench < 0 || options.warmup < 0 || options.threads < 0) {
     throw UsageError("--bench, --warmup and --threads take numbers >= 0");
   }
+  if (!options.drift_from.empty() && options.expect.empty()) {
+    throw UsageError("--drift-from goes with --expect (parity mode)");
+  }
   if (options.json && options.bench == 0) {
     throw UsageError("--json goes with --bench N");
   }
@@ -146,24 +166,26 @@ int print_bench(const torch_deploy::Model& model, const std::vector<at::Tensor>&
   const torch_deploy::Timing timing = torch_deploy::bench(model, inputs, options.bench, options.warmup);
   const char* format = torch_deploy::to_string(model.format());
   const char* mode = torch_deploy::to_string(model.optimization());
+  const char* precision = torch_deploy::to_string(model.precision());
   std::ostringstream out;
   out << std::fixed << std::setprecision(3);
   if (options.json) {
     out << "{\"runner\": \"ts-infer\", \"libtorch\": \"" TORCH_VERSION "\", \"runs\": " << options.bench
         << ", \"warmup\": " << options.warmup << ", \"threads\": " << at::get_num_threads() << ", \"format\": \""
-        << format << "\", \"optimize\": \"" << mode << "\", \"batch\": " << timing.batch
-        << ", \"p50_ms\": " << timing.p50_ms << ", \"p90_ms\": " << timing.p90_ms << ", \"p99_ms\": " << timing.p99_ms
-        << ", \"mean_ms\": " << timing.mean_ms << ", \"throughput_per_s\": " << timing.throughput_per_s
-        << ", \"latencies_ms\": [";
+        << format << "\", \"optimize\": \"" << mode << "\", \"precision\": \"" << precision
+        << "\", \"native_bf16\": " << (torch_deploy::native_bf16() ? "true" : "false")
+        << ", \"batch\": " << timing.batch << ", \"p50_ms\": " << timing.p50_ms << ", \"p90_ms\": " << timing.p90_ms
+        << ", \"p99_ms\": " << timing.p99_ms << ", \"mean_ms\": " << timing.mean_ms
+        << ", \"throughput_per_s\": " << timing.throughput_per_s << ", \"latencies_ms\": [";
     for (size_t i = 0; i < timing.latencies_ms.size(); ++i) {
       out << (i ? ", " : "") << timing.latencies_ms[i];
     }
     out << "]}";
   } else {
     out << "bench: " << options.bench << " runs after " << options.warmup << " warm-up, " << at::get_num_threads()
-        << " threads, " << format << " --optimize " << mode << ": p50 " << timing.p50_ms << " ms, p90 " << timing.p90_ms
-        << " ms, p99 " << timing.p99_ms << " ms, mean " << timing.mean_ms << " ms, throughput " << std::setprecision(1)
-        << timing.throughput_per_s << "/s";
+        << " threads, " << format << " --optimize " << mode << " --precision " << precision << ": p50 " << timing.p50_ms
+        << " ms, p90 " << timing.p90_ms << " ms, p99 " << timing.p99_ms << " ms, mean " << timing.mean_ms
+        << " ms, throughput " << std::setprecision(1) << timing.throughput_per_s << "/s";
   }
   std::cout << out.str() << "\n";
   return 0;
@@ -230,8 +252,19 @@ int run(const Options& options) {
   if (!quiet) {
     std::cout << "Loading model...\n";
   }
+  std::optional<torch_deploy::TensorFile> expected;
+  if (!options.expect.empty()) {
+    expected = torch_deploy::load_tensors(options.expect);
+  }
   torch_deploy::ModelOptions model_options;
   model_options.optimization = options.optimize;
+  model_options.precision = options.precision;
+  model_options.emulate_bf16 = options.emulate_bf16;
+  if (expected && !options.precision) {  // the reference's precision, even emulated: that is what it checks
+    const bool bf16 = expected->number("bf16", 0) != 0;
+    model_options.precision = bf16 ? torch_deploy::Precision::bf16 : torch_deploy::Precision::fp32;
+    model_options.emulate_bf16 = model_options.emulate_bf16 || bf16;
+  }
   model_options.threads = options.threads;
   model_options.on_note = [](const std::string& note) { std::cerr << "ts-infer: note: " << note << "\n"; };
   if (options.json) {
@@ -242,10 +275,6 @@ int run(const Options& options) {
     std::cout << "Model loaded successfully\n";
   }
 
-  std::optional<torch_deploy::TensorFile> expected;
-  if (!options.expect.empty()) {
-    expected = torch_deploy::load_tensors(options.expect);
-  }
   const auto recorded = static_cast<double>(model.top_k());  // the expected file's top_k wins: it made the check
   const int64_t top_k = options.top_k.value_or(expected ? expected->number("top_k", recorded) : recorded);
 
@@ -261,7 +290,12 @@ int run(const Options& options) {
     return print_bench(model, inputs, options);
   }
 
-  const std::vector<at::Tensor> outputs = model.run(inputs);
+  std::vector<at::Tensor> outputs = model.run(inputs);
+  if (expected) {
+    // TorchScript optimises (fuses) the model after its first, profiling, run: the parity check is of what it computes
+    // from then on, which is what a long-running program gets.
+    outputs = model.run(inputs);
+  }
   // Names: the expected file's (they are Python's), else the model file's, else by position.
   std::vector<std::string> names = expected ? expected->names : model.output_names();
   if (names.size() != outputs.size()) {
@@ -281,7 +315,14 @@ int run(const Options& options) {
   const torch_deploy::Report report =
       torch_deploy::compare(outputs, expected->tensors, options.atol.value_or(expected->number("atol", 1e-4)),
                             options.rtol.value_or(expected->number("rtol", 1e-4)), top_k);
-  std::cout << "parity: " << report.describe(expected->names) << "\n";
+  const bool bf16 = model.precision() == torch_deploy::Precision::bf16;
+  std::cout << (bf16 ? "parity in bf16: " : "parity: ") << report.describe(expected->names);
+  if (!options.drift_from.empty()) {
+    const torch_deploy::TensorFile reference = torch_deploy::load_tensors(options.drift_from);
+    std::cout << "; drift from " << options.drift_from << ": "
+              << torch_deploy::drift(outputs, reference.tensors, top_k).describe();
+  }
+  std::cout << "\n";
   return report.pass ? 0 : 1;
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -35,6 +36,36 @@ def test_runner_matches_python_at_a_second_batch_size(
     result = run(runner, model, "--input", artifacts / "input_batch.pt", "--expect", expected)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "parity: PASS" in result.stdout
+
+
+def test_runner_matches_python_in_bf16(runner: Path, artifacts: Path, config: dict) -> None:
+    """precision bf16: ts-infer runs model.pt in bf16 (emulated on a CPU without native bf16: parity checks numbers,
+    not speed) and reproduces Python's bf16 outputs within the tolerance export.py measured; the parity line also
+    gives the drift from fp32."""
+    if config.get("precision") != "bf16":
+        pytest.skip('"precision" is not bf16 in deploy.json')
+    expected = artifacts / torch_deploy.BF16_EXPECTED
+    result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", expected,
+                 "--drift-from", artifacts / "expected.pt")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^parity in bf16: PASS: .*; drift from .*: max abs diff \S+", result.stdout, re.M), result.stdout
+
+
+def test_runner_runs_bf16_only_where_the_cpu_has_it(runner: Path, artifacts: Path, formats: list[Format]) -> None:
+    """--precision bf16 runs in bf16 on a CPU with native bf16; elsewhere one note says why, and it runs in fp32
+    (the C++ check of the CPU agrees with Python's)."""
+    if torch_deploy.FORMATS["torchscript"] not in formats:
+        pytest.skip("bf16 runs the TorchScript model, and deploy.json exports none")
+    command = (runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--bench", 1, "--warmup", 0)
+    timed = run(*command, "--precision", "bf16")
+    assert timed.returncode == 0, timed.stderr
+    notes = [line for line in timed.stderr.splitlines() if "no native bf16" in line]
+    if torch_deploy.native_bf16():
+        assert "--precision bf16:" in timed.stdout and not notes
+    else:
+        assert "--precision fp32:" in timed.stdout and len(notes) == 1, timed.stdout + timed.stderr
+    emulated = run(*command, "--precision", "bf16", "--emulate-bf16")
+    assert "--precision bf16:" in emulated.stdout and "no native bf16" not in emulated.stderr
 
 
 def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, formats: list[Format], tmp_path: Path) -> None:

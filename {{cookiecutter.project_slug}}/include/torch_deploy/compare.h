@@ -39,6 +39,21 @@ struct Report {
 Report compare(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& expected, double atol,
                double rtol, int64_t top_k);
 
+// How far a model's outputs moved from reference outputs computed in another precision (bf16 from fp32): the largest
+// absolute difference of the floating-point outputs (a flipped mask says nothing of its size), and for a classifier how
+// many of the reference's top-k classes (first output, first row) are still among the top-k.
+struct Drift {
+  double max_abs_diff = 0;
+  int64_t top_k = 0;  // 0: no class scores compared
+  int64_t top_k_overlap = 0;
+
+  // "max abs diff 1.044e-02, top-5 overlap 5/5"
+  std::string describe() const;
+};
+
+// The drift of `outputs` from `reference` (the same count and shapes, else Error).
+Drift drift(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& reference, int64_t top_k);
+
 // A classifier's output: a 2-D floating tensor of (batch, classes) scores.
 bool is_scores(const at::Tensor& output);
 

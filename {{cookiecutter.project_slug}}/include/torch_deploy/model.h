@@ -36,17 +36,40 @@ enum class Optimization {
 const char* to_string(Optimization optimization);
 std::optional<Optimization> parse_optimization(const std::string& text);
 
+// The number format a model computes in (ts-infer's --precision). Callers give and get float32 tensors either way.
+enum class Precision {
+  fp32,  // float32: the model as exported
+  bf16,  // bfloat16 weights and activations (float32 accumulation), on a CPU that has native bf16 (AVX512-BF16 or
+         // AMX on x86-64, BF16 on Arm); about 3 significant digits, so outputs drift from fp32's (see make verify)
+};
+
+// "fp32", "bf16"; and back (std::nullopt for any other text).
+const char* to_string(Precision precision);
+std::optional<Precision> parse_precision(const std::string& text);
+
+// Whether this CPU computes bf16 natively. Without it, oneDNN emulates bf16 in fp32 arithmetic, which is slower than
+// fp32 itself: a Model asked for bf16 then runs in fp32 (unless ModelOptions::emulate_bf16).
+bool native_bf16();
+
 // Writes a note to stderr, prefixed "torch_deploy: note: " (the default of ModelOptions::on_note).
 void print_note(const std::string& note);
 
 struct ModelOptions {
   // Unset: the format's best (onednn for TorchScript; none, i.e. as compiled, for an AOTInductor package).
   std::optional<Optimization> optimization;
+  // Unset: the precision the project recorded in the model file at export (fp32 when it records none). bf16 converts
+  // a TorchScript model's floating-point weights after loading, and floating-point inputs on each run; outputs come
+  // back as float32. On a CPU without native bf16 the model runs in fp32 and on_note hears so; an AOTInductor package
+  // runs in the precision it was compiled in (fp32), also with a note.
+  std::optional<Precision> precision;
+  // Run bf16 even without native bf16 (emulated, slower than fp32): to check a bf16 model's numbers on a machine that
+  // will not serve it (make verify does).
+  bool emulate_bf16 = false;
   // Intra-op threads. libtorch has one pool per process, so this sets it for every Model (at::set_num_threads);
   // 0 leaves libtorch's choice (the number of cores).
   int threads = 0;
   // Receives one line when the model did not survive an optimisation and runs in a simpler mode (see
-  // optimization()); nullptr silences the notes.
+  // optimization()), or runs in another precision than asked (see precision()); nullptr silences the notes.
   std::function<void(const std::string&)> on_note = print_note;
 };
 
@@ -91,6 +114,8 @@ class Model {
   Format format() const;
   // The optimisation in effect (after any fallback).
   Optimization optimization() const;
+  // The precision in effect (after any fallback).
+  Precision precision() const;
   // The inputs recorded in the model file (see InputSpec).
   const std::vector<InputSpec>& inputs() const;
   // The names of run()'s outputs as export.py recorded them ("output"; "output_0", "output_1" for a tuple; a dict's

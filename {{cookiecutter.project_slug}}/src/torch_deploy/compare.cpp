@@ -2,6 +2,7 @@
 
 #include <ATen/core/Formatting.h>
 #include <torch_deploy/compare.h>
+#include <torch_deploy/error.h>
 
 #include <algorithm>
 #include <iomanip>
@@ -80,6 +81,40 @@ std::string Report::describe(const std::vector<std::string>& names) const {
     for (size_t i = 0; i < output_diffs.size(); ++i) {
       out << (i ? ", " : "") << name(i) << " " << format_number(output_diffs[i]);
     }
+  }
+  return out.str();
+}
+
+Drift drift(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& reference, int64_t top_k) {
+  if (outputs.size() != reference.size()) {
+    throw Error("the drift is measured against " + std::to_string(reference.size()) + " reference outputs, and the " +
+                "model returned " + std::to_string(outputs.size()) + "; give the same model's reference outputs");
+  }
+  Drift result;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].sizes() != reference[i].sizes()) {
+      throw Error("output " + std::to_string(i) + " and its reference differ in shape; give the same model's " +
+                  "reference outputs");
+    }
+    if (outputs[i].numel() > 0 && outputs[i].is_floating_point()) {
+      const double diff = outputs[i].to(at::kDouble).sub(reference[i].to(at::kDouble)).abs().max().item<double>();
+      result.max_abs_diff = std::max(result.max_abs_diff, diff);
+    }
+  }
+  if (top_k > 0 && !outputs.empty() && is_scores(outputs.front()) && outputs.front().size(0) > 0) {
+    const at::Tensor ours = top_k_indices(outputs.front().to(at::kDouble), top_k)[0];
+    const at::Tensor theirs = top_k_indices(reference.front().to(at::kDouble), top_k)[0];
+    result.top_k = ours.size(0);
+    result.top_k_overlap = ours.unsqueeze(1).eq(theirs.unsqueeze(0)).any(1).sum().item<int64_t>();
+  }
+  return result;
+}
+
+std::string Drift::describe() const {
+  std::ostringstream out;
+  out << "max abs diff " << format_number(max_abs_diff);
+  if (top_k > 0) {
+    out << ", top-" << top_k << " overlap " << top_k_overlap << "/" << top_k;
   }
   return out.str();
 }

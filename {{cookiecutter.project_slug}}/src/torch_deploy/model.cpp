@@ -21,6 +21,13 @@
 #include <thread>
 #include <utility>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#elif defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #include "detail.h"
 #include "package.h"
 #include "script.h"
@@ -39,12 +46,13 @@ struct Description {
   std::vector<InputSpec> inputs;
   std::vector<std::string> output_names;
   int64_t top_k = kTutorialTopK;
-  std::string torch;           // the version that exported the model
-  bool dynamic_batch = false;  // whether the inputs' first dimension may differ from the recorded one
+  std::string torch;                      // the version that exported the model
+  bool dynamic_batch = false;             // whether the inputs' first dimension may differ from the recorded one
+  Precision precision = Precision::fp32;  // the project's default
 };
 
 // deploy.txt: "input <name> <dtype> <dim>...", "output <name>", "top_k <k>", "torch <version>" and "dynamic_batch 1"
-// lines ('#' starts a comment).
+// lines, and "precision bf16" for a project that runs in bf16 ('#' starts a comment).
 Description parse_description(const std::string& path, const std::string& text) {
   Description description;
   detail::for_each_field(text, [&](const std::string& key, std::istream& fields, const std::string& line) {
@@ -70,6 +78,15 @@ Description parse_description(const std::string& path, const std::string& text) 
       fields >> description.torch;
     } else if (key == "dynamic_batch") {
       fields >> description.dynamic_batch;
+    } else if (key == "precision") {
+      std::string name;
+      fields >> name;
+      const auto precision = parse_precision(name);
+      if (!precision) {
+        throw Error(path + ": its " + kDeployFile + " names an unknown precision (" + line +
+                    "); re-export it with make export");
+      }
+      description.precision = *precision;
     }
   });
   return description;
@@ -102,6 +119,24 @@ using Runner = std::function<std::vector<at::Tensor>(const std::vector<at::Tenso
 
 Runner runner_of(const detail::Script& script) {
   return [script](const std::vector<at::Tensor>& inputs) { return script.run(inputs); };
+}
+
+// A bf16 model's runner: floating-point inputs converted to bf16, floating-point outputs back to float32.
+Runner bf16_runner_of(const detail::Script& script) {
+  return [script](const std::vector<at::Tensor>& inputs) {
+    std::vector<at::Tensor> converted;
+    converted.reserve(inputs.size());
+    for (const at::Tensor& input : inputs) {
+      converted.push_back(input.is_floating_point() ? input.to(at::kBFloat16) : input);
+    }
+    std::vector<at::Tensor> outputs = script.run(converted);
+    for (at::Tensor& output : outputs) {
+      if (output.is_floating_point()) {
+        output = output.to(at::kFloat);
+      }
+    }
+    return outputs;
+  };
 }
 
 // Compiled code takes inputs of the kinds it was compiled for (the first dimension may vary with a dynamic batch).
@@ -152,12 +187,41 @@ std::optional<Optimization> parse_optimization(const std::string& text) {
   return std::nullopt;
 }
 
+const char* to_string(Precision precision) { return precision == Precision::bf16 ? "bf16" : "fp32"; }
+
+std::optional<Precision> parse_precision(const std::string& text) {
+  for (const Precision precision : {Precision::fp32, Precision::bf16}) {
+    if (text == to_string(precision)) {
+      return precision;
+    }
+  }
+  return std::nullopt;
+}
+
+bool native_bf16() {
+#if defined(__x86_64__)
+  // CPUID leaf 7: sub-leaf 1 EAX bit 5 is AVX512_BF16; sub-leaf 0 EDX bit 22 is AMX-BF16. AVX-512 also needs the OS
+  // to save its registers, which __builtin_cpu_supports checks; oneDNN asks Linux for AMX's tiles itself.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool avx512_bf16 =
+      __builtin_cpu_supports("avx512f") && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1U << 5)) != 0;
+  const bool amx_bf16 = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1U << 22)) != 0;
+  return avx512_bf16 || amx_bf16;
+#elif defined(__aarch64__) && defined(__linux__) && defined(HWCAP2_BF16)
+  return (getauxval(AT_HWCAP2) & HWCAP2_BF16) != 0;
+#else
+  return false;
+#endif
+}
+
 struct Model::Impl {
-  // What runs: the prepared model and its optimisation. Replaced as a whole (under `mutex`) when a TorchScript model
-  // fails prepared and falls back to the module as loaded; callers run the snapshot they took.
+  // What runs: the prepared model, its optimisation and precision. Replaced as a whole (under `mutex`) when a
+  // TorchScript model fails prepared and falls back to the module as loaded (in fp32); callers run the snapshot they
+  // took.
   struct Prepared {
     Runner run;
     Optimization optimization;
+    Precision precision = Precision::fp32;
   };
 
   std::string path;
@@ -182,12 +246,14 @@ struct Model::Impl {
     } catch (const Error&) {
       throw;  // the model ran: its result is what cannot be used
     } catch (const std::exception& error) {
-      if (taken->optimization == Optimization::none) {
+      if (taken->optimization == Optimization::none && taken->precision == Precision::fp32) {
         throw;
       }
       // If the inputs are what is wrong, the model fails again as loaded and only that is reported (by run()).
-      const std::string failed = std::string("the model failed with --optimize ") + to_string(taken->optimization) +
-                                 " (" + detail::cause_of(error) + "); ran it as loaded";
+      const bool bf16 = taken->precision == Precision::bf16;
+      const std::string failed = std::string("the model failed") + (bf16 ? " in bf16" : "") + " with --optimize " +
+                                 to_string(taken->optimization) + " (" + detail::cause_of(error) +
+                                 "); ran it as loaded" + (bf16 ? ", in fp32" : "");
       std::vector<at::Tensor> outputs = as_loaded(inputs);
       bool first = false;
       {
@@ -228,7 +294,18 @@ struct Model::Impl {
     }
   }
 
-  void load_script(std::optional<Optimization> optimization) {
+  // A TorchScript model's precision: the one asked for, else the project's; bf16 only where it pays (native_bf16()).
+  Precision precision_for(std::optional<Precision> asked, bool emulate_bf16) const {
+    const Precision wanted = asked.value_or(description.precision);
+    if (wanted == Precision::bf16 && !native_bf16() && !emulate_bf16) {
+      note("this CPU has no native bf16 (AVX512-BF16 or AMX), where emulated bf16 is slower than fp32: running " +
+           path + " in fp32 (--emulate-bf16 runs bf16 anyway, to check its numbers)");
+      return Precision::fp32;
+    }
+    return wanted;
+  }
+
+  void load_script(std::optional<Optimization> optimization, std::optional<Precision> precision, bool emulate_bf16) {
     std::map<std::string, std::string> extras;  // the files to read: filled in when the model file has them
     for (const char* name : {kDeployFile, kPreprocessFile, kClassesFile}) {
       extras[name] = "";
@@ -242,15 +319,25 @@ struct Model::Impl {
         description.inputs.push_back({name, {}, at::ScalarType::Undefined});
       }
     }
+    const Precision in_effect = precision_for(precision, emulate_bf16);
     Optimization mode = optimization.value_or(Optimization::onednn);
-    const detail::Script ready = loaded.prepared(mode, note);
     as_loaded = runner_of(loaded);
-    prepared = std::make_shared<const Prepared>(Prepared{runner_of(ready), mode});
+    if (in_effect == Precision::bf16) {
+      const detail::Script ready = loaded.in_bfloat16().prepared(mode, note);
+      prepared = std::make_shared<const Prepared>(Prepared{bf16_runner_of(ready), mode, Precision::bf16});
+    } else {
+      const detail::Script ready = loaded.prepared(mode, note);
+      prepared = std::make_shared<const Prepared>(Prepared{runner_of(ready), mode});
+    }
   }
 
-  void load_package(std::optional<Optimization> optimization) {
+  void load_package(std::optional<Optimization> optimization, std::optional<Precision> precision) {
     const std::map<std::string, std::string> metadata = detail::Package::metadata(path);
     describe(metadata);
+    if (precision == Precision::bf16) {  // asked for: a project's default of bf16 is its TorchScript model's
+      note("--precision bf16 is for TorchScript models; " + path +
+           " is an AOTInductor package, compiled ahead of time in fp32, and runs in fp32");
+    }
     if (optimization && *optimization != Optimization::none) {
       note(std::string("--optimize ") + to_string(*optimization) + " is for TorchScript models; " + path +
            " is an AOTInductor package, compiled ahead of time, and runs as compiled");
@@ -278,9 +365,9 @@ Model::Model(const std::string& path, ModelOptions options) : impl_(std::make_sh
   }
   impl.format = detail::is_package(path) ? Format::aoti : Format::torchscript;
   if (impl.format == Format::aoti) {
-    impl.load_package(options.optimization);
+    impl.load_package(options.optimization, options.precision);
   } else {
-    impl.load_script(options.optimization);
+    impl.load_script(options.optimization, options.precision, options.emulate_bf16);
   }
 }
 
@@ -303,6 +390,8 @@ const std::string& Model::path() const { return impl_->path; }
 Format Model::format() const { return impl_->format; }
 
 Optimization Model::optimization() const { return impl_->current()->optimization; }
+
+Precision Model::precision() const { return impl_->current()->precision; }
 
 const std::vector<InputSpec>& Model::inputs() const { return impl_->description.inputs; }
 

@@ -73,6 +73,24 @@ Script Script::load(const std::string& path, const char* what, std::map<std::str
 
 void Script::eval() { impl_->module.eval(); }
 
+Script Script::in_bfloat16() const {
+  Script script;
+  script.impl_ = std::make_shared<Impl>(Impl{impl_->module.clone(), impl_->path});
+  // Module::to(dtype) would convert integer buffers too (batch norm's counter): convert the floating ones only.
+  const auto convert = [](at::Tensor tensor) {
+    if (tensor.is_floating_point()) {
+      tensor.set_data(tensor.to(at::kBFloat16));
+    }
+  };
+  for (const at::Tensor& parameter : script.impl_->module.parameters()) {
+    convert(parameter);
+  }
+  for (const at::Tensor& buffer : script.impl_->module.buffers()) {
+    convert(buffer);
+  }
+  return script;
+}
+
 Script Script::prepared(Optimization& mode, const std::function<void(const std::string&)>& note) const {
   auto failed = [&](const std::string& what, const std::exception& error, const char* next) {
     note(what + " failed (" + cause_of(error) + "); using --optimize " + next);

@@ -26,6 +26,9 @@ class Script {
 
   // Dropout and batch norm in inference behaviour.
   void eval();
+  // A copy whose floating-point parameters and buffers are bfloat16 (integer buffers stay as they are, as Python's
+  // Module.to(torch.bfloat16) leaves them).
+  Script in_bfloat16() const;
   // A copy prepared for inference in `mode`: a module that cannot be prepared that way (e.g. one that mutates its
   // attributes cannot be frozen) falls back to the next mode (onednn -> ofi -> none), and `note` hears why. `mode`
   // becomes the optimisation in effect.
