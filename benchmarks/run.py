@@ -16,7 +16,12 @@ Measured, all on resnet18 (seeded random weights), batch 1, --threads (default 2
 - `tsgen new --no-build` against a bare `cookiecutter --no-input` of the same template;
 - the two formats (a project with --formats both): the export time of each, as export.py reports it in one export;
   the runner's p50 on model.pt2 against model.pt (rounds alternate); and the cold build (no ccache) with the
-  library's AOTInductor support against one without it (-DTORCH_DEPLOY_AOTI=OFF).
+  library's AOTInductor support against one without it (-DTORCH_DEPLOY_AOTI=OFF);
+- against the runtimes a user would pick instead (--peers-only for these rows alone): resnet18 and mobilenet_v3_small
+  projects with --precision bf16, each verified (C++ against Python in fp32 and bf16), then the project's `make bench`
+  with ONNX Runtime and OpenVINO installed: the C++ runner's fp32 p50 against the faster of the two, and its bf16 p50
+  against OpenVINO's bf16, with both drifts from fp32. On a CPU without native bf16 (AVX512-BF16 or AMX) the bf16
+  rows are emulated on both sides and only informative.
 """
 
 from __future__ import annotations
@@ -107,19 +112,60 @@ def format_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[
     ]
 
 
+PEER_MODELS = ("resnet18", "mobilenet_v3_small")
+
+
+def peer_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[str, str, str]]:
+    """Our runner against ONNX Runtime and OpenVINO, per model in PEER_MODELS (see the module's docstring)."""
+    rows = []
+    for arch in PEER_MODELS:
+        run([sys.executable, "-m", "tsgen", "new", arch, "--model", f"torchvision:{arch}", "--precision", "bf16",
+             "--no-build", "--no-git"], work)  # fmt: skip
+        project = work / arch
+        run(["make", "verify"], project)
+        benches = []
+        for _ in range(rounds):
+            bench = ["make", "bench", f"BENCH_RUNS={runs}", f"BENCH_THREADS={threads}", "BENCH_ARGS=--emulate-bf16"]
+            run(bench, project)
+            benches.append(json.loads((project / "bench/results.json").read_text()))
+        names = benches[0]["variants"]
+        if "OpenVINO" not in names:
+            raise SystemExit("benchmark step failed: onnxruntime, openvino and onnx are not installed; run setup.sh")
+        p50 = {name: statistics.median(b["variants"][name]["p50_ms"] for b in benches) for name in names}
+        diff = {name: names[name]["max_abs_diff_from_ours"] for name in names}
+        cpp = p50["C++ model.pt (onednn)"]
+        peer = min(("ONNX Runtime", "OpenVINO"), key=p50.__getitem__)
+        cpp_bf16_name = next(name for name in names if name.startswith("C++ model.pt bf16"))
+        cpp_bf16, ov_bf16 = p50[cpp_bf16_name], p50["OpenVINO bf16"]
+        native = benches[0]["native_bf16"]
+        rows += [
+            (f"{arch}: C++ fp32 p50 / faster peer", f"{cpp:.2f} ms / {p50[peer]:.2f} ms ({peer}) = {cpp / p50[peer]:.2f}",
+             "<= 0.95"),
+            (f"{arch}: ORT / OpenVINO fp32 p50", f"{p50['ONNX Runtime']:.2f} ms / {p50['OpenVINO']:.2f} ms", "info"),
+            (f"{arch}: C++ bf16 p50 / OpenVINO bf16" + ("" if native else " (emulated)"),
+             f"{cpp_bf16:.2f} ms / {ov_bf16:.2f} ms = {cpp_bf16 / ov_bf16:.2f}", "<= 1.0" if native else "info"),
+            (f"{arch}: C++ bf16 / fp32 p50", f"{cpp_bf16 / cpp:.2f}", "info"),
+            (f"{arch}: bf16 drift from fp32, C++ / OpenVINO",
+             f"{diff[cpp_bf16_name]:.3e} / {diff['OpenVINO bf16']:.3e} (max abs diff)", "info"),
+        ]  # fmt: skip
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (median); default 3")
     parser.add_argument("--runs", type=int, default=100, help="timed inferences per round; default 100")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads; default 2")
     parser.add_argument("--formats-only", action="store_true", help="only the TorchScript / AOTInductor rows")
+    parser.add_argument("--peers-only", action="store_true", help="only the ONNX Runtime / OpenVINO rows")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="tsgen-bench-"))
     rows: list[tuple[str, str, str]] = []
     try:
-        if args.formats_only:
-            rows += format_rows(work, args.rounds, args.runs, args.threads)
+        if args.formats_only or args.peers_only:
+            rows += format_rows(work, args.rounds, args.runs, args.threads) if args.formats_only else []
+            rows += peer_rows(work, args.rounds, args.runs, args.threads) if args.peers_only else []
             return report(rows, args)
         # Generation: tsgen new --no-build vs bare cookiecutter (both render the same template, hooks included).
         cookiecutter = shutil.which("cookiecutter", path=str(Path(sys.executable).parent)) or "cookiecutter"
@@ -220,6 +266,7 @@ def main() -> int:
             )
         )
         rows += format_rows(work, args.rounds, args.runs, args.threads)
+        rows += peer_rows(work, args.rounds, args.runs, args.threads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

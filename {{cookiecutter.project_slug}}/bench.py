@@ -1,8 +1,15 @@
-"""Time the C++ runner on each exported format, the eager model and each exported model in Python, side by side on
-the same input and threads.
+"""Time the C++ runner on each exported format and precision, the eager model and each exported model in Python, and
+the runtimes a deployment could use instead (ONNX Runtime, OpenVINO), side by side on the same input and threads.
 
     python bench.py                        # what `make bench` runs
     python bench.py --runs 200 --threads 2
+    python bench.py --json                 # every row as JSON on stdout, instead of the table
+
+Rows: the C++ runner on each model file in fp32, and on model.pt in bf16 where the CPU has native bf16 (elsewhere a
+line says why not: emulated bf16 is slower than fp32; --emulate-bf16 times it anyway); Python eager and each model
+file in Python; and, when the optional peers are installed (pip install -r requirements-peers.txt: onnxruntime,
+openvino, onnx), the eager model exported to ONNX (bench/model.onnx) and run by ONNX Runtime (fp32) and OpenVINO (fp32,
+and bf16 beside ours), each with its max abs diff from our fp32 output (artifacts/expected.pt).
 
 Also measures this machine's fp32 GEMM rate (2048 x 2048 matmul) and the model's FLOPs, which give a compute
 floor: the time the model would take if every FLOP ran at GEMM speed. Writes bench/results.json, prints a table,
@@ -12,14 +19,19 @@ and draws bench/latency.png (latency distribution per variant) when matplotlib i
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import io
 import json
 import platform
 import statistics
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,6 +40,8 @@ import torch_deploy
 
 PROJECT_DIR = Path(__file__).resolve().parent
 ARTIFACTS = PROJECT_DIR / "artifacts"
+# The runtimes timed beside ours when installed (requirements-peers.txt), by the module each needs.
+PEER_MODULES = ("onnxruntime", "openvino", "onnx")
 
 
 def summarize(latencies_ms: list[float], batch: int) -> dict:
@@ -48,27 +62,90 @@ def summarize(latencies_ms: list[float], batch: int) -> dict:
     }
 
 
-def time_python(model: Callable[..., object], inputs: list[torch.Tensor], runs: int, warmup: int) -> list[float]:
-    """Latencies of ``model(*inputs)`` in milliseconds, after ``warmup`` untimed calls, under inference mode."""
+def time_calls(call: Callable[[], object], runs: int, warmup: int) -> list[float]:
+    """Latencies of ``call()`` in milliseconds, after ``warmup`` untimed calls."""
     latencies = []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            model(*inputs)
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(*inputs)
-            latencies.append((time.perf_counter() - start) * 1000.0)
+    for _ in range(warmup):
+        call()
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        latencies.append((time.perf_counter() - start) * 1000.0)
     return latencies
 
 
-def time_cpp(runner: Path, model: Path, runs: int, warmup: int, threads: int) -> dict:
+def time_python(model: Callable[..., object], inputs: list[torch.Tensor], runs: int, warmup: int) -> list[float]:
+    """Latencies of ``model(*inputs)`` in milliseconds, after ``warmup`` untimed calls, under inference mode."""
+    with torch.inference_mode():
+        return time_calls(lambda: model(*inputs), runs, warmup)
+
+
+def time_cpp(runner: Path, model: Path, runs: int, warmup: int, threads: int, *options: str) -> dict:
     """The C++ runner's own --bench measurement of a model file (its JSON line)."""
     command = [str(runner), str(model), "--input", str(ARTIFACTS / "input.pt")]
-    command += ["--bench", str(runs), "--warmup", str(warmup), "--threads", str(threads), "--json"]
+    command += ["--bench", str(runs), "--warmup", str(warmup), "--threads", str(threads), "--json", *options]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"ERROR: {runner} --bench failed: {result.stderr.strip()}; run make build")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def missing_peers() -> list[str]:
+    """The peer runtimes' modules that are not installed."""
+    return [name for name in PEER_MODULES if importlib.util.find_spec(name) is None]
+
+
+def export_onnx(model: torch.nn.Module, inputs: list[torch.Tensor], names: list[str], path: Path) -> None:
+    """The eager model as ONNX, for the peers: torch.onnx's TorchScript-based exporter (the dynamo one needs
+    onnxscript), with the inputs' names; its deprecation notice and progress lines are kept off the table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, tuple(inputs), str(path), input_names=names, dynamo=False)
+
+
+def time_peers(
+    onnx_file: Path, inputs: dict[str, torch.Tensor], args: argparse.Namespace, bf16: bool
+) -> dict[str, tuple[list[float], list[Any]]]:
+    """ONNX Runtime (CPU provider, every graph optimisation) and OpenVINO (CPU, latency hint) on the ONNX file, with
+    ``args.threads`` threads: each one's latencies and outputs, by row name; OpenVINO also in bf16 when ``bf16``."""
+    import numpy as np
+    import onnxruntime
+    import openvino
+
+    feed = {name: tensor.numpy() for name, tensor in inputs.items()}
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = args.threads, 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+    peers = {"ONNX Runtime": (lambda: session.run(None, feed))}
+    core = openvino.Core()
+    for precision in ("f32", "bf16") if bf16 else ("f32",):
+        settings = {"INFERENCE_NUM_THREADS": args.threads, "PERFORMANCE_HINT": "LATENCY"}
+        compiled = core.compile_model(str(onnx_file), "CPU", {**settings, "INFERENCE_PRECISION_HINT": precision})
+        request = compiled.create_infer_request()
+        name = "OpenVINO" if precision == "f32" else "OpenVINO bf16"
+        peers[name] = lambda request=request: [np.array(o) for o in request.infer(feed).values()]
+    return {name: (time_calls(run, args.runs, args.warmup), run()) for name, run in peers.items()}
+
+
+def bf16_outputs(inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """model.pt's outputs in bf16 as the C++ runner computes them (fused: after the profiling run), as float32."""
+    frozen = torch_deploy.in_bf16(torch.jit.load(str(ARTIFACTS / "model.pt")).eval())
+    converted = torch_deploy.to_bf16(inputs)
+    with torch_deploy.onednn_fusion(), torch.inference_mode():
+        for _ in range(1 + torch._C._jit_get_num_profiled_runs()):
+            outputs = torch_deploy.flatten(frozen(*converted))
+    return [t.float() if t.is_floating_point() else t for t in outputs]
+
+
+def max_abs_diff(outputs: list[Any], ours: list[torch.Tensor]) -> float | None:
+    """The largest absolute difference between a runtime's outputs (tensors or arrays) and ours, in order; None when
+    they cannot be paired (another count or shape)."""
+    theirs = [torch.as_tensor(output) for output in outputs]
+    if len(theirs) != len(ours) or any(a.shape != b.shape for a, b in zip(theirs, ours, strict=False)):
+        return None
+    return torch_deploy.max_abs_diff(theirs, ours)
 
 
 def gemm_gflops(threads: int, size: int = 2048, rounds: int = 10) -> float:
@@ -127,38 +204,90 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="intra-op threads")
     parser.add_argument("--runner", type=Path, default=PROJECT_DIR / "build" / "ts-infer", help="the C++ runner")
     parser.add_argument("--output-dir", type=Path, default=PROJECT_DIR / "bench", help="where to write results")
+    parser.add_argument(
+        "--emulate-bf16", action="store_true", help="time bf16 on a CPU without native bf16 too (emulated: slow)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results (every row) as JSON, not the table")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.threads < 1 or args.warmup < 0:
         parser.error("--runs and --threads take numbers >= 1, --warmup >= 0")
+    say = print if not args.json else lambda *text: print(*text, file=sys.stderr)  # stdout: the JSON alone
 
     config = export.load_config()
     formats = export.export_formats(config)
-    inputs = list(torch_deploy.load_tensors(ARTIFACTS / "input.pt")[0].values())
+    named_inputs = torch_deploy.load_tensors(ARTIFACTS / "input.pt")[0]
+    inputs = list(named_inputs.values())
+    ours = list(torch_deploy.load_tensors(ARTIFACTS / formats[0].expected())[0].values())  # what C++ reproduces
     batch = inputs[0].shape[0] if inputs[0].dim() else 1
     eager = export.build_model(config, config["seed"]).model
 
     variants, cpp_p50s = {}, {}
+
+    def add(name: str, latencies: list[float], precision: str, diff: float | None) -> None:
+        variants[name] = {**summarize(latencies, batch), "precision": precision, "max_abs_diff_from_ours": diff}
+
     for model_format in formats:
-        cpp = time_cpp(args.runner, ARTIFACTS / model_format.model_file, args.runs, args.warmup, args.threads)
+        cpp = time_cpp(args.runner, ARTIFACTS / model_format.model_file, args.runs, args.warmup, args.threads,
+                       "--precision", "fp32")  # fmt: skip
         name = f"C++ {model_format.model_file}" + (
             f" ({cpp['optimize']})" if model_format.name == "torchscript" else ""
         )
-        variants[name] = summarize(cpp["latencies_ms"], batch)
+        add(name, cpp["latencies_ms"], "fp32", 0.0 if model_format == formats[0] else None)
         cpp_p50s[model_format.name] = variants[name]["p50_ms"]
+    bf16 = "torchscript" in config["formats"] and (torch_deploy.native_bf16() or args.emulate_bf16)
+    if bf16:
+        emulate = [] if torch_deploy.native_bf16() else ["--emulate-bf16"]
+        cpp = time_cpp(args.runner, ARTIFACTS / "model.pt", args.runs, args.warmup, args.threads,
+                       "--precision", "bf16", *emulate)  # fmt: skip
+        name = f"C++ model.pt bf16 ({cpp['optimize']})" + (" emulated" if emulate else "")
+        add(name, cpp["latencies_ms"], "bf16", max_abs_diff(bf16_outputs(inputs), ours))
+        cpp_p50s["bf16"] = variants[name]["p50_ms"]
+    elif "torchscript" in config["formats"]:
+        say("bf16: not timed: this CPU has no native bf16 (AVX512-BF16 or AMX), so ts-infer --precision bf16 runs fp32 "
+            "here; python bench.py --emulate-bf16 times the emulation (slower than fp32)")  # fmt: skip
     torch.set_num_threads(args.threads)
-    variants["Python eager"] = summarize(time_python(eager, inputs, args.runs, args.warmup), batch)
+    add("Python eager", time_python(eager, inputs, args.runs, args.warmup), "fp32", None)
     for model_format in formats:
         exported = torch_deploy.load_model(ARTIFACTS / model_format.model_file).model
-        variants[f"Python {model_format.title}"] = summarize(
-            time_python(exported, inputs, args.runs, args.warmup), batch
-        )
+        add(f"Python {model_format.title}", time_python(exported, inputs, args.runs, args.warmup), "fp32", None)
+
+    missing = missing_peers()
+    peer_p50s = {}
+    if missing:
+        say(f"peers: ONNX Runtime and OpenVINO not timed ({', '.join(missing)} not installed for {sys.executable}); "
+            "pip install -r requirements-peers.txt to time them beside")  # fmt: skip
+    else:
+        onnx_file = args.output_dir / "model.onnx"
+        try:
+            export_onnx(eager, inputs, list(named_inputs), onnx_file)
+        except Exception as err:  # the exporter fails in many types; all mean "this model is not exportable"
+            say(f"peers: not timed: the model does not export to ONNX ({export.cause_of(err)})")
+        else:
+            for name, (latencies, outputs) in time_peers(onnx_file, named_inputs, args, bf16).items():
+                add(name, latencies, "bf16" if "bf16" in name else "fp32", max_abs_diff(outputs, ours))
+                peer_p50s[name] = variants[name]["p50_ms"]
+
     rate = gemm_gflops(args.threads)
     flops = model_gflop(eager, inputs)
     cpp_p50, eager_p50 = cpp_p50s[formats[0].name], variants["Python eager"]["p50_ms"]
+    ratios = {
+        "cpp_p50_over_eager_p50": cpp_p50 / eager_p50,
+        "floor_over_cpp_p50": 1000.0 * flops / rate / cpp_p50,
+    }
+    if "aoti" in cpp_p50s and "torchscript" in cpp_p50s:
+        ratios["cpp_aoti_p50_over_torchscript_p50"] = cpp_p50s["aoti"] / cpp_p50s["torchscript"]
+    fp32_peers = {name: p50 for name, p50 in peer_p50s.items() if "bf16" not in name}
+    if fp32_peers:
+        ratios["cpp_p50_over_fastest_peer_p50"] = cpp_p50 / min(fp32_peers.values())
+    if "bf16" in cpp_p50s:
+        ratios["cpp_bf16_p50_over_cpp_fp32_p50"] = cpp_p50s["bf16"] / cpp_p50s["torchscript"]
+        if "OpenVINO bf16" in peer_p50s:
+            ratios["cpp_bf16_p50_over_openvino_bf16_p50"] = cpp_p50s["bf16"] / peer_p50s["OpenVINO bf16"]
     results = {
         "model": config["model"],
         "torch": torch.__version__,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "native_bf16": torch_deploy.native_bf16(),
         "threads": args.threads,
         "batch": batch,
         "runs": args.runs,
@@ -168,35 +297,44 @@ def main(argv: list[str] | None = None) -> int:
         "floor_ms": 1000.0 * flops / rate,
         "formats": [f.name for f in formats],
         "variants": variants,
-        "ratios": {
-            "cpp_p50_over_eager_p50": cpp_p50 / eager_p50,
-            "floor_over_cpp_p50": 1000.0 * flops / rate / cpp_p50,
-            **(
-                {"cpp_aoti_p50_over_torchscript_p50": cpp_p50s["aoti"] / cpp_p50s["torchscript"]}
-                if len(cpp_p50s) > 1
-                else {}
-            ),
-        },
+        "ratios": ratios,
     }
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    drawn = plot(results, args.output_dir / "latency.png")
+    if args.json:
+        print(json.dumps(results))
+        return 0
 
-    print(f"{'variant':<28}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'per s':>9}")
+    print(f"{'variant':<32}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'per s':>9}  max abs diff from ours")
     for name, v in variants.items():
         row = (v["p50_ms"], v["p90_ms"], v["p99_ms"], v["mean_ms"], v["throughput_per_s"])
-        print(f"{name:<28}" + "".join(f"{x:>9.2f}" for x in row))
-    ratios = results["ratios"]
+        diff = v["max_abs_diff_from_ours"]
+        print(f"{name:<32}" + "".join(f"{x:>9.2f}" for x in row) + (f"  {diff:.3e}" if diff is not None else ""))
     print(
         f"GEMM {rate:.0f} GFLOP/s x model {flops:.2f} GFLOP -> floor {results['floor_ms']:.2f} ms; "
         f"C++ {formats[0].model_file}/eager p50 {ratios['cpp_p50_over_eager_p50']:.2f}, "
         f"floor/C++ p50 {ratios['floor_over_cpp_p50']:.2f}"
         + (
             f"; C++ model.pt2/model.pt p50 {ratios['cpp_aoti_p50_over_torchscript_p50']:.2f}"
-            if len(cpp_p50s) > 1
+            if "cpp_aoti_p50_over_torchscript_p50" in ratios
             else ""
         )
     )
-    drawn = plot(results, args.output_dir / "latency.png")
+    if fp32_peers:
+        fastest = min(fp32_peers, key=fp32_peers.__getitem__)
+        print(
+            f"fp32: C++ {formats[0].model_file}/{fastest} (the faster peer) p50 {ratios['cpp_p50_over_fastest_peer_p50']:.2f}"
+        )
+    if "cpp_bf16_p50_over_cpp_fp32_p50" in ratios:
+        print(
+            f"bf16: C++ bf16/fp32 p50 {ratios['cpp_bf16_p50_over_cpp_fp32_p50']:.2f}"
+            + (
+                f", C++ bf16/OpenVINO bf16 p50 {ratios['cpp_bf16_p50_over_openvino_bf16_p50']:.2f}"
+                if "cpp_bf16_p50_over_openvino_bf16_p50" in ratios
+                else ""
+            )
+        )
     written = "bench/results.json" + (" and bench/latency.png" if drawn else " (pip install matplotlib for the plot)")
     print(f"Wrote {written}")
     return 0

@@ -71,23 +71,65 @@ def test_a_pt2_benches_as_compiled_and_says_so_when_asked_for_a_torchscript_mode
 
 
 def test_make_bench_writes_results_table_and_plot(default_project: SimpleNamespace) -> None:
-    """`make bench` times C++ and Python on each format, and Python eager, on one input, measures the GEMM floor,
-    and writes bench/results.json and bench/latency.png."""
+    """`make bench` times C++ and Python on each format, Python eager, and the peers the test venv has (ONNX Runtime,
+    OpenVINO: each with its max abs diff from our output) on one input, measures the GEMM floor, and writes
+    bench/results.json and bench/latency.png; bf16 is timed where the CPU has it, else one line says why not."""
     project = default_project.path
     result = make(project, "bench", "BENCH_RUNS=5", "BENCH_THREADS=1")
     assert result.returncode == 0, result.stdout
     results = json.loads((project / "bench/results.json").read_text())
+    native = results["native_bf16"]
     assert list(results["variants"]) == [
-        "C++ model.pt (onednn)", "C++ model.pt2", "Python eager", "Python TorchScript", "Python AOTInductor",
+        "C++ model.pt (onednn)", "C++ model.pt2", *(["C++ model.pt bf16 (onednn)"] if native else []),
+        "Python eager", "Python TorchScript", "Python AOTInductor",
+        "ONNX Runtime", "OpenVINO", *(["OpenVINO bf16"] if native else []),
     ]  # fmt: skip
     assert results["formats"] == ["torchscript", "aoti"]
-    for summary in results["variants"].values():
+    for name, summary in results["variants"].items():
         assert SUMMARY_KEYS <= set(summary) and len(summary["latencies_ms"]) == 5
+        assert summary["precision"] == ("bf16" if "bf16" in name else "fp32")
+    variants = results["variants"]
+    assert variants["C++ model.pt (onednn)"]["max_abs_diff_from_ours"] == 0.0
+    for peer in ("ONNX Runtime", "OpenVINO"):  # the same model, in another runtime: the same answer
+        assert variants[peer]["max_abs_diff_from_ours"] < 1e-3
     assert (results["threads"], results["batch"], results["runs"]) == (1, 1, 5)
     assert 3.5 < results["model_gflop"] < 3.8  # resnet18: 1.82 GMAC
     assert results["gemm_gflops"] > 0 and results["floor_ms"] > 0
+    bf16_ratios = {"cpp_bf16_p50_over_cpp_fp32_p50", "cpp_bf16_p50_over_openvino_bf16_p50"} if native else set()
     assert set(results["ratios"]) == {
         "cpp_p50_over_eager_p50", "floor_over_cpp_p50", "cpp_aoti_p50_over_torchscript_p50",
+        "cpp_p50_over_fastest_peer_p50", *bf16_ratios,
     }  # fmt: skip
     assert (project / "bench/latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "Wrote bench/results.json and bench/latency.png" in result.stdout
+    assert (project / "bench/model.onnx").stat().st_size > 40_000_000  # resnet18's weights in fp32
+    lines = result.stdout.splitlines()
+    assert "Wrote bench/results.json and bench/latency.png" in lines
+    assert any(line.startswith("fp32: C++ model.pt/") and "(the faster peer) p50 " in line for line in lines)
+    assert (
+        native
+        or (
+            "bf16: not timed: this CPU has no native bf16 (AVX512-BF16 or AMX), so ts-infer --precision bf16 runs fp32 "
+            "here; python bench.py --emulate-bf16 times the emulation (slower than fp32)"
+        )
+        in lines
+    )
+
+
+def test_bench_json_and_emulated_bf16_and_missing_peers(cpu_lane_project: SimpleNamespace) -> None:
+    """bench.py --json prints the results alone on stdout; --emulate-bf16 adds the bf16 row on any CPU; without the
+    peers installed (the cpu lane has none), one line says how to add them."""
+    project = cpu_lane_project.path
+    result = make(project, "bench", "BENCH_RUNS=3", "BENCH_THREADS=1", "BENCH_ARGS=--json --emulate-bf16")
+    assert result.returncode == 0, result.stdout
+    *notes, last = result.stdout.splitlines()  # make folds bench.py's stderr (its notes) in
+    results = json.loads(last)
+    assert results == json.loads((project / "bench/results.json").read_text())
+    emulated = "" if results["native_bf16"] else " emulated"
+    assert list(results["variants"]) == [
+        "C++ model.pt (onednn)", f"C++ model.pt bf16 (onednn){emulated}", "Python eager", "Python TorchScript",
+    ]  # fmt: skip
+    assert any(
+        line.startswith("peers: ONNX Runtime and OpenVINO not timed (onnxruntime, openvino, onnx not installed for ")
+        and line.endswith("); pip install -r requirements-peers.txt to time them beside")
+        for line in notes
+    ), notes
