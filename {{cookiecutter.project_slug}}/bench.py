@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         add(name, cpp["latencies_ms"], "fp32", 0.0 if model_format == formats[0] else None)
         cpp_p50s[model_format.name] = variants[name]["p50_ms"]
-    bf16 = "torchscript" in config["formats"] and (torch_deploy.native_bf16() or args.emulate_bf16)
+    scripted = torch_deploy.FORMATS["torchscript"] in formats  # bf16 runs model.pt
+    bf16 = scripted and (torch_deploy.native_bf16() or args.emulate_bf16)
     if bf16:
         emulate = [] if torch_deploy.native_bf16() else ["--emulate-bf16"]
         cpp = time_cpp(args.runner, ARTIFACTS / "model.pt", args.runs, args.warmup, args.threads,
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         name = f"C++ model.pt bf16 ({cpp['optimize']})" + (" emulated" if emulate else "")
         add(name, cpp["latencies_ms"], "bf16", max_abs_diff(bf16_outputs(inputs), ours))
         cpp_p50s["bf16"] = variants[name]["p50_ms"]
-    elif "torchscript" in config["formats"]:
+    elif scripted:
         say("bf16: not timed: this CPU has no native bf16 (AVX512-BF16 or AMX), so ts-infer --precision bf16 runs fp32 "
             "here; python bench.py --emulate-bf16 times the emulation (slower than fp32)")  # fmt: skip
     torch.set_num_threads(args.threads)
@@ -306,11 +307,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results))
         return 0
 
-    print(f"{'variant':<32}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'per s':>9}  max abs diff from ours")
+    width = max(len(name) for name in variants) + 2
+    print(
+        f"{'variant':<{width}}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'per s':>9}  max abs diff from ours"
+    )
     for name, v in variants.items():
         row = (v["p50_ms"], v["p90_ms"], v["p99_ms"], v["mean_ms"], v["throughput_per_s"])
         diff = v["max_abs_diff_from_ours"]
-        print(f"{name:<32}" + "".join(f"{x:>9.2f}" for x in row) + (f"  {diff:.3e}" if diff is not None else ""))
+        print(f"{name:<{width}}" + "".join(f"{x:>9.2f}" for x in row) + (f"  {diff:.3e}" if diff is not None else ""))
     print(
         f"GEMM {rate:.0f} GFLOP/s x model {flops:.2f} GFLOP -> floor {results['floor_ms']:.2f} ms; "
         f"C++ {formats[0].model_file}/eager p50 {ratios['cpp_p50_over_eager_p50']:.2f}, "

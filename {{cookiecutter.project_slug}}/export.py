@@ -9,9 +9,9 @@ torch.jit.script or trace into model.pt; AOTInductor: torch.export, compiled ahe
 each file again and check that it computes what the eager model does (allclose, and the same top-k for
 classifiers, as the TorchScript tutorial does), then save input.pt and each format's outputs on it (expected.pt,
 expected_aoti.pt). With "precision" bf16, model.pt's outputs in bf16 too (expected_bf16.pt), with a tolerance measured
-here and the drift from fp32 beside it. Each model file carries its inputs, output names and top-k, and for an image classifier the
-image preprocessing and the class names, so that it is a complete deployment; the tensor files are read by
-libtorch alone (torch_deploy.py describes the format).
+here and the drift from fp32 beside it. Each model file carries its inputs, output names and top-k, and for an image
+classifier the image preprocessing and the class names, so that it is a complete deployment; the tensor files are
+read by libtorch alone (torch_deploy.py describes the format).
 
 The artifacts are published all at once: they are written into a new folder beside the current ones, and
 ``artifacts`` (a symbolic link) is switched to it in one atomic rename. An export that fails or is killed at any
@@ -695,7 +695,7 @@ def record_bf16(folder: Path, named_inputs: dict[str, torch.Tensor], fp32: list[
     atol = max(spread, step)
     drift_diff, overlap = drift(outputs, fp32, k)
     shown = f", top-{k} overlap {overlap}/{k}" if k > 0 and is_scores(outputs[0]) else ""
-    cpu = "native on this CPU" if native_bf16() else "emulated on this CPU (no AVX512-BF16 or AMX): slower than fp32"
+    cpu = "native on this CPU" if native_bf16() else "emulated on this CPU, which has neither AVX512-BF16 nor AMX"
     print(
         f"bf16 check: model.pt in bf16, fused against its first run: max abs diff {spread:.3e}, so C++ in bf16 is held "
         f"to atol {atol:.3e} (that, or one bf16 step at the outputs' scale {scale:.3g}); drift from fp32: max abs "
