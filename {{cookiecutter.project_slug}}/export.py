@@ -61,6 +61,7 @@ from torch_deploy import (
     dtype_name,
     extra_files,
     flatten,
+    from_bf16,
     in_bf16,
     is_scores,
     load_package,
@@ -677,11 +678,12 @@ def record_bf16(folder: Path, named_inputs: dict[str, torch.Tensor], fp32: list[
         loaded = torch.jit.load(str(folder / FORMATS["torchscript"].model_file)).eval()
         try:
             frozen = in_bf16(loaded)
-            with onednn_fusion(), torch.no_grad():  # floating-point outputs reach callers as float32, as in C++
-                profiling_run = [fp32_of(t) for t in flatten(frozen(*inputs))]
+            with onednn_fusion(), torch.no_grad():  # bf16 outputs reach callers as float32, as in C++
+                profiling_run = from_bf16(flatten(frozen(*inputs)))
                 for _ in range(torch._C._jit_get_num_profiled_runs()):
                     frozen(*inputs)
-                named = [(name, fp32_of(t)) for name, t in named_outputs(frozen(*inputs))]
+                fused = named_outputs(frozen(*inputs))
+                named = list(zip([name for name, _ in fused], from_bf16([t for _, t in fused]), strict=True))
         except RuntimeError as err:
             raise ExportError(
                 f'precision bf16: model.pt does not run in bf16 ({cause_of(err)}); set "precision" to "fp32" in '
@@ -711,10 +713,6 @@ def record_bf16(folder: Path, named_inputs: dict[str, torch.Tensor], fp32: list[
         drift_max_abs_diff=drift_diff,
         drift_top_k_overlap=overlap,
     )
-
-
-def fp32_of(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.float() if tensor.is_floating_point() else tensor
 
 
 def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> dict[str, torch.Tensor]:

@@ -356,8 +356,13 @@ def onednn_fusion() -> Iterator[None]:
 
 
 def to_bf16(inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Floating-point inputs in bf16, as torch_deploy::Model converts them."""
-    return [t.to(torch.bfloat16) if t.is_floating_point() else t for t in inputs]
+    """float32 inputs in bf16, as torch_deploy::Model converts them (other dtypes are the model's choice)."""
+    return [t.to(torch.bfloat16) if t.dtype == torch.float32 else t for t in inputs]
+
+
+def from_bf16(outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """bf16 outputs as float32, as torch_deploy::Model returns them."""
+    return [t.float() if t.dtype == torch.bfloat16 else t for t in outputs]
 
 
 def drift(actual: list[torch.Tensor], reference: list[torch.Tensor], k: int) -> tuple[float, int]:

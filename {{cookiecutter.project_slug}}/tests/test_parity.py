@@ -17,13 +17,19 @@ def run(runner: Path, *args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
-def test_runner_matches_python(runner: Path, artifacts: Path, model_format: Format) -> None:
+def test_runner_matches_python(runner: Path, artifacts: Path, model_format: Format, config: dict) -> None:
     """ts-infer on the reference input reproduces the output Python recorded from the same model file (parity mode
-    exits 0)."""
+    exits 0); with "precision" bf16, model.pt also reproduces Python's bf16 outputs (emulated on a CPU without native
+    bf16: parity checks numbers, not speed) within the tolerance export.py measured, and gives the drift from fp32."""
     model, expected = artifacts / model_format.model_file, artifacts / model_format.expected()
     result = run(runner, model, "--input", artifacts / "input.pt", "--expect", expected)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "parity: PASS" in result.stdout
+    if config.get("precision") == "bf16" and model_format.name == "torchscript":
+        bf16 = run(runner, model, "--input", artifacts / "input.pt", "--expect", artifacts / torch_deploy.BF16_EXPECTED,
+                   "--drift-from", expected)  # fmt: skip
+        assert bf16.returncode == 0, bf16.stdout + bf16.stderr
+        assert re.search(r"^parity in bf16: PASS: .*; drift from .*: max abs diff \S+", bf16.stdout, re.M), bf16.stdout
 
 
 def test_runner_matches_python_at_a_second_batch_size(
@@ -38,34 +44,25 @@ def test_runner_matches_python_at_a_second_batch_size(
     assert "parity: PASS" in result.stdout
 
 
-def test_runner_matches_python_in_bf16(runner: Path, artifacts: Path, config: dict) -> None:
-    """precision bf16: ts-infer runs model.pt in bf16 (emulated on a CPU without native bf16: parity checks numbers,
-    not speed) and reproduces Python's bf16 outputs within the tolerance export.py measured; the parity line also
-    gives the drift from fp32."""
-    if config.get("precision") != "bf16":
-        pytest.skip('"precision" is not bf16 in deploy.json')
-    expected = artifacts / torch_deploy.BF16_EXPECTED
-    result = run(runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", expected,
-                 "--drift-from", artifacts / "expected.pt")  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"^parity in bf16: PASS: .*; drift from .*: max abs diff \S+", result.stdout, re.M), result.stdout
-
-
-def test_runner_runs_bf16_only_where_the_cpu_has_it(runner: Path, artifacts: Path, formats: list[Format]) -> None:
-    """--precision bf16 runs in bf16 on a CPU with native bf16; elsewhere one note says why, and it runs in fp32
-    (the C++ check of the CPU agrees with Python's)."""
-    if torch_deploy.FORMATS["torchscript"] not in formats:
-        pytest.skip("bf16 runs the TorchScript model, and deploy.json exports none")
-    command = (runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--bench", 1, "--warmup", 0)
+def test_runner_says_which_precision_ran(runner: Path, artifacts: Path, model_file: Path) -> None:
+    """--precision bf16 runs model.pt in bf16 on a CPU with native bf16; elsewhere one note says why, and it runs in
+    fp32 (the C++ check of the CPU agrees with Python's); --emulate-bf16 runs bf16 anyway, or says why the model could
+    not. A model.pt2 runs as compiled, in fp32, with one note."""
+    command = (runner, model_file, "--input", artifacts / "input.pt", "--bench", 1, "--warmup", 0)
     timed = run(*command, "--precision", "bf16")
     assert timed.returncode == 0, timed.stderr
+    if model_file.suffix == ".pt2":
+        assert "--precision fp32:" in timed.stdout and "compiled ahead of time in fp32" in timed.stderr
+        return
     notes = [line for line in timed.stderr.splitlines() if "no native bf16" in line]
     if torch_deploy.native_bf16():
         assert "--precision bf16:" in timed.stdout and not notes
     else:
         assert "--precision fp32:" in timed.stdout and len(notes) == 1, timed.stdout + timed.stderr
     emulated = run(*command, "--precision", "bf16", "--emulate-bf16")
-    assert "--precision bf16:" in emulated.stdout and "no native bf16" not in emulated.stderr
+    assert emulated.returncode == 0 and "no native bf16" not in emulated.stderr, emulated.stderr
+    # A model that mixes float32 tensors of its own with bf16 ones falls back to fp32, and says so.
+    assert "--precision bf16:" in emulated.stdout or "the model failed in bf16" in emulated.stderr, emulated.stderr
 
 
 def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, formats: list[Format], tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ struct ModelOptions {
   // Unset: the format's best (onednn for TorchScript; none, i.e. as compiled, for an AOTInductor package).
   std::optional<Optimization> optimization;
   // Unset: the precision the project recorded in the model file at export (fp32 when it records none). bf16 converts
-  // a TorchScript model's floating-point weights after loading, and floating-point inputs on each run; outputs come
+  // a TorchScript model's floating-point weights after loading, and float32 inputs on each run; bf16 outputs come
   // back as float32. On a CPU without native bf16 the model runs in fp32 and on_note hears so; an AOTInductor package
   // runs in the precision it was compiled in (fp32), also with a note.
   std::optional<Precision> precision;

@@ -121,17 +121,18 @@ Runner runner_of(const detail::Script& script) {
   return [script](const std::vector<at::Tensor>& inputs) { return script.run(inputs); };
 }
 
-// A bf16 model's runner: floating-point inputs converted to bf16, floating-point outputs back to float32.
+// A bf16 model's runner: float32 inputs converted to bf16, bf16 outputs back to float32 (inputs and outputs of other
+// dtypes, float16 or float64 ones included, are the model's choice and stay as they are).
 Runner bf16_runner_of(const detail::Script& script) {
   return [script](const std::vector<at::Tensor>& inputs) {
     std::vector<at::Tensor> converted;
     converted.reserve(inputs.size());
     for (const at::Tensor& input : inputs) {
-      converted.push_back(input.is_floating_point() ? input.to(at::kBFloat16) : input);
+      converted.push_back(input.scalar_type() == at::kFloat ? input.to(at::kBFloat16) : input);
     }
     std::vector<at::Tensor> outputs = script.run(converted);
     for (at::Tensor& output : outputs) {
-      if (output.is_floating_point()) {
+      if (output.scalar_type() == at::kBFloat16) {
         output = output.to(at::kFloat);
       }
     }
@@ -202,10 +203,12 @@ bool native_bf16() {
 #if defined(__x86_64__)
   // CPUID leaf 7: sub-leaf 1 EAX bit 5 is AVX512_BF16; sub-leaf 0 EDX bit 22 is AMX-BF16. AVX-512 also needs the OS
   // to save its registers, which __builtin_cpu_supports checks; oneDNN asks Linux for AMX's tiles itself.
+  constexpr unsigned kAvx512Bf16 = 1U << 5U;
+  constexpr unsigned kAmxBf16 = 1U << 22U;
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   const bool avx512_bf16 =
-      __builtin_cpu_supports("avx512f") && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1U << 5)) != 0;
-  const bool amx_bf16 = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1U << 22)) != 0;
+      __builtin_cpu_supports("avx512f") && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & kAvx512Bf16) != 0;
+  const bool amx_bf16 = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & kAmxBf16) != 0;
   return avx512_bf16 || amx_bf16;
 #elif defined(__aarch64__) && defined(__linux__) && defined(HWCAP2_BF16)
   return (getauxval(AT_HWCAP2) & HWCAP2_BF16) != 0;

@@ -77,7 +77,7 @@ Script Script::in_bfloat16() const {
   Script script;
   script.impl_ = std::make_shared<Impl>(Impl{impl_->module.clone(), impl_->path});
   // Module::to(dtype) would convert integer buffers too (batch norm's counter): convert the floating ones only.
-  const auto convert = [](at::Tensor tensor) {
+  const auto convert = [](const at::Tensor& tensor) {
     if (tensor.is_floating_point()) {
       tensor.set_data(tensor.to(at::kBFloat16));
     }
