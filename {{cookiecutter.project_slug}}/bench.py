@@ -129,17 +129,7 @@ def time_peers(
     return {name: (time_calls(run, args.runs, args.warmup), run()) for name, run in peers.items()}
 
 
-def bf16_outputs(inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """model.pt's outputs in bf16 as the C++ runner computes them (fused: after the profiling run), as float32."""
-    frozen = torch_deploy.in_bf16(torch.jit.load(str(ARTIFACTS / "model.pt")).eval())
-    converted = torch_deploy.to_bf16(inputs)
-    with torch_deploy.onednn_fusion(), torch.inference_mode():
-        for _ in range(1 + torch._C._jit_get_num_profiled_runs()):
-            outputs = torch_deploy.flatten(frozen(*converted))
-    return torch_deploy.from_bf16(outputs)
-
-
-def max_abs_diff(outputs: list[Any], ours: list[torch.Tensor]) -> float | None:
+def diff_from_ours(outputs: list[Any], ours: list[torch.Tensor]) -> float | None:
     """The largest absolute difference between a runtime's outputs (tensors or arrays) and ours, in order; None when
     they cannot be paired (another count or shape)."""
     theirs = [torch.as_tensor(output) for output in outputs]
@@ -242,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                        "--precision", "bf16", *emulate)  # fmt: skip
         if cpp["precision"] == "bf16":
             name = f"C++ model.pt bf16 ({cpp['optimize']})" + (" emulated" if emulate else "")
-            add(name, cpp["latencies_ms"], "bf16", max_abs_diff(bf16_outputs(inputs), ours))
+            fused = [t for _, t in torch_deploy.run_in_bf16(ARTIFACTS / "model.pt", inputs)[1]]  # what C++ computes
+            add(name, cpp["latencies_ms"], "bf16", diff_from_ours(fused, ours))
             cpp_p50s["bf16"] = variants[name]["p50_ms"]
         else:  # the library fell back to fp32 (ts-infer --precision bf16 --emulate-bf16 says why)
             bf16 = False
@@ -269,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"peers: not timed: the model does not export to ONNX ({export.cause_of(err)})")
         else:
             for name, (latencies, outputs) in time_peers(onnx_file, named_inputs, args, bf16).items():
-                add(name, latencies, "bf16" if "bf16" in name else "fp32", max_abs_diff(outputs, ours))
+                add(name, latencies, "bf16" if "bf16" in name else "fp32", diff_from_ours(outputs, ours))
                 peer_p50s[name] = variants[name]["p50_ms"]
 
     rate = gemm_gflops(args.threads)

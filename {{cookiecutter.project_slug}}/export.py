@@ -61,16 +61,13 @@ from torch_deploy import (
     dtype_name,
     extra_files,
     flatten,
-    from_bf16,
-    in_bf16,
     is_scores,
     load_package,
     max_abs_diff,
     named_outputs,
     native_bf16,
-    onednn_fusion,
+    run_in_bf16,
     save_tensors,
-    to_bf16,
     top_k,
 )
 
@@ -672,23 +669,13 @@ def record_bf16(folder: Path, named_inputs: dict[str, torch.Tensor], fp32: list[
     those outputs and the same model's first, not yet fused, run (two correct bf16 computations differ by this much),
     and at least one bf16 step at the outputs' scale. The drift from fp32 (``fp32``: model.pt's outputs) is printed
     and recorded beside it."""
-    inputs = to_bf16(list(named_inputs.values()))
     k = config["top_k"]
-    with torchscript_deprecation_noted(exporting_torchscript=False):
-        loaded = torch.jit.load(str(folder / FORMATS["torchscript"].model_file)).eval()
-        try:
-            frozen = in_bf16(loaded)
-            with onednn_fusion(), torch.no_grad():  # bf16 outputs reach callers as float32, as in C++
-                profiling_run = from_bf16(flatten(frozen(*inputs)))
-                for _ in range(torch._C._jit_get_num_profiled_runs()):
-                    frozen(*inputs)
-                fused = named_outputs(frozen(*inputs))
-                named = list(zip([name for name, _ in fused], from_bf16([t for _, t in fused]), strict=True))
-        except RuntimeError as err:
-            raise ExportError(
-                f'precision bf16: model.pt does not run in bf16 ({cause_of(err)}); set "precision" to "fp32" in '
-                "deploy.json"
-            ) from err
+    try:
+        profiling_run, named = run_in_bf16(folder / FORMATS["torchscript"].model_file, list(named_inputs.values()))
+    except RuntimeError as err:
+        raise ExportError(
+            f'precision bf16: model.pt does not run in bf16 ({cause_of(err)}); set "precision" to "fp32" in deploy.json'
+        ) from err
     outputs = [tensor for _, tensor in named]
     floating = [(t, first) for t, first in zip(outputs, profiling_run, strict=True) if t.is_floating_point()]
     spread = max_abs_diff([t for t, _ in floating], [first for _, first in floating])  # the others compare exactly

@@ -336,33 +336,29 @@ def native_bf16() -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
-def in_bf16(model: Any) -> Any:
-    """A loaded TorchScript model as torch_deploy::Model runs it in bf16: floating-point weights in bf16 (``model``
-    itself is converted: Module.to works in place), frozen; run it under onednn_fusion(), as C++ does."""
-    with jit_quietly():
-        return torch.jit.freeze(model.to(torch.bfloat16).eval())
+def run_in_bf16(
+    model_file: Path, inputs: list[torch.Tensor]
+) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
+    """A TorchScript model file run in bf16 as torch_deploy::Model runs it: floating-point weights in bf16, frozen,
+    oneDNN Graph fusion on, float32 inputs in bf16, bf16 outputs as float32. TorchScript fuses a frozen model after its
+    first, profiling, run (torch._C._jit_get_num_profiled_runs()), so this returns both: the first run's outputs (not
+    yet fused), and the outputs from then on, by name. A model that cannot run in bf16 raises RuntimeError."""
 
+    def float32(outputs: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
+        return [(name, t.float() if t.dtype == torch.bfloat16 else t) for name, t in outputs]
 
-@contextmanager
-def onednn_fusion() -> Iterator[None]:
-    """oneDNN Graph fusion on, as torch_deploy::Model runs TorchScript. TorchScript optimises (fuses) a frozen model
-    after its first, profiling, run (torch._C._jit_get_num_profiled_runs()); from then on it computes the fused way."""
+    converted = [t.to(torch.bfloat16) if t.dtype == torch.float32 else t for t in inputs]
     previous = torch.jit.onednn_fusion_enabled()
     torch.jit.enable_onednn_fusion(True)
     try:
-        yield
+        with jit_quietly(), torch.no_grad():
+            frozen = torch.jit.freeze(torch.jit.load(str(model_file)).eval().to(torch.bfloat16))
+            first = float32(named_outputs(frozen(*converted)))
+            for _ in range(torch._C._jit_get_num_profiled_runs()):
+                frozen(*converted)
+            return [t for _, t in first], float32(named_outputs(frozen(*converted)))
     finally:
         torch.jit.enable_onednn_fusion(previous)
-
-
-def to_bf16(inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """float32 inputs in bf16, as torch_deploy::Model converts them (other dtypes are the model's choice)."""
-    return [t.to(torch.bfloat16) if t.dtype == torch.float32 else t for t in inputs]
-
-
-def from_bf16(outputs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """bf16 outputs as float32, as torch_deploy::Model returns them."""
-    return [t.float() if t.dtype == torch.bfloat16 else t for t in outputs]
 
 
 def drift(actual: list[torch.Tensor], reference: list[torch.Tensor], k: int) -> tuple[float, int]:

@@ -19,14 +19,17 @@ from tests.with_build.conftest import make
 pytestmark = pytest.mark.e2e
 
 
-def save_tensors(path: Path, **tensors: torch.Tensor) -> None:
-    """A tensor file as export.py writes them (a TorchScript module whose buffers are the tensors)."""
+def save_tensors(path: Path, numbers: dict[str, float] | None = None, **tensors: torch.Tensor) -> None:
+    """A tensor file as export.py writes them (a TorchScript module whose buffers are the tensors, and whose float
+    attributes are the numbers, such as atol)."""
 
     class TensorFile(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             for name, tensor in tensors.items():
                 self.register_buffer(name, tensor)
+            for name, value in (numbers or {}).items():
+                setattr(self, name, float(value))
 
     torch.jit.script(TensorFile()).save(str(path))
 

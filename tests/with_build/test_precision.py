@@ -14,6 +14,7 @@ import torch
 
 from tests.conftest import lane_python, run, tree
 from tests.with_build.conftest import make
+from tests.with_build.test_errors import save_tensors
 
 pytestmark = pytest.mark.e2e
 
@@ -70,16 +71,8 @@ def test_a_bf16_mismatch_fails(dict_output_project: SimpleNamespace, tmp_path: P
     runner, artifacts = project / "build/ts-infer", project / "artifacts"
     reference = torch.jit.load(str(artifacts / "expected_bf16.pt"))
     wrong = {name: t + 1 if t.is_floating_point() else t for name, t in reference.named_buffers()}
-
-    class TensorFile(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            for name, tensor in wrong.items():
-                self.register_buffer(name, tensor)
-            for name in ("atol", "rtol", "top_k", "bf16"):
-                setattr(self, name, float(getattr(reference, name)))
-
-    torch.jit.script(TensorFile()).save(str(tmp_path / "wrong.pt"))
+    numbers = {name: getattr(reference, name) for name in ("atol", "rtol", "top_k", "bf16")}
+    save_tensors(tmp_path / "wrong.pt", numbers, **wrong)
     result = run([runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt"])
     assert result.returncode == 1
     assert re.search(r"^parity in bf16: FAIL: max abs diff \S+ exceeds ", result.stdout, re.M), result.stdout
