@@ -478,7 +478,7 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
     _integer(answers, "seed", 0, "give a whole number, e.g. 0")
     _single_line(answers, "python", "give the interpreter's plain path")
     _single_line(answers, "libtorch", "give the libtorch folder's plain path")
-    for name, default in (("dynamic_batch", False), ("first_build", True)):
+    for name, default in (("dynamic_batch", False), ("first_build", True), ("vendor", False)):
         if str(_get(answers, name, default)).lower() not in YES_NO:
             raise AnswerError(name, _get(answers, name), "is not yes or no", "answer yes or no")
 
@@ -513,6 +513,39 @@ def deploy_config(answers: dict) -> dict[str, object]:
     }
 
 
+RUNTIME_DIR = (
+    Path("runtime") / "torch_deploy"
+)  # the runtime, in the template (and vendored as third_party/torch_deploy)
+RUNTIME_DISTRIBUTION = "tsgen-runtime"
+VENDORED_RUNTIME = Path("third_party") / "torch_deploy"
+
+
+def runtime_version(template_dir: Path = TEMPLATE_DIR) -> str:
+    """The version of the runtime beside the template: what its projects pin (read from its __init__.py)."""
+    text = (template_dir / RUNTIME_DIR / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"{template_dir / RUNTIME_DIR / '__init__.py'} has no __version__")
+    return match.group(1)
+
+
+def requirements_txt(config: dict[str, object], version: str, vendored: bool) -> str:
+    """requirements.txt, derived from deploy.json's settings: torch (torchvision for a torchvision model), the runtime
+    pinned at ``version`` (unless the project carries it), and what the tests use."""
+    lines = [
+        "# Python side: export.py and the tests. The C++ side uses the libtorch inside this torch package by default.",
+        "torch>=2.1",
+    ]
+    if str(config["model"]).startswith("torchvision:"):
+        lines.append("torchvision")
+    if not vendored:
+        lines.append(
+            f"{RUNTIME_DISTRIBUTION}=={version}  # the torch_deploy runtime: its library, CMake package and commands"
+        )
+    lines += ["pillow  # the image tests decode images with it", "pytest"]
+    return "\n".join(lines) + "\n"
+
+
 def deploy_json(config: dict[str, object]) -> str:
     """deploy.json's text: one setting per line, one input per line, for people to edit."""
     lines = []
@@ -535,9 +568,10 @@ _CACHES = {"__pycache__", ".ruff_cache", ".mypy_cache", ".pytest_cache"}
 
 
 def template_files(template_dir: Path = TEMPLATE_DIR) -> list[Path]:
-    """The files that make the template (cookiecutter.json, hooks/, the project folder), relative, sorted."""
+    """The files that make the template (cookiecutter.json, hooks/, the project folder, the runtime it pins or
+    vendors), relative, sorted."""
     files = [Path("cookiecutter.json")]
-    for folder in ("hooks", PROJECT_DIR_NAME):
+    for folder in ("hooks", PROJECT_DIR_NAME, str(RUNTIME_DIR)):
         files += [path.relative_to(template_dir) for path in (template_dir / folder).rglob("*") if path.is_file()]
     return sorted(
         (path for path in files if not _CACHES.intersection(path.parts) and path.suffix != ".pyc"),

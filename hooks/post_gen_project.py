@@ -1,5 +1,5 @@
-"""Finish the generated project: write deploy.json and the record of what made it, copy the user's files, find
-libtorch, record it, first build.
+"""Finish the generated project: write deploy.json, requirements.txt and the record of what made it, copy the user's
+files (and, with the vendor answer, the runtime into third_party/torch_deploy/), find libtorch, record it, first build.
 
 Standard library only. Runs inside the new project folder. It never fails the generation for a problem on the
 user's machine (no torch, no libtorch, a failing build): cookiecutter would delete the project, so instead the
@@ -41,6 +41,13 @@ def copy_model_files(context: dict, project: Path, answers, quiet: bool = False)
         shutil.copy2(source, project / "models" / source.name)
         if not quiet:
             say(f"Copied {source} to models/{source.name} (export.py reads this copy)")
+
+
+def vendor_runtime(template: Path, project: Path, answers) -> None:
+    """third_party/torch_deploy/: the runtime beside the template, copied whole (tsgen update replaces it whole)."""
+    target = project / answers.VENDORED_RUNTIME
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(template / answers.RUNTIME_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 def find_ccache() -> str:
@@ -102,16 +109,25 @@ def main(context: dict) -> int:
     project = Path.cwd()
     shown = Path(os.environ.get("TSGEN_PROJECT_DIR") or project)  # where the user will find the project
     # pip byte-compiles the template files it installs; cookiecutter copies those caches along. Drop them.
-    for folder in (project, project / "cmake", project / "tests"):
+    for folder in (project, project / "tests"):
         shutil.rmtree(folder / "__pycache__", ignore_errors=True)
-    sys.path.insert(0, str(Path(context["_repo_dir"]) / "hooks"))
-    sys.path.insert(0, str(project / "cmake"))
+    template = Path(context["_repo_dir"])
+    sys.path.insert(0, str(template / "hooks"))
     import answers
+
+    sys.path.insert(0, str(template / answers.RUNTIME_DIR))
     import discover
 
-    # deploy.json holds the settings export.py reads, derived once from the answers (validated by pre_gen_project);
-    # the record says which answers and which template made the project (tsgen update reads it).
-    (project / "deploy.json").write_text(answers.deploy_json(answers.deploy_config(context)), encoding="utf-8")
+    # deploy.json holds the settings export.py reads, derived once from the answers (validated by pre_gen_project),
+    # and requirements.txt what they need; the record says which answers and which template made the project (tsgen
+    # update reads it).
+    config = answers.deploy_config(context)
+    vendored = answers.is_yes(context.get("_vendor", False))
+    (project / "deploy.json").write_text(answers.deploy_json(config), encoding="utf-8")
+    requirements = answers.requirements_txt(config, answers.runtime_version(template), vendored)
+    (project / "requirements.txt").write_text(requirements, encoding="utf-8")
+    if vendored:
+        vendor_runtime(template, project, answers)
     record = json.dumps(answers.record(context), indent=2, ensure_ascii=False) + "\n"
     (project / answers.RECORD_FILE).write_text(record, encoding="utf-8")
     # tsgen update renders two template versions to compare them: no messages, no machine lookups, no build.

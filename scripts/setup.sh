@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create (or update) the virtual environments of both torch lanes; safe to run again, fast when nothing changed.
 #
-#   .venvs/default      torch 2.14.1 + torchvision 0.29.1 (CUDA 13 wheels), tsgen from this checkout, test tools
-#   .venvs/cpu          torch 2.13.0 CPU wheel and pytest: the cpu lane's Python and libtorch (C++17)
+#   .venvs/default      torch 2.14.1 + torchvision 0.29.1 (CUDA 13 wheels), tsgen and its runtime (tsgen-runtime)
+#                       from this checkout, test tools
+#   .venvs/cpu          torch 2.13.0 CPU wheel, pytest and the runtime: the cpu lane's Python and libtorch (C++17)
 #   .venvs/cookiecutter cookiecutter alone: proves the template works with nothing else installed
 #   libjpeg's and libpng's development files (apt-get), which ts-infer --image decodes images with
 #
@@ -42,11 +43,15 @@ make_venv() {
       2> >(grep -v "^WARNING: Location" >&2)
     echo "${REQUIREMENTS[$lane]}" > "$stamp"
   fi
+  # Real (non-editable) installs, as a user gets them: the tests then prove what the wheels carry. The runtime first:
+  # tsgen depends on it, and the projects of both lanes pin it.
+  local pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+  if [[ $lane != cookiecutter ]]; then
+    "${pip[@]}" --force-reinstall --no-deps ./runtime 2> >(grep -v "^WARNING: Location" >&2)
+  fi
   if [[ $lane == default ]]; then
-    # A real (non-editable) install: the tests then prove that the wheel carries the template.
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps . \
-      2> >(grep -v "^WARNING: Location" >&2)
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check . 2> >(grep -v "^WARNING: Location" >&2)
+    "${pip[@]}" --force-reinstall --no-deps . 2> >(grep -v "^WARNING: Location" >&2)
+    "${pip[@]}" . 2> >(grep -v "^WARNING: Location" >&2)
   fi
 }
 

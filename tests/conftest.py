@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from tests import updating
 REPO = Path(__file__).resolve().parent.parent
 VENVS = REPO / ".venvs"
 PROJECT_TEMPLATE = REPO / "{{cookiecutter.project_slug}}"
+RUNTIME = REPO / "runtime" / "torch_deploy"
+RUNTIME_VERSION = re.search(r'^__version__ = "(.+)"', (RUNTIME / "__init__.py").read_text(), re.MULTILINE)[1]
 
 
 def lane_python(lane: str) -> Path:

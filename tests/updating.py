@@ -1,10 +1,10 @@
 """Two versions of the template and a user's edits, shared by the update tests of the unit and build tiers.
 
 ``template_version(folder, older=...)`` writes a copy of this checkout's template changed the way template versions
-change: a file renamed (the Makefile follows), a file added or removed, a README line reworded, an answer added or
-dropped. ``older=True`` makes the version before this one (its change to this one: triton_repo.py renamed to
-triton_repository.py, NOTES.md removed, the description answer new); ``older=False`` the version after it
-(triton_repository.py renamed to triton_model_repository.py, .dockerignore removed, a licence answer new).
+change: a file renamed (CMakeLists.txt follows), the Makefile changed, a file added or removed, a README line reworded, an answer added or
+dropped. ``older=True`` makes the version before this one (its change to this one: src/infer.cpp renamed to
+src/ts-infer.cpp, NOTES.md removed, the description answer new); ``older=False`` the version after it
+(src/ts-infer.cpp renamed to src/ts_infer.cpp, .dockerignore removed, a licence answer new).
 ``edit_like_a_user`` then makes the four edits of the update scenario and commits them.
 """
 
@@ -29,9 +29,10 @@ TEMPLATE_WORDING = {
 USER_WORDING = (
     "`make verify` (my wording) checks the packages, exports the model, builds the C++ runtime library and the"
 )
-TRITON = "triton_repository.py"
-RENAMED = {True: "triton_repo.py", False: "triton_model_repository.py"}
-USER_LINE = "# a line of the user's"
+MAKEFILE_LINE = "#   make clean    remove build/, bench/ and the artifacts (artifacts, a link, and .artifacts/)"
+RENAMED_FILE = "src/ts-infer.cpp"
+RENAMED = {True: "src/infer.cpp", False: "src/ts_infer.cpp"}
+USER_LINE = "a line of the user's"  # a comment: "# ..." in Python, "// ..." in C++
 USER_TARGET = "\nhello:  # a target of the user's\n\t@echo hello\n"
 GIT = ["git", "-c", "user.name=tsgen-tests", "-c", "user.email=tests@tsgen.invalid"]
 
@@ -44,14 +45,18 @@ def template_version(folder: Path, older: bool) -> Path:
     shutil.copytree(REPO / "hooks", folder / "hooks", ignore=ignore)
     project = folder / PROJECT_TEMPLATE.name
     shutil.copytree(PROJECT_TEMPLATE, project, ignore=ignore)
+    shutil.copytree(REPO / "runtime" / "torch_deploy", folder / "runtime" / "torch_deploy", ignore=ignore)
 
     readme = project / "README.md"
     text = readme.read_text(encoding="utf-8")
     assert README_LINE in text
-    readme.write_text(text.replace(README_LINE, TEMPLATE_WORDING[older]).replace(TRITON, RENAMED[older]))
-    (project / TRITON).rename(project / RENAMED[older])
-    makefile = project / "Makefile"
-    makefile.write_text(makefile.read_text(encoding="utf-8").replace(TRITON, RENAMED[older]), encoding="utf-8")
+    readme.write_text(text.replace(README_LINE, TEMPLATE_WORDING[older]).replace(RENAMED_FILE, RENAMED[older]))
+    (project / RENAMED_FILE).rename(project / RENAMED[older])
+    cmake = project / "CMakeLists.txt"
+    cmake.write_text(cmake.read_text(encoding="utf-8").replace(RENAMED_FILE, RENAMED[older]), encoding="utf-8")
+    makefile = project / "Makefile"  # changed at its top, the user's edit at its end
+    text = makefile.read_text(encoding="utf-8")
+    makefile.write_text(text.replace(MAKEFILE_LINE, f"{MAKEFILE_LINE} ({'older' if older else 'newer'} template)"))
 
     context = json.loads((folder / "cookiecutter.json").read_text(encoding="utf-8"))
     if older:
@@ -77,17 +82,22 @@ def commit_all(folder: Path, message: str) -> str:
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True).stdout.strip()
 
 
-def edit_like_a_user(project: Path, triton_file: str) -> None:
+def comment(name: str) -> str:
+    """USER_LINE as a comment of the file's language."""
+    return f"{'//' if name.endswith('.cpp') else '#'} {USER_LINE}\n"
+
+
+def edit_like_a_user(project: Path, renamed_file: str) -> None:
     """The scenario's four edits, committed: the README line the template rewords too (a conflict), a Makefile
-    target (a file the template changes elsewhere), a line in the Triton script (which the template renames) and
+    target (a file the template changes elsewhere), a line in the runner's source (which the template renames) and
     one in export.py (which it leaves alone)."""
     readme = project / "README.md"
     readme.write_text(readme.read_text(encoding="utf-8").replace(_current_line(readme), USER_WORDING))
     with (project / "Makefile").open("a", encoding="utf-8") as makefile:
         makefile.write(USER_TARGET)
-    for name in (triton_file, "export.py"):
+    for name in (renamed_file, "export.py"):
         with (project / name).open("a", encoding="utf-8") as script:
-            script.write(f"{USER_LINE}\n")
+            script.write(comment(name))
     commit_all(project, "My edits")
 
 
@@ -96,11 +106,11 @@ def _current_line(readme: Path) -> str:
     return next(line for line in (README_LINE, *TEMPLATE_WORDING.values()) if line in text)
 
 
-def assert_edits_kept(project: Path, triton_file: str) -> None:
-    """Every user edit but the conflicted one is in the updated project, the Triton edit under the new name."""
+def assert_edits_kept(project: Path, renamed_file: str) -> None:
+    """Every user edit but the conflicted one is in the updated project, the runner's under its new name."""
     assert (project / "Makefile").read_text(encoding="utf-8").endswith(USER_TARGET)
-    for name in (triton_file, "export.py"):
-        assert (project / name).read_text(encoding="utf-8").endswith(f"{USER_LINE}\n"), name
+    for name in (renamed_file, "export.py"):
+        assert (project / name).read_text(encoding="utf-8").endswith(comment(name)), name
 
 
 def git_state(project: Path) -> tuple[str, ...]:

@@ -54,7 +54,7 @@ def read_local_mk(project: Path) -> dict[str, str]:
 
 
 def is_project(folder: Path) -> bool:
-    return (folder / "deploy.json").is_file() and (folder / "cmake" / "discover.py").is_file()
+    return (folder / "deploy.json").is_file() and (folder / "export.py").is_file()
 
 
 def setup_for(folder: Path, python: str | None, libtorch: str | None) -> Setup:
@@ -119,8 +119,8 @@ def check_packages(setup: Setup, discover: ModuleType, python: str) -> Check:
         names = discover.requirement_names(requirements)
         fix = f"{python} -m pip install -r {requirements}"
     else:
-        names = ["pytest", "pillow"]
-        fix = f"{python} -m pip install pytest pillow (a project's requirements.txt lists them)"
+        names = ["tsgen-runtime", "pytest", "pillow"]
+        fix = f"{python} -m pip install {' '.join(names)} (a project's requirements.txt lists them)"
     missing = discover.missing_packages(python, names)
     if missing is None:
         return Check("Python packages", False, f"{python} does not run", "give another Python (--python)")
@@ -139,7 +139,7 @@ def check_libtorch(setup: Setup, discover: ModuleType, torch: str | None) -> tup
         ], None
     checks = [Check("libtorch", True, f"{found.version} ({found.flavour}) at {found.prefix}, via {found.how}")]
     checks.append(Check("C++ standard", True, f"C++{found.cxx_standard} (what libtorch {found.version} needs)"))
-    if torch:  # the verdict CMake and the generator give too (cmake/discover.py)
+    if torch:  # the verdict CMake and the generator give too (the runtime's discover.py)
         verdict = discover.agreement(torch, found, setup.python)
         detail = f"export with torch {torch}, run with libtorch {found.version}"
         checks.append(Check("torch = libtorch", verdict.level == "same", detail, verdict.fix, verdict.blocking))

@@ -3,7 +3,7 @@
 
 The wheel carries the template under ``tsgen/template/`` (hatch force-include); a source checkout uses the
 repository root. There is no second copy: the hooks, the answer rules (``hooks/answers.py``) and libtorch
-discovery (``cmake/discover.py`` of the generated project) are imported from the template itself.
+discovery (``runtime/torch_deploy/discover.py``, the runtime that projects pin or vendor) are imported from there.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def post_gen_hook() -> ModuleType:
 
 
 def discover() -> ModuleType:
-    """Libtorch and build-tool discovery (cmake/discover.py of every generated project)."""
-    return load_module(f"{PROJECT_DIR_NAME}/cmake/discover.py")
+    """Libtorch and build-tool discovery (the runtime's discover.py, beside the template)."""
+    return load_module("runtime/torch_deploy/discover.py")
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
-from tests.conftest import PROJECT_TEMPLATE, REPO, run, tree, tsgen
+from tests.conftest import PROJECT_TEMPLATE, REPO, RUNTIME_VERSION, run, tree, tsgen
 
 EXPECTED_FILES = {
     ".clang-format",
@@ -25,47 +25,12 @@ EXPECTED_FILES = {
     "Dockerfile",
     "Makefile",
     "README.md",
-    "bench.py",
     "deploy.json",
     "export.py",
     "local.mk",
-    "predict.py",
     "pyproject.toml",
     "requirements.txt",
-    "requirements-peers.txt",
-    "torch_deploy.py",
-    "triton_repository.py",
-    "cmake/TorchDeploy.cmake",
-    "cmake/TorchDeployBundle.cmake",
-    "cmake/TorchDeployConfig.cmake.in",
-    "cmake/TorchDeployLibtorch.cmake",
-    "cmake/TorchDeployParity.cmake",
-    "cmake/bundle-README.md.in",
-    "cmake/bundle.py",
-    "cmake/discover.py",
-    "cmake/system-libraries.txt",
-    "examples/embed/CMakeLists.txt",
-    "examples/embed/main.cpp",
-    "include/torch_deploy/bench.h",
-    "include/torch_deploy/compare.h",
-    "include/torch_deploy/error.h",
-    "include/torch_deploy/image.h",
-    "include/torch_deploy/model.h",
-    "include/torch_deploy/tensors.h",
-    "include/torch_deploy/torch_deploy.h",
     "src/ts-infer.cpp",
-    "src/torch_deploy/bench.cpp",
-    "src/torch_deploy/compare.cpp",
-    "src/torch_deploy/detail.cpp",
-    "src/torch_deploy/detail.h",
-    "src/torch_deploy/image.cpp",
-    "src/torch_deploy/libtorch_stand_in.cpp",
-    "src/torch_deploy/model.cpp",
-    "src/torch_deploy/package.cpp",
-    "src/torch_deploy/package.h",
-    "src/torch_deploy/script.cpp",
-    "src/torch_deploy/script.h",
-    "src/torch_deploy/tensors.cpp",
     "tests/conftest.py",
     "tests/test_export.py",
     "tests/test_images.py",
@@ -120,25 +85,21 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
         "atol": 1e-4,
         "rtol": 1e-4,
     }
-    # The C++, the CMake files and the Python scripts are the template's own files, copied as they are: nothing in
-    # them varies per project (what does travels in the model file and deploy.json).
+    # The C++ and the Python files are the template's own, copied as they are: nothing in them varies per project
+    # (what does travels in the model file and deploy.json); the runtime is not in the project at all.
     for name in tree(project):
-        if name.startswith(("src/", "include/", "examples/", "cmake/", ".github/")) or name.endswith(".py"):
+        if name.startswith(("src/", ".github/")) or name.endswith(".py"):
             assert (project / name).read_bytes() == (PROJECT_TEMPLATE / name).read_bytes(), name
     assert "project(resnet18_deploy VERSION 0.1.0 LANGUAGES CXX)" in (project / "CMakeLists.txt").read_text()
     assert (project / "requirements.txt").read_text().splitlines()[1:] == [
         "torch>=2.1",
         "torchvision",
-        "pillow  # predict.py and the image tests decode images with it",
+        f"tsgen-runtime=={RUNTIME_VERSION}  # the torch_deploy runtime: its library, CMake package and commands",
+        "pillow  # the image tests decode images with it",
         "pytest",
     ]
     for name in (
         "export.py",
-        "predict.py",
-        "bench.py",
-        "torch_deploy.py",
-        "triton_repository.py",
-        "cmake/discover.py",
         "tests/conftest.py",
         "tests/test_export.py",
         "tests/test_parity.py",

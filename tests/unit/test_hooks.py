@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from types import ModuleType
 import pytest
 from cookiecutter.environment import StrictEnvironment
 
-from tests.conftest import PROJECT_TEMPLATE, REPO
+from tests.conftest import REPO
 from tests.unit.test_answers import defaults
 
 
@@ -86,7 +85,7 @@ def test_post_gen_keeps_the_project_and_says_what_next_when_nothing_is_found(
     """No torch anywhere: the hook still exits 0 (cookiecutter would delete the project otherwise), records
     local.mk, and its last line says how to continue."""
     project = tmp_path / "proj"
-    shutil.copytree(PROJECT_TEMPLATE / "cmake", project / "cmake")
+    project.mkdir()  # the hook finds discovery in the runtime beside the template, not in the project
     for variable in ("Torch_DIR", "LIBTORCH", "CMAKE_PREFIX_PATH"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")

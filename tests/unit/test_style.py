@@ -19,9 +19,9 @@ def ruff(*args: object) -> None:
 
 
 def test_repository_python_is_formatted_and_lint_clean() -> None:
-    """ruff check and ruff format agree with the package, the hooks and the tests."""
-    ruff("check", "generator", "hooks", "tests")
-    ruff("format", "--check", "generator", "hooks", "tests")
+    """ruff check and ruff format agree with the package, the hooks, the runtime and the tests."""
+    ruff("check", "generator", "hooks", "runtime", "tests")
+    ruff("format", "--check", "generator", "hooks", "runtime", "tests")
 
 
 def test_package_is_mypy_clean(tmp_path: Path) -> None:
@@ -49,8 +49,18 @@ def test_generated_project_is_formatted_and_lint_clean(model: str, tmp_path: Pat
         result = run([TOOLS / "ruff", *args, "--no-cache"], cwd=project)
         assert result.returncode == 0, result.stdout + result.stderr
     cxx = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.suffix in (".cpp", ".h"))
-    assert "src/ts-infer.cpp" in cxx and "include/torch_deploy/model.h" in cxx
+    assert cxx == ["src/ts-infer.cpp"]
     result = run([TOOLS / "clang-format", "--dry-run", "--Werror", *cxx], cwd=project)
+    assert result.returncode == 0, result.stderr
+
+
+def test_runtime_cxx_is_formatted() -> None:
+    """The runtime's C++ (library, full runner, example) follows the style the generated project's C++ follows."""
+    style = f"--style=file:{REPO / '{{cookiecutter.project_slug}}' / '.clang-format'}"
+    runtime = REPO / "runtime" / "torch_deploy"
+    cxx = sorted(str(p.relative_to(REPO)) for p in runtime.rglob("*") if p.suffix in (".cpp", ".h"))
+    assert "runtime/torch_deploy/src/cli.cpp" in cxx and "runtime/torch_deploy/include/torch_deploy/model.h" in cxx
+    result = run([TOOLS / "clang-format", style, "--dry-run", "--Werror", *cxx], cwd=REPO)
     assert result.returncode == 0, result.stderr
 
 

@@ -1,8 +1,8 @@
 """`tsgen update` through both front doors, with real git and real cookiecutter renders (no torch, no build).
 
 The scenario (tests/updating.py): a project with four user edits, a newer template that rewords the README line the
-user reworded (the one conflict), changes the Makefile elsewhere, renames the Triton script, removes a file and adds
-an answer. The build tier runs the same scenario to `make verify`.
+user reworded (the one conflict), changes the Makefile elsewhere, renames the runner's source (src/ts-infer.cpp),
+removes a file and adds an answer. The build tier runs the same scenario to `make verify`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from tests import updating
 from tests.conftest import REPO, run, tsgen
-from tests.updating import GIT, RENAMED, TRITON
+from tests.updating import GIT, RENAMED, RENAMED_FILE
 
 
 def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,26 +80,26 @@ def test_a_tsgen_new_project_takes_a_newer_template_without_losing_an_edit(
     tmp_path: Path, newer_template: Path
 ) -> None:
     project = new_project(tmp_path)
-    updating.edit_like_a_user(project, TRITON)
+    updating.edit_like_a_user(project, RENAMED_FILE)
     before = git(project, "rev-parse", "HEAD").stdout.strip()
 
     result = tsgen("update", project, "--template", newer_template)
 
     assert result.returncode == 1, result.stderr
     out = result.stdout
-    assert f"renamed    {TRITON} -> {RENAMED[False]} (your edits moved with it)" in out
+    assert f"renamed    {RENAMED_FILE} -> {RENAMED[False]} (your edits moved with it)" in out
     assert "removed    .dockerignore" in out and "merged     Makefile" in out
     assert "conflict   README.md" in out and "1 conflict(s)" in out and "git cherry-pick --abort" in out
     assert "new answer licence = 'BSD-3-Clause' (its default)" in out
     assert git(project, "status", "--porcelain").stdout.splitlines().count("UU README.md") == 1
     updating.assert_edits_kept(project, RENAMED[False])
-    assert not (project / ".dockerignore").exists() and not (project / TRITON).exists()
+    assert not (project / ".dockerignore").exists() and not (project / RENAMED_FILE).exists()
     readme = (project / "README.md").read_text()
     assert updating.USER_WORDING in readme and updating.TEMPLATE_WORDING[False] in readme and "<<<<<<<" in readme
 
     # Back out, and the project is as it was; update again, resolve, continue: the update is one commit.
     assert git(project, "cherry-pick", "--abort").returncode == 0
-    assert git(project, "rev-parse", "HEAD").stdout.strip() == before and (project / TRITON).exists()
+    assert git(project, "rev-parse", "HEAD").stdout.strip() == before and (project / RENAMED_FILE).exists()
     assert tsgen("update", project, "--template", newer_template).returncode == 1
     assert git(project, "checkout", "--ours", "README.md").returncode == 0
     git(project, "add", "README.md")
@@ -113,7 +113,7 @@ def test_a_tsgen_new_project_takes_a_newer_template_without_losing_an_edit(
     # Back to this checkout's template, which has no licence answer: the answer is listed as dropped.
     back = tsgen("update", project)
     assert "dropped answer licence = 'BSD-3-Clause' (the new template has no such answer)" in back.stdout, back.stdout
-    assert f"renamed    {RENAMED[False]} -> {TRITON} (your edits moved with it)" in back.stdout
+    assert f"renamed    {RENAMED[False]} -> {RENAMED_FILE} (your edits moved with it)" in back.stdout
 
 
 def test_a_file_the_template_removes_but_the_user_changed_is_a_conflict(tmp_path: Path, newer_template: Path) -> None:
@@ -148,10 +148,10 @@ def test_a_cookiecutter_project_takes_the_current_template(
     result = tsgen("update", project)
 
     assert result.returncode == 1, result.stderr
-    assert f"renamed    {RENAMED[True]} -> {TRITON} (your edits moved with it)" in result.stdout
+    assert f"renamed    {RENAMED[True]} -> {RENAMED_FILE} (your edits moved with it)" in result.stdout
     assert "removed    NOTES.md" in result.stdout and "merged     Makefile" in result.stdout
     assert "conflict   README.md" in result.stdout and "new answer description = '' (its default)" in result.stdout
-    updating.assert_edits_kept(project, TRITON)
+    updating.assert_edits_kept(project, RENAMED_FILE)
 
 
 REFUSALS = {
@@ -216,7 +216,7 @@ def test_a_project_inside_a_larger_repository_is_updated_in_its_folder_only(
     (outer / "TOP.md").write_text("the larger project\n")
     project = new_project(outer / "sub")
     updating.commit_all(outer, "A project inside")
-    updating.edit_like_a_user(project, TRITON)
+    updating.edit_like_a_user(project, RENAMED_FILE)
 
     result = tsgen("update", project, "--template", newer_template)
 

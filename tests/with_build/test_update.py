@@ -10,7 +10,7 @@ import pytest
 
 from tests import updating
 from tests.conftest import lane_python, run, tsgen
-from tests.updating import GIT, RENAMED, TRITON
+from tests.updating import GIT, RENAMED, RENAMED_FILE
 from tests.with_build.conftest import TINY_NET, make
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def test_a_tsgen_new_project_verifies_after_its_update(tmp_path: Path, newer_tem
     (tmp_path / "net.py").write_text(TINY_NET)
     assert tsgen("new", "demo", *SMALL, "--no-build", "-o", "out", cwd=tmp_path).returncode == 0
     project = tmp_path / "out" / "demo"
-    updating.edit_like_a_user(project, TRITON)
+    updating.edit_like_a_user(project, RENAMED_FILE)
     update = tsgen("update", project, "--template", newer_template)
     assert update.returncode == 1 and "conflict   README.md" in update.stdout, update.stdout + update.stderr
     resolve_keeping_the_users_line(project)
@@ -75,5 +75,5 @@ def test_a_cookiecutter_project_verifies_after_its_update(
     update = tsgen("update", project)
     assert update.returncode == 1 and "new answer description = ''" in update.stdout, update.stdout + update.stderr
     resolve_keeping_the_users_line(project)
-    updating.assert_edits_kept(project, TRITON)
+    updating.assert_edits_kept(project, RENAMED_FILE)
     verified(project)

@@ -12,25 +12,25 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-import export  # noqa: E402  (the project's own export.py)
-from torch_deploy import FORMATS_FILE, Format  # noqa: E402
+from torch_deploy.export import export_formats, load_config  # noqa: E402
+from torch_deploy.formats import FORMATS_FILE, Format  # noqa: E402
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "model_format" in metafunc.fixturenames:
-        formats = export.export_formats(export.load_config())
+        formats = export_formats(load_config(PROJECT_DIR))
         metafunc.parametrize("model_format", formats, ids=[f.name for f in formats])
 
 
 @pytest.fixture(scope="session")
 def config() -> dict:
-    return export.load_config()
+    return load_config(PROJECT_DIR)
 
 
 @pytest.fixture(scope="session")
 def formats(config: dict) -> list[Format]:
     """The formats deploy.json exports, in its order."""
-    return export.export_formats(config)
+    return export_formats(config)
 
 
 @pytest.fixture(scope="session")

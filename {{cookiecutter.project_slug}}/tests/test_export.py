@@ -3,47 +3,48 @@
 from __future__ import annotations
 
 import torch
+from torch_deploy import artifacts as artifact_format
+from torch_deploy.export import export_formats
+from torch_deploy.formats import Format
 
 import export
-import torch_deploy
-from torch_deploy import Format
 
 
 def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts, model_format: Format) -> None:
     """Loading the model file in Python and running the reference input gives the output recorded from it."""
-    inputs = list(torch_deploy.load_tensors(artifacts / "input.pt")[0].values())
-    expected = list(torch_deploy.load_tensors(artifacts / model_format.expected())[0].values())
-    deployed = torch_deploy.load_model(artifacts / model_format.model_file)
+    inputs = list(artifact_format.load_tensors(artifacts / "input.pt")[0].values())
+    expected = list(artifact_format.load_tensors(artifacts / model_format.expected())[0].values())
+    deployed = artifact_format.load_model(artifacts / model_format.model_file)
     assert deployed.format == model_format  # told by the file's contents
     model = deployed.model
     with torch.no_grad():
-        actual = torch_deploy.flatten(model(*inputs))
-    assert torch_deploy.compare(actual, expected, config["atol"], config["rtol"], config["top_k"]) is None
+        actual = artifact_format.flatten(model(*inputs))
+    assert artifact_format.compare(actual, expected, config["atol"], config["rtol"], config["top_k"]) is None
 
 
 def test_reference_input_is_what_export_feeds_the_model(config: dict, artifacts) -> None:
     """The reference inputs are the ones export.py uses (the factory's example inputs, else deploy.json's inputs,
     with their names, shapes and dtypes), so C++ is tested on what will be deployed."""
-    inputs, _ = torch_deploy.load_tensors(artifacts / "input.pt")
+    inputs, _ = artifact_format.load_tensors(artifacts / "input.pt")
     source = export.build_model(config, config["seed"])
     if source.examples:
         wanted = {f"input_{i}": (list(t.shape), t.dtype) for i, t in enumerate(source.examples)}
     else:
-        wanted = {spec["name"]: (spec["shape"], torch_deploy.DTYPES[spec["dtype"]]) for spec in config["inputs"]}
+        wanted = {spec["name"]: (spec["shape"], artifact_format.DTYPES[spec["dtype"]]) for spec in config["inputs"]}
     assert {name: (list(t.shape), t.dtype) for name, t in inputs.items()} == wanted
 
 
 def test_expected_file_records_the_tolerances(config: dict, artifacts, model_format: Format) -> None:
     """The C++ parity mode reads its tolerances from the reference outputs; they must be the configured ones."""
-    _, numbers = torch_deploy.load_tensors(artifacts / model_format.expected())
+    _, numbers = artifact_format.load_tensors(artifacts / model_format.expected())
     assert numbers == {"atol": config["atol"], "rtol": config["rtol"], "top_k": float(config["top_k"])}
 
 
 def test_compare_reports_a_difference_beyond_tolerance(config: dict, artifacts) -> None:
     """compare() names the max abs diff when outputs drift past the tolerance."""
-    expected = list(torch_deploy.load_tensors(artifacts / export.export_formats(config)[0].expected())[0].values())
+    expected = list(artifact_format.load_tensors(artifacts / export_formats(config)[0].expected())[0].values())
     drifted = [t + 10 * config["atol"] + 1.0 for t in expected]
-    problem = torch_deploy.compare(drifted, expected, config["atol"], config["rtol"], 0)
+    problem = artifact_format.compare(drifted, expected, config["atol"], config["rtol"], 0)
     assert problem is not None and "max abs diff" in problem
 
 
@@ -51,10 +52,10 @@ def test_model_file_records_what_cpp_needs(config: dict, artifacts, model_format
     """The model file carries its inputs (the reference inputs' names, shapes and dtypes), its output names (those
     of its reference outputs) and top_k, so that the model file alone is a deployment: ts-infer and
     torch_deploy::Model read them."""
-    info = torch_deploy.load_model(artifacts / model_format.model_file).info
-    inputs, _ = torch_deploy.load_tensors(artifacts / "input.pt")
-    expected, _ = torch_deploy.load_tensors(artifacts / model_format.expected())
+    info = artifact_format.load_model(artifacts / model_format.model_file).info
+    inputs, _ = artifact_format.load_tensors(artifacts / "input.pt")
+    expected, _ = artifact_format.load_tensors(artifacts / model_format.expected())
     assert info is not None
-    assert info.inputs == [(name, list(t.shape), torch_deploy.dtype_name(t.dtype)) for name, t in inputs.items()]
+    assert info.inputs == [(name, list(t.shape), artifact_format.dtype_name(t.dtype)) for name, t in inputs.items()]
     assert info.outputs == list(expected)
     assert (info.top_k, info.torch) == (config["top_k"], torch.__version__)

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-import predict
+from torch_deploy import predict
 
 pytest.importorskip("PIL", reason="the image tests need Pillow (requirements.txt): pip install pillow")
 

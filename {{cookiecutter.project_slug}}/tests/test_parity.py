@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
-import torch_deploy
-from torch_deploy import Format
+from torch_deploy import artifacts as artifact_format
+from torch_deploy.formats import Format
 
 
 def run(runner: Path, *args: object) -> subprocess.CompletedProcess[str]:
@@ -26,7 +25,7 @@ def test_runner_matches_python(runner: Path, artifacts: Path, model_format: Form
     assert result.returncode == 0, result.stdout + result.stderr
     assert "parity: PASS" in result.stdout
     if config.get("precision") == "bf16" and model_format.name == "torchscript":
-        bf16 = run(runner, model, "--input", artifacts / "input.pt", "--expect", artifacts / torch_deploy.BF16_EXPECTED,
+        bf16 = run(runner, model, "--input", artifacts / "input.pt", "--expect", artifacts / artifact_format.BF16_EXPECTED,
                    "--drift-from", expected)  # fmt: skip
         assert bf16.returncode == 0, bf16.stdout + bf16.stderr
         assert re.search(r"^parity in bf16: PASS: .*; drift from .*: max abs diff \S+", bf16.stdout, re.M), bf16.stdout
@@ -55,7 +54,7 @@ def test_runner_says_which_precision_ran(runner: Path, artifacts: Path, model_fi
         assert "--precision fp32:" in timed.stdout and "compiled ahead of time in fp32" in timed.stderr
         return
     notes = [line for line in timed.stderr.splitlines() if "no native bf16" in line]
-    if not torch_deploy.native_bf16():
+    if not artifact_format.native_bf16():
         assert "--precision fp32:" in timed.stdout and len(notes) == 1, timed.stdout + timed.stderr
     else:  # a model that mixes float32 tensors of its own with bf16 ones falls back to fp32, and says so
         assert not notes and ("--precision bf16:" in timed.stdout or "the model failed in bf16" in timed.stderr)
@@ -63,10 +62,10 @@ def test_runner_says_which_precision_ran(runner: Path, artifacts: Path, model_fi
 
 def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, formats: list[Format], tmp_path: Path) -> None:
     """When the recorded output is not what the model computes, ts-infer fails and names the max abs diff."""
-    expected, numbers = torch_deploy.load_tensors(artifacts / formats[0].expected())
+    expected, numbers = artifact_format.load_tensors(artifacts / formats[0].expected())
     first = next(iter(expected))
     wrong = {name: tensor + 1 if name == first else tensor for name, tensor in expected.items()}
-    torch_deploy.save_tensors(tmp_path / "wrong.pt", wrong, **numbers)
+    artifact_format.save_tensors(tmp_path / "wrong.pt", wrong, **numbers)
     model = artifacts / formats[0].model_file
     result = run(runner, model, "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt")
     assert result.returncode == 1
@@ -78,7 +77,7 @@ def test_runner_saves_the_input_it_used(runner: Path, artifacts: Path, model_fil
     saved = tmp_path / "used.pt"
     result = run(runner, model_file, "--input", artifacts / "input.pt", "--save-input", saved)
     assert result.returncode == 0, result.stderr
-    reference = list(torch_deploy.load_tensors(artifacts / "input.pt")[0].values())
+    reference = list(artifact_format.load_tensors(artifacts / "input.pt")[0].values())
     used = torch.load(saved)
     used = list(used) if isinstance(used, tuple) else [used]
     assert len(used) == len(reference) and all(torch.equal(a, b) for a, b in zip(used, reference, strict=True))

@@ -1,11 +1,11 @@
 """The bundle `make package` writes (dist/<project>-<version>-linux-<arch>.tar.gz): what it holds, and the proof that
 it runs where there is nothing else. Standard library only.
 
-  python cmake/bundle.py report BUILD_DIR                   the archive and every library in it, with sizes
-  python cmake/bundle.py check BUILD_DIR [--bundle FOLDER]  unpack it (or take an unpacked one) and run the parity
-                                                            check and the tutorial's lines in a bare root
+  python -m torch_deploy package BUILD_DIR                        the archive and every library in it, with sizes
+  python -m torch_deploy package-check BUILD_DIR [--bundle DIR]   unpack it (or take an unpacked one) and run the
+                                                                  parity checks and the tutorial's lines in a bare root
 
-The bare root holds the bundle and the system's C and C++ runtime (cmake/system-libraries.txt) and nothing else:
+The bare root holds the bundle and the system's C and C++ runtime (the runtime's cmake/system-libraries.txt) and nothing else:
 no Python, no torch, no build tree, no environment variable. It is a private mount namespace (unshare) with /proc,
 /sys and /dev bound in, entered with chroot; no daemon is needed. Any library the bundle misses is named in one line.
 """
@@ -22,6 +22,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from torch_deploy.formats import ListingError, checks
+
 HERE = Path(__file__).resolve().parent
 MB = 1e6
 # What the dynamic loader says when a library cannot be found (at start-up, or when a .pt2's model code is opened).
@@ -33,7 +35,7 @@ class CheckError(Exception):
 
 
 def system_libraries() -> list[re.Pattern[str]]:
-    lines = (HERE / "system-libraries.txt").read_text().splitlines()
+    lines = (HERE / "cmake" / "system-libraries.txt").read_text().splitlines()
     return [re.compile(line) for line in lines if line and not line.startswith("#")]
 
 
@@ -152,14 +154,6 @@ def run_in_root(root: Path, bundle: Path, args: list[str]) -> subprocess.Complet
     return result
 
 
-def formats(share: Path) -> list[list[str]]:
-    """formats.txt's lines: format, model file, reference outputs, and at the second batch size when there is one."""
-    listing = share / "formats.txt"
-    if not listing.exists():
-        raise CheckError(f"the bundle has no {listing.name} in share/; run make export, then make package")
-    return [line.split() for line in listing.read_text().splitlines() if line.strip() and not line.startswith("#")]
-
-
 def check(build: Path, bundle: Path | None) -> None:
     origin = archive_of(build) if bundle is None else bundle
     if bundle is not None and not (bundle / "share").is_dir():
@@ -178,51 +172,49 @@ def check(build: Path, bundle: Path | None) -> None:
         share = Path("/bundle/share") / shares[0].name
         runtime = make_root(workdir / "root", bundle)
         lines = []
-        for entry in formats(shares[0]):
-            model, expected = entry[1], entry[2]
-            runs = [("parity", ["--input", f"{share}/input.pt", "--expect", f"{share}/{expected}"])]
-            if len(entry) > 3:
-                runs.append(
-                    (
-                        "at the second batch size",
-                        ["--input", f"{share}/input_batch.pt", "--expect", f"{share}/{entry[3]}"],
+        try:
+            listed = checks(shares[0])
+        except ListingError as err:
+            raise CheckError(
+                f"the bundle has no valid formats.txt in share/ ({err}); run make export, then make package"
+            ) from err
+        runs = [(check.model, check.kind, check.arguments(share)) for check in listed]
+        runs += [
+            (model, "the tutorial's lines", [f"{share}/{model}"]) for model in dict.fromkeys(c.model for c in listed)
+        ]
+        for model, what, args in runs:
+            result = run_in_root(workdir / "root", bundle, ["/bundle/bin/ts-infer", *args])
+            output = result.stdout + result.stderr
+            passed = (
+                ("parity in bf16: PASS" if what == "bf16" else "parity: PASS") in output
+                if len(args) > 1
+                else all(line in output for line in ("Model loaded successfully", "DONE"))
+            )
+            if result.returncode != 0 or not passed:
+                sys.stdout.write(output)
+                if missing := MISSING.search(output):
+                    raise CheckError(
+                        f"the bundle lacks {missing.group(1)}, which ts-infer {model} loads (message above): "
+                        "on another machine it would come from outside the bundle, or not at all; make package "
+                        "again, and if the new bundle lacks it too, report it"
                     )
-                )
-            if entry[0] == "torchscript" and (shares[0] / "expected_bf16.pt").exists():  # precision bf16
-                runs.append(("in bf16", ["--input", f"{share}/input.pt", "--expect", f"{share}/expected_bf16.pt"]))
-            runs.append(("the tutorial's lines", []))
-            for what, args in runs:
-                result = run_in_root(workdir / "root", bundle, ["/bundle/bin/ts-infer", f"{share}/{model}", *args])
-                output = result.stdout + result.stderr
-                passed = (
-                    ("parity in bf16: PASS" if what == "in bf16" else "parity: PASS") in output
-                    if args
-                    else all(line in output for line in ("Model loaded successfully", "DONE"))
-                )
-                if result.returncode != 0 or not passed:
-                    sys.stdout.write(output)
-                    if missing := MISSING.search(output):
-                        raise CheckError(
-                            f"the bundle lacks {missing.group(1)}, which ts-infer {model} loads (message above): "
-                            "on another machine it would come from outside the bundle, or not at all; make package "
-                            "again, and if the new bundle lacks it too, report it"
-                        )
-                    raise CheckError(f"ts-infer {model} ({what}) failed in the bare root (output above)")
-                if what in ("parity", "in bf16"):
-                    label = model + (" in bf16" if what == "in bf16" else "")
-                    lines.append(f"{label}: {output.split(' PASS: ', 1)[1].splitlines()[0]}")
+                shown = {"bf16": "in bf16", "second batch": "at the second batch size"}.get(what, what)
+                raise CheckError(f"ts-infer {model} ({shown}) failed in the bare root (output above)")
+            if what in ("parity", "bf16"):
+                label = model + (" in bf16" if what == "bf16" else "")
+                lines.append(f"{label}: {output.split(' PASS: ', 1)[1].splitlines()[0]}")
         print(f"package-check: PASS: {origin} runs alone: parity ({'; '.join(lines)}) and the tutorial's lines, in a")
         print(f"  root holding only the bundle and the C and C++ runtime ({', '.join(runtime)}), environment empty")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m torch_deploy package", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["report", "check"])
     parser.add_argument("build", type=Path, help="the build folder (make's BUILD_DIR)")
     parser.add_argument("--bundle", type=Path, help="check this unpacked bundle instead of the archive")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         if args.command == "report":
             report(args.build)

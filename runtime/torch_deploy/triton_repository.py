@@ -1,7 +1,7 @@
 """Write a Triton Inference Server model repository of the exported model files: what `make triton` runs.
 
-    python triton_repository.py                       # reads artifacts/, writes triton/
-    python triton_repository.py --max-batch 16        # make triton TRITON_MAX_BATCH=16
+    python -m torch_deploy triton                     # in the project folder: reads artifacts/, writes triton/
+    python -m torch_deploy triton --max-batch 16      # make triton TRITON_MAX_BATCH=16
 
 For each format export.py wrote (artifacts/formats.txt), one model, laid out and configured as Triton's PyTorch
 backend (github.com/triton-inference-server/pytorch_backend) reads it:
@@ -28,8 +28,8 @@ the whole shapes.
 The repository is written into a new folder beside triton/ (in .triton/) and swapped in, so that triton/ is always a
 complete repository, the previous one or the new one; a run that fails, or is killed, leaves the previous one.
 
-Not named triton.py: in this folder, that would shadow the triton package that torch._inductor imports, and every
-script here that loads a .pt2 (and the tests, which put this folder on sys.path) would fail.
+Not named triton.py: run from this folder (or with it on sys.path), that would shadow the triton package that
+torch._inductor imports, and loading a .pt2 would fail.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ except ImportError as missing:  # the first thing a fresh machine runs into: say
         "or run make with PYTHON=/path/to/the/python/that/has/torch"
     ) from missing
 
-from torch_deploy import DTYPES, FORMATS, FORMATS_FILE, DeployError, Format, load_model, load_tensors
+from torch_deploy.artifacts import DTYPES, DeployError, load_model, load_tensors
+from torch_deploy.formats import FORMATS_FILE, Entry, ListingError, exported
 
-PROJECT_DIR = Path(__file__).resolve().parent
 # Triton's dynamic batcher gathers requests up to this many rows for a model whose batch may vary; small enough for
 # a CPU, where a larger batch mostly adds latency.
 DEFAULT_MAX_BATCH = 8
@@ -80,17 +80,6 @@ DICT = "builtins.dict"
 
 class Unservable(Exception):
     """Why Triton's PyTorch backend cannot serve one model file (it is left out, and a line says why)."""
-
-
-@dataclass
-class Entry:
-    """One line of formats.txt: a format, its model file, and its reference outputs (at the second batch size too,
-    with a dynamic batch)."""
-
-    format: Format
-    model_file: str
-    expected: str
-    expected_batch: str | None
 
 
 @dataclass
@@ -173,20 +162,10 @@ def quoted(text: str) -> str:
 
 def read_formats(artifacts: Path) -> list[Entry]:
     """formats.txt: what export.py exported, in deploy.json's order."""
-    listed = artifacts / FORMATS_FILE
-    if not listed.is_file():
-        raise DeployError(f"{listed} is missing: run make export (make triton runs it when it is due)")
-    entries = []
-    for line in listed.read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if fields[0] not in FORMATS or len(fields) not in (3, 4):
-            raise DeployError(f"{listed} is malformed ({line!r}); run make export")
-        entries.append(Entry(FORMATS[fields[0]], fields[1], fields[2], fields[3] if len(fields) == 4 else None))
-    if not entries:
-        raise DeployError(f"{listed} lists no model file; run make export")
-    return entries
+    try:
+        return exported(artifacts)
+    except ListingError as err:
+        raise DeployError(f"{err} (make triton runs it when it is due)") from err
 
 
 def tensor_file(path: Path) -> list[tuple[str, torch.Tensor]]:
@@ -432,7 +411,7 @@ def check_name(name: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
         raise DeployError(
             f"model name {name!r}: Triton model names here are letters, digits, '_', '-' and '.'; rename the project "
-            "folder (whose name is the default), or run python triton_repository.py --name <name>"
+            "folder (whose name is the default), or run python -m torch_deploy triton --name <name>"
         )
 
 
@@ -549,14 +528,17 @@ def write_repository(name: str, artifacts: Path, output_dir: Path, max_batch: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write a Triton Inference Server model repository of the exports.")
+    parser = argparse.ArgumentParser(
+        prog="python -m torch_deploy triton",
+        description="Write a Triton Inference Server model repository of the exports.",
+    )
     parser.add_argument(
         "--max-batch",
         help=f"max_batch_size of a model Triton batches (default {DEFAULT_MAX_BATCH}; make triton TRITON_MAX_BATCH=n)",
     )
-    parser.add_argument("--name", default=PROJECT_DIR.name, help="the model's name (default: the project folder's)")
-    parser.add_argument("--artifacts", type=Path, default=PROJECT_DIR / "artifacts", help="the exported files")
-    parser.add_argument("--output-dir", type=Path, default=PROJECT_DIR / "triton", help="where to write")
+    parser.add_argument("--name", default=Path.cwd().name, help="the model's name (default: the project folder's)")
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="the exported files")
+    parser.add_argument("--output-dir", type=Path, default=Path("triton"), help="where to write")
     args = parser.parse_args(argv)
     try:
         max_batch = parse_max_batch(args.max_batch)

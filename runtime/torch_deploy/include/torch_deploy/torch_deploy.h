@@ -15,6 +15,7 @@
 #pragma once
 
 #include <torch_deploy/bench.h>
+#include <torch_deploy/cli.h>
 #include <torch_deploy/compare.h>
 #include <torch_deploy/error.h>
 #include <torch_deploy/image.h>

@@ -1,8 +1,8 @@
-# TorchDeploy.cmake: find libtorch the way users actually have it, and build the project's runtime library and
-# runners against it.
+# TorchDeploy.cmake: find libtorch the way users actually have it, and build the runtime library and the project's
+# runners against it. Loaded by find_package(TorchDeploy) (TorchDeployConfig.cmake, beside this file).
 #
-#   include(TorchDeploy)                       # after project(): finds libtorch, sets up ccache, and defines the
-#                                              # runtime library TorchDeploy::runtime (include/, src/torch_deploy/)
+#   find_package(TorchDeploy CONFIG REQUIRED)  # after project(): finds libtorch, sets up ccache, and defines the
+#                                              # runtime library TorchDeploy::runtime (../include/, ../src/)
 #   torch_deploy_add_runner(ts-infer src/ts-infer.cpp)
 #   torch_deploy_add_parity_test(ts-infer MODEL m.pt INPUT in.pt EXPECTED out.pt)
 #   torch_deploy_add_parity_test(ts-infer ARTIFACTS artifacts)  # every exported format (artifacts/formats.txt)
@@ -22,7 +22,7 @@
 #   TORCH_DEPLOY_AOTI      ON (default): load AOTInductor packages (.pt2) when libtorch has the loader (torch 2.6+);
 #                          OFF: build without it (.pt2 files are then refused in one line)
 #
-# Discovery and the rule on the exporting torch against this libtorch live in cmake/discover.py (shared with the
+# Discovery and the rule on the exporting torch against this libtorch live in the runtime's discover.py (shared with the
 # generator's hooks, `tsgen libtorch` and `tsgen doctor`), so that they can never disagree. How a target links
 # libtorch lives in TorchDeployLibtorch.cmake, shared with the installed package.
 
@@ -60,7 +60,7 @@ function(_torch_deploy_discover)
     set(_how "the CMake variable Torch_DIR")
   endif()
   execute_process(
-    COMMAND "${_python}" "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/discover.py" libtorch --json
+    COMMAND "${_python}" "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../discover.py" libtorch --json
             --libtorch "${_explicit}" --how "${_how}" --prefix-path "${CMAKE_PREFIX_PATH}"
             --python "${TORCH_DEPLOY_PYTHON}"
     OUTPUT_VARIABLE _json ERROR_VARIABLE _error RESULT_VARIABLE _result
@@ -78,6 +78,7 @@ function(_torch_deploy_discover)
     endif()
     set(TORCH_DEPLOY_${_key} "${_value}" PARENT_SCOPE)
   endforeach()
+  set(TORCH_DEPLOY_python "${_python}" PARENT_SCOPE)  # the interpreter used: the parity test runs the runtime with it
 endfunction()
 
 _torch_deploy_discover()
@@ -199,8 +200,10 @@ include(GNUInstallDirs)
 if("${CMAKE_EXPORT_COMPILE_COMMANDS}" STREQUAL "")  # CMake's own default is an empty cache entry: unless given
   set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
 endif()
-# Where this plugin's project keeps the library (include/, src/torch_deploy/): the folder above cmake/.
+# The runtime's folder (include/, src/): the one above cmake/. Its version is the package's (TorchDeployConfigVersion).
 get_filename_component(_torch_deploy_root "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+set(TORCH_DEPLOY_RUNTIME_VERSION "${TorchDeploy_VERSION}")
+set(TORCH_DEPLOY_RUNTIME_VERSION_MAJOR "${TorchDeploy_VERSION_MAJOR}")
 
 # What every target of the project is compiled with: libtorch's standard, exactly (no GNU extensions), and an RPATH
 # to libtorch's lib folder, so that programs run without LD_LIBRARY_PATH.
@@ -222,36 +225,37 @@ endfunction()
 # script.cpp first: the only file with TorchScript's headers takes as long as all the others together, and the
 # build starts files in this order.
 add_library(torch_deploy SHARED
-  "${_torch_deploy_root}/src/torch_deploy/script.cpp"
-  "${_torch_deploy_root}/src/torch_deploy/package.cpp"
-  "${_torch_deploy_root}/src/torch_deploy/model.cpp"
-  "${_torch_deploy_root}/src/torch_deploy/image.cpp"
-  "${_torch_deploy_root}/src/torch_deploy/tensors.cpp"
-  "${_torch_deploy_root}/src/torch_deploy/compare.cpp"
-  "${_torch_deploy_root}/src/torch_deploy/bench.cpp"
-  "${_torch_deploy_root}/src/torch_deploy/detail.cpp")
+  "${_torch_deploy_root}/src/script.cpp"
+  "${_torch_deploy_root}/src/package.cpp"
+  "${_torch_deploy_root}/src/model.cpp"
+  "${_torch_deploy_root}/src/cli.cpp"
+  "${_torch_deploy_root}/src/image.cpp"
+  "${_torch_deploy_root}/src/tensors.cpp"
+  "${_torch_deploy_root}/src/compare.cpp"
+  "${_torch_deploy_root}/src/bench.cpp"
+  "${_torch_deploy_root}/src/detail.cpp")
 add_library(TorchDeploy::runtime ALIAS torch_deploy)
 target_include_directories(torch_deploy PUBLIC
   "$<BUILD_INTERFACE:${_torch_deploy_root}/include>" "$<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>")
 target_link_libraries(torch_deploy PUBLIC TorchDeploy::torch)
 _torch_deploy_target_defaults(torch_deploy)
 set_target_properties(torch_deploy PROPERTIES
-  EXPORT_NAME runtime VERSION "${PROJECT_VERSION}" SOVERSION "${PROJECT_VERSION_MAJOR}")
+  EXPORT_NAME runtime VERSION "${TORCH_DEPLOY_RUNTIME_VERSION}" SOVERSION "${TORCH_DEPLOY_RUNTIME_VERSION_MAJOR}")
 if(TORCH_DEPLOY_WITH_IMAGES)
   # On image.cpp alone, the one file that includes their headers: switching images off or on recompiles only it.
   target_link_libraries(torch_deploy PRIVATE JPEG::JPEG PNG::PNG)
-  set_property(SOURCE "${_torch_deploy_root}/src/torch_deploy/image.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
+  set_property(SOURCE "${_torch_deploy_root}/src/image.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
     TORCH_DEPLOY_WITH_IMAGES)
 endif()
 target_link_libraries(torch_deploy PRIVATE ${CMAKE_DL_LIBS})
 if(TORCH_DEPLOY_WITH_AOTI)
   # The empty libtorch.so stand-in that package.cpp loads beside this library (see libtorch_stand_in.cpp). On
   # package.cpp alone, so that switching AOTInductor off or on recompiles that one file.
-  add_library(torch_deploy_libtorch_stand_in SHARED "${_torch_deploy_root}/src/torch_deploy/libtorch_stand_in.cpp")
+  add_library(torch_deploy_libtorch_stand_in SHARED "${_torch_deploy_root}/src/libtorch_stand_in.cpp")
   set_target_properties(torch_deploy_libtorch_stand_in PROPERTIES NO_SONAME ON)
   target_link_options(torch_deploy_libtorch_stand_in PRIVATE "LINKER:-soname,libtorch.so")
   add_dependencies(torch_deploy torch_deploy_libtorch_stand_in)
-  set_property(SOURCE "${_torch_deploy_root}/src/torch_deploy/package.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
+  set_property(SOURCE "${_torch_deploy_root}/src/package.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
     TORCH_DEPLOY_WITH_AOTI
     "TORCH_DEPLOY_LIBTORCH_STAND_IN=\"$<TARGET_FILE_NAME:torch_deploy_libtorch_stand_in>\"")
 endif()
@@ -275,9 +279,12 @@ function(torch_deploy_add_parity_test runner)
     set(arg_NAME ${runner}_parity)
   endif()
   if(arg_ARTIFACTS)
+    # The runtime's one parity driver (make verify's), from this very runtime: its folder's parent on PYTHONPATH.
+    get_filename_component(_runtime_parent "${_torch_deploy_root}" DIRECTORY)
     add_test(NAME ${arg_NAME}
-      COMMAND "${CMAKE_COMMAND}" "-DRUNNER=$<TARGET_FILE:${runner}>" "-DARTIFACTS=${arg_ARTIFACTS}"
-              -P "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/TorchDeployParity.cmake"
+      COMMAND "${CMAKE_COMMAND}" -E env "PYTHONPATH=${_runtime_parent}"
+              "${TORCH_DEPLOY_python}" -m torch_deploy verify --runner "$<TARGET_FILE:${runner}>"
+              --artifacts "${arg_ARTIFACTS}"
       WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}")
   else()
     add_test(NAME ${arg_NAME}
@@ -307,10 +314,10 @@ function(torch_deploy_install)
   endif()
   set(TORCH_DEPLOY_PROJECT "${PROJECT_NAME}")
   set(TORCH_DEPLOY_PROJECT_VERSION "${PROJECT_VERSION}")
-  configure_file("${CMAKE_CURRENT_FUNCTION_LIST_DIR}/TorchDeployConfig.cmake.in"
+  configure_file("${CMAKE_CURRENT_FUNCTION_LIST_DIR}/TorchDeployInstalledConfig.cmake.in"
     "${CMAKE_CURRENT_BINARY_DIR}/TorchDeployConfig.cmake" @ONLY)
   write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/TorchDeployConfigVersion.cmake"
-    VERSION "${PROJECT_VERSION}" COMPATIBILITY SameMajorVersion)
+    VERSION "${TORCH_DEPLOY_RUNTIME_VERSION}" COMPATIBILITY SameMinorVersion)
   install(FILES "${CMAKE_CURRENT_BINARY_DIR}/TorchDeployConfig.cmake"
     "${CMAKE_CURRENT_BINARY_DIR}/TorchDeployConfigVersion.cmake"
     "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/TorchDeployLibtorch.cmake"

@@ -41,6 +41,8 @@ from typing import Any
 
 import torch
 
+from torch_deploy.formats import BF16_EXPECTED, FORMATS, FORMATS_FILE, Format  # noqa: F401  (part of the format)
+
 # torch.export and AOTInductor import numpy when it is there; torch works without it, and so does this project.
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
 
@@ -53,32 +55,9 @@ DTYPES = {
     "int64": torch.int64, "int32": torch.int32, "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
 }  # fmt: skip
 TUTORIAL_TOP_K = 5  # what the C++ side uses for a model file that records no top_k
-FORMATS_FILE = "formats.txt"
 PRECISIONS = ("fp32", "bf16")
-BF16_EXPECTED = "expected_bf16.pt"  # model.pt's reference outputs in bf16
 # The numbers a tensor file of reference outputs records (see above).
 TENSOR_FILE_NUMBERS = ("atol", "rtol", "top_k", "bf16", "drift_max_abs_diff", "drift_top_k_overlap")
-
-
-@dataclass(frozen=True)
-class Format:
-    """One way to export the model: its name in deploy.json, its model file, and the reference outputs that the
-    Python run of that file recorded (what C++ must reproduce from it)."""
-
-    name: str
-    title: str
-    model_file: str
-    expected_file: str
-
-    def expected(self, batch: bool = False) -> str:
-        """The reference outputs' file; at the second batch size of a dynamic batch, ``<name>_batch.pt``."""
-        return self.expected_file.replace(".pt", "_batch.pt") if batch else self.expected_file
-
-
-FORMATS = {
-    "torchscript": Format("torchscript", "TorchScript", "model.pt", "expected.pt"),
-    "aoti": Format("aoti", "AOTInductor", "model.pt2", "expected_aoti.pt"),
-}
 
 
 class DeployError(Exception):

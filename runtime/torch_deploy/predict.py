@@ -1,8 +1,9 @@
 """Classify images in Python: the reference that ``ts-infer MODEL --image FILE`` reproduces in C++.
 
-    python predict.py photo.jpg [more.png ...]           # top-k with class names, as ts-infer --image prints it
-    python predict.py --model artifacts/model.pt2 --top-k 3 photo.jpg   # default: the first exported format
-    python predict.py --save-input image.pt photo.jpg    # the preprocessed tensor, for comparisons
+    python -m torch_deploy predict photo.jpg [more.png ...]    # in the project folder: top-k with class names, as
+                                                               # ts-infer --image prints it
+    python -m torch_deploy predict --model artifacts/model.pt2 --top-k 3 photo.jpg   # default: the first format
+    python -m torch_deploy predict --save-input image.pt photo.jpg   # the preprocessed tensor, for comparisons
 
 The preprocessing travels inside the exported model: export.py saves it (and the class names) in model.pt and
 model.pt2 (torch_deploy.py describes how), which the C++ runner reads too, so both sides always agree on the
@@ -29,10 +30,9 @@ except ImportError as missing:
         f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt"
     ) from missing
 
-from torch_deploy import FORMATS_FILE, DeployError, ImageError, ImageSettings
-from torch_deploy import load_model as load_deployed
-
-PROJECT_DIR = Path(__file__).resolve().parent
+from torch_deploy.artifacts import DeployError, ImageError, ImageSettings
+from torch_deploy.artifacts import load_model as load_deployed
+from torch_deploy.formats import ListingError, exported
 
 
 def load_model(path: Path) -> tuple[Any, ImageSettings | None, list[str] | None]:
@@ -47,11 +47,10 @@ def load_model(path: Path) -> tuple[Any, ImageSettings | None, list[str] | None]
 
 def first_model(artifacts: Path) -> Path:
     """The first format's model file, as export.py listed the formats (what make predict runs in C++)."""
-    listed = artifacts / FORMATS_FILE
-    if not listed.is_file():
-        raise ImageError(f"{listed} is missing: run make export")
-    entries = [line.split() for line in listed.read_text(encoding="utf-8").splitlines() if line and line[0] != "#"]
-    return artifacts / entries[0][1]
+    try:
+        return artifacts / exported(artifacts)[0].model_file
+    except ListingError as err:
+        raise ImageError(str(err)) from err
 
 
 def read_image(path: Path) -> torch.Tensor:
@@ -128,7 +127,9 @@ def first_output(output: object) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Classify images with the exported model (Python reference).")
+    parser = argparse.ArgumentParser(
+        prog="python -m torch_deploy predict", description="Classify images with the exported model (Python reference)."
+    )
     parser.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG; any that Pillow reads)")
     parser.add_argument("--model", type=Path, help="model file, model.pt or model.pt2 (default: the first exported)")
     parser.add_argument("--top-k", type=int, help="classes to print (default: deploy.json's top_k, else 5)")
@@ -137,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.top_k is None:
-        config = PROJECT_DIR / "deploy.json"
+        config = Path("deploy.json")
         args.top_k = json.loads(config.read_text(encoding="utf-8")).get("top_k", 5) if config.is_file() else 5
     k = args.top_k if args.top_k > 0 else 5  # as ts-infer --image: top_k 0 only switches off the parity's top-k
     try:
         if args.model is None:
-            args.model = first_model(PROJECT_DIR / "artifacts")
+            args.model = first_model(Path("artifacts"))
         model, settings, names = load_model(args.model)
         if settings is None:
             raise ImageError(

@@ -1,9 +1,9 @@
 """Time the C++ runner on each exported format and precision, the eager model and each exported model in Python, and
 the runtimes a deployment could use instead (ONNX Runtime, OpenVINO), side by side on the same input and threads.
 
-    python bench.py                        # what `make bench` runs
-    python bench.py --runs 200 --threads 2
-    python bench.py --json                 # every row as JSON on stdout, instead of the table
+    python -m torch_deploy bench                # in the project folder: what `make bench` runs
+    python -m torch_deploy bench --runs 200 --threads 2
+    python -m torch_deploy bench --json         # every row as JSON on stdout, instead of the table
 
 Rows: the C++ runner on each model file in fp32, and on model.pt in bf16 where the CPU has native bf16 (elsewhere a
 line says why not: emulated bf16 is slower than fp32; --emulate-bf16 times it anyway); Python eager and each model
@@ -35,11 +35,9 @@ from typing import Any
 
 import torch
 
-import export
-import torch_deploy
+from torch_deploy import artifacts, export
 
-PROJECT_DIR = Path(__file__).resolve().parent
-ARTIFACTS = PROJECT_DIR / "artifacts"
+ARTIFACTS = Path("artifacts")  # in the project folder, where make bench runs
 # The runtimes timed beside ours when installed (requirements-peers.txt), by the module each needs.
 PEER_MODULES = ("onnxruntime", "openvino", "onnx")
 
@@ -135,7 +133,7 @@ def diff_from_ours(outputs: list[Any], ours: list[torch.Tensor]) -> float | None
     theirs = [torch.as_tensor(output) for output in outputs]
     if len(theirs) != len(ours) or any(a.shape != b.shape for a, b in zip(theirs, ours, strict=False)):
         return None
-    return torch_deploy.max_abs_diff(theirs, ours)
+    return artifacts.max_abs_diff(theirs, ours)
 
 
 def gemm_gflops(threads: int, size: int = 2048, rounds: int = 10) -> float:
@@ -188,12 +186,12 @@ def plot(results: dict, path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m torch_deploy bench", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100, help="timed runs per variant (default 100)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="intra-op threads")
-    parser.add_argument("--runner", type=Path, default=PROJECT_DIR / "build" / "ts-infer", help="the C++ runner")
-    parser.add_argument("--output-dir", type=Path, default=PROJECT_DIR / "bench", help="where to write results")
+    parser.add_argument("--runner", type=Path, default=Path("build/ts-infer"), help="the C++ runner")
+    parser.add_argument("--output-dir", type=Path, default=Path("bench"), help="where to write results")
     parser.add_argument(
         "--emulate-bf16", action="store_true", help="time bf16 on a CPU without native bf16 too (emulated: slow)"
     )
@@ -205,11 +203,11 @@ def main(argv: list[str] | None = None) -> int:
 
     config = export.load_config()
     formats = export.export_formats(config)
-    named_inputs = torch_deploy.load_tensors(ARTIFACTS / "input.pt")[0]
+    named_inputs = artifacts.load_tensors(ARTIFACTS / "input.pt")[0]
     inputs = list(named_inputs.values())
-    ours = list(torch_deploy.load_tensors(ARTIFACTS / formats[0].expected())[0].values())  # what C++ reproduces
+    ours = list(artifacts.load_tensors(ARTIFACTS / formats[0].expected())[0].values())  # what C++ reproduces
     batch = inputs[0].shape[0] if inputs[0].dim() else 1
-    eager = export.build_model(config, config["seed"]).model
+    eager = export.project_hook(Path.cwd())(config, config["seed"]).model  # the project's model, as export.py builds it
 
     variants, cpp_p50s = {}, {}
 
@@ -224,15 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         add(name, cpp["latencies_ms"], "fp32", 0.0 if model_format == formats[0] else None)
         cpp_p50s[model_format.name] = variants[name]["p50_ms"]
-    scripted = torch_deploy.FORMATS["torchscript"] in formats  # bf16 runs model.pt
-    bf16 = scripted and (torch_deploy.native_bf16() or args.emulate_bf16)
+    scripted = artifacts.FORMATS["torchscript"] in formats  # bf16 runs model.pt
+    bf16 = scripted and (artifacts.native_bf16() or args.emulate_bf16)
     if bf16:
-        emulate = [] if torch_deploy.native_bf16() else ["--emulate-bf16"]
+        emulate = [] if artifacts.native_bf16() else ["--emulate-bf16"]
         cpp = time_cpp(args.runner, ARTIFACTS / "model.pt", args.runs, args.warmup, args.threads,
                        "--precision", "bf16", *emulate)  # fmt: skip
         if cpp["precision"] == "bf16":
             name = f"C++ model.pt bf16 ({cpp['optimize']})" + (" emulated" if emulate else "")
-            fused = [t for _, t in torch_deploy.run_in_bf16(ARTIFACTS / "model.pt", inputs)[1]]  # what C++ computes
+            fused = [t for _, t in artifacts.run_in_bf16(ARTIFACTS / "model.pt", inputs)[1]]  # what C++ computes
             add(name, cpp["latencies_ms"], "bf16", diff_from_ours(fused, ours))
             cpp_p50s["bf16"] = variants[name]["p50_ms"]
         else:  # the library fell back to fp32 (ts-infer --precision bf16 --emulate-bf16 says why)
@@ -240,11 +238,11 @@ def main(argv: list[str] | None = None) -> int:
             say("bf16: not timed: model.pt does not run in bf16 (the runner fell back to fp32)")
     elif scripted:
         say("bf16: not timed: this CPU has no native bf16 (AVX512-BF16 or AMX), so ts-infer --precision bf16 runs fp32 "
-            "here; python bench.py --emulate-bf16 times the emulation (slower than fp32)")  # fmt: skip
+            "here; make bench BENCH_ARGS=--emulate-bf16 times the emulation (slower than fp32)")  # fmt: skip
     torch.set_num_threads(args.threads)
     add("Python eager", time_python(eager, inputs, args.runs, args.warmup), "fp32", None)
     for model_format in formats:
-        exported = torch_deploy.load_model(ARTIFACTS / model_format.model_file).model
+        exported = artifacts.load_model(ARTIFACTS / model_format.model_file).model
         add(f"Python {model_format.title}", time_python(exported, inputs, args.runs, args.warmup), "fp32", None)
 
     missing = missing_peers()
@@ -283,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": config["model"],
         "torch": torch.__version__,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "native_bf16": torch_deploy.native_bf16(),
+        "native_bf16": artifacts.native_bf16(),
         "threads": args.threads,
         "batch": batch,
         "runs": args.runs,

@@ -3,9 +3,9 @@
 This file is the single home of libtorch discovery, of the rule on the exporting torch against the libtorch that
 runs the model, and of the check that a Python has the project's packages. Three callers share it:
 
-* ``cmake/TorchDeploy.cmake`` runs ``python3 cmake/discover.py libtorch --json`` at configure time;
-* the template's ``post_gen_project`` hook imports it from the freshly generated project;
-* ``tsgen libtorch`` and ``tsgen doctor`` import it from the template shipped in the tsgen wheel.
+* the runtime's ``cmake/TorchDeploy.cmake`` runs ``python3 <runtime>/discover.py libtorch --json`` at configure time;
+* the template's ``post_gen_project`` hook imports it from the runtime beside the template (``runtime/torch_deploy/``);
+* ``tsgen libtorch`` and ``tsgen doctor`` import it from the same copy, shipped in the tsgen wheel.
 
 Discovery order (the first hit wins, and the result says which one it was):
 
@@ -20,14 +20,15 @@ An explicit path that holds no libtorch is an error of its own: it is never sile
 Command line (CMake runs the first; the Makefile the second, with the project's Python; missing_packages() the
 third, with the Python it asks about):
 
-    python3 cmake/discover.py libtorch [--libtorch P] [--python PY] [--json]
-    python cmake/discover.py requirements requirements.txt
-    python cmake/discover.py missing NAME...
+    python3 discover.py libtorch [--libtorch P] [--python PY] [--json]    (python -m torch_deploy libtorch)
+    python discover.py requirements requirements.txt                       (python -m torch_deploy requirements)
+    python discover.py missing NAME...
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -294,7 +295,9 @@ def agreement(exporter: str | None, libtorch: Libtorch, python: str | None) -> A
 
 
 # Requirements whose import name is not their name (pip install pillow, import PIL).
-_IMPORT_NAMES = {"pillow": "PIL", "opencv-python": "cv2", "scikit-learn": "sklearn", "pyyaml": "yaml"}
+_IMPORT_NAMES = {
+    "pillow": "PIL", "opencv-python": "cv2", "scikit-learn": "sklearn", "pyyaml": "yaml", "tsgen-runtime": "torch_deploy",
+}  # fmt: skip
 
 
 def requirement_names(file: Path) -> list[str]:
@@ -311,6 +314,29 @@ def missing_here(names: list[str]) -> list[str]:
     """The packages among ``names`` that this interpreter cannot import (looked up, not imported: fast)."""
     modules = {name: _IMPORT_NAMES.get(name.lower(), name.replace("-", "_")) for name in names}
     return [name for name, module in modules.items() if importlib.util.find_spec(module) is None]
+
+
+def pinned(file: Path) -> dict[str, str]:
+    """The ``name==version`` pins of a requirements file (the runtime's, above all)."""
+    pins = {}
+    for line in file.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"\s*([A-Za-z0-9._-]+)\s*==\s*([^\s;#]+)", line)
+        if match:
+            pins[match.group(1)] = match.group(2)
+    return pins
+
+
+def wrong_versions(pins: dict[str, str]) -> list[str]:
+    """The pins this interpreter has another version of, as ``name version (pinned: version)``."""
+    wrong = []
+    for name, wanted in pins.items():
+        try:
+            have = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # missing_here() names it
+        if have != wanted:
+            wrong.append(f"{name} {have} (this project pins {wanted})")
+    return wrong
 
 
 def missing_packages(python: str, names: list[str]) -> list[str] | None:
@@ -386,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
         missing = missing_here(requirement_names(args.file))
         if missing:
             print(f"setup: FAIL: {missing_message(sys.executable, missing, str(args.file))}")
+            return 1
+        wrong = wrong_versions(pinned(args.file))
+        if wrong:
+            print(
+                f"setup: FAIL: {sys.executable} has {', '.join(wrong)}; {sys.executable} -m pip install -r {args.file}"
+            )
             return 1
         return 0
     try:

@@ -1,0 +1,15 @@
+"""torch_deploy: the runtime of tsgen's deployment projects, versioned and installed beside torch.
+
+What a generated project calls, one module each (none of them is imported here: ``python -m torch_deploy
+--cmakedir`` must answer without importing torch):
+
+* ``torch_deploy.artifacts``: the artifact format (model files, tensor files) in Python;
+* ``torch_deploy.formats``: the list of exported formats and what each is checked against (stdlib);
+* ``torch_deploy.export``, ``verify``, ``bench``, ``predict``, ``triton``, ``bundle``: the project's commands, run as
+  ``python -m torch_deploy <command>`` (see ``python -m torch_deploy --help``);
+* ``torch_deploy.discover``: libtorch discovery and the package checks (stdlib);
+* the C++ library and its CMake package, compiled in the project's build: ``include/``, ``src/``, ``cmake/`` beside
+  this file (``python -m torch_deploy --cmakedir``).
+"""
+
+__version__ = "0.1.0"

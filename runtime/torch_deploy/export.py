@@ -1,0 +1,863 @@
+"""The export machinery of a deployment project: export the model in the formats deploy.json asks for and record
+the reference input and outputs that C++ must reproduce.
+
+The project's own export.py says which model (its build_model(), the user's hook) and calls main() here:
+
+    python export.py                      # what make export runs: reads deploy.json, writes artifacts/
+    python export.py --seed 7 --output-dir /tmp/other
+
+Steps: build the model named in deploy.json, export it in each of deploy.json's "formats" (TorchScript:
+torch.jit.script or trace into model.pt; AOTInductor: torch.export, compiled ahead of time into model.pt2), load
+each file again and check that it computes what the eager model does (allclose, and the same top-k for
+classifiers, as the TorchScript tutorial does), then save input.pt and each format's outputs on it (expected.pt,
+expected_aoti.pt). With "precision" bf16, model.pt's outputs in bf16 too (expected_bf16.pt), with a tolerance measured
+here and the drift from fp32 beside it. Each model file carries its inputs, output names and top-k, and for an image
+classifier the image preprocessing and the class names, so that it is a complete deployment; the tensor files are
+read by libtorch alone (torch_deploy.py describes the format).
+
+The artifacts are published all at once: they are written into a new folder beside the current ones, and
+``artifacts`` (a symbolic link) is switched to it in one atomic rename. An export that fails or is killed at any
+moment leaves the previous artifacts as they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import torch
+except ImportError as missing:  # the first thing a fresh machine runs into: say it in one line
+    raise SystemExit(
+        f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt, "
+        "or run make with PYTHON=/path/to/the/python/that/has/torch"
+    ) from missing
+
+from torch_deploy import formats as listing
+from torch_deploy.artifacts import (
+    BF16_EXPECTED,
+    DTYPES,
+    FORMATS,
+    INTERPOLATIONS,
+    PRECISIONS,
+    DeployError,
+    Format,
+    ImageSettings,
+    ModelInfo,
+    compare,
+    drift,
+    dtype_name,
+    extra_files,
+    flatten,
+    is_scores,
+    load_package,
+    max_abs_diff,
+    named_outputs,
+    native_bf16,
+    run_in_bf16,
+    save_tensors,
+    top_k,
+)
+
+CONFIG_FILE = "deploy.json"
+# Every file export.py writes into the artifacts folder: the reference inputs, and each format's model file and
+# reference outputs (with dynamic_batch, also at batch + 1), and the list of the formats exported.
+ARTIFACTS = (
+    "input.pt",
+    "input_batch.pt",
+    BF16_EXPECTED,
+    *(name for f in FORMATS.values() for name in (f.model_file, f.expected(), f.expected(batch=True))),
+)
+
+
+class ExportError(DeployError):
+    """Raised for a problem the user can fix (bad model spec, failed check); main() prints it as one line."""
+
+
+def load_config(project: Path | None = None) -> dict:
+    """The project's settings (deploy.json of ``project``, the working folder by default): model spec, export method,
+    input shape, seed and tolerances. ``project_dir`` is added: the folder the model, weights and labels files named
+    there are relative to."""
+    folder = Path.cwd() if project is None else Path(project)
+    file = folder / CONFIG_FILE
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ExportError(
+            f"{file} is missing: run this in a deployment project's folder (tsgen new makes one)"
+        ) from err
+    except json.JSONDecodeError as err:
+        raise ExportError(f"{file}: not valid JSON ({err}); fix it, or take it back from git") from err
+    return {**config, "project_dir": str(folder)}
+
+
+@contextlib.contextmanager
+def torchscript_deprecation_noted(exporting_torchscript: bool = True) -> Iterator[None]:
+    """Collect torch.jit's deprecation warnings (one per call on torch 2.14) and, when the export makes a TorchScript
+    file, report them in one line (the tensor files use torch.jit too, which is no news to a user)."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:  # reported outside the catching context, also when the export fails (a TracerWarning may say why)
+        report_warnings(caught, exporting_torchscript)
+
+
+def report_warnings(caught: list[warnings.WarningMessage], exporting_torchscript: bool = True) -> None:
+    """Show the warnings that are not torch.jit's deprecation notices; count those in one note."""
+    jit = [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning)) and "jit" in w.filename]
+    for other in caught:
+        if other not in jit:
+            warnings.showwarning(other.message, other.category, other.filename, other.lineno)
+    if jit and exporting_torchscript:
+        print(
+            f"note: torch {torch.__version__} marks TorchScript as deprecated "
+            f"({len(jit)} warning{'s' if len(jit) > 1 else ''} silenced); "
+            "libtorch still loads and runs the exported model"
+        )
+
+
+@dataclass
+class Source:
+    """The model to deploy: a module to export, or a TorchScript module already (a .pt source: no export step),
+    and the example inputs its factory returned, if any (else the reference inputs follow deploy.json's inputs)."""
+
+    model: torch.nn.Module
+    examples: list[torch.Tensor] | None = None
+    already_torchscript: bool = False
+    recipe: Any = None  # a torchvision model's weights entry: its training transforms and category names
+
+
+def build_model(config: dict, seed: int) -> Source:
+    """The model deploy.json names: ``torchvision:<arch>`` (with its ``weights``), ``models/file.py:factory``
+    or ``models/model.pt``; random weights are seeded, so that every export of the same config is the same."""
+    spec, folder = config["model"], Path(config["project_dir"])
+    torch.manual_seed(seed)
+    if spec.startswith("torchvision:"):
+        model, recipe = torchvision_model(spec, config.get("weights", "none"), folder)
+        return Source(model, recipe=recipe)
+    if spec.endswith(".pt"):
+        file = project_file(folder, "model", spec)
+        try:
+            return Source(torch.jit.load(str(file)).eval(), already_torchscript=True)
+        except RuntimeError as err:
+            raise ExportError(
+                f"model={spec}: not a TorchScript file ({cause_of(err)}); give a torch.jit.save file"
+            ) from err
+    return factory_model(spec, folder)
+
+
+def project_file(folder: Path, answer: str, relative: str) -> Path:
+    """A file deploy.json names (the ``answer`` entry), relative to the project ``folder``; it must exist."""
+    file = folder / relative
+    if not file.is_file():
+        raise ExportError(f"{answer}={relative}: {file} does not exist; fix the {answer} entry in deploy.json")
+    return file
+
+
+def cause_of(error: BaseException) -> str:
+    """The line of an error message that says what went wrong: the first, except for TorchScript interpreter
+    errors, which end with the cause after a TorchScript traceback."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return (
+        lines[-1] if lines[0].startswith("The following operation failed in the TorchScript interpreter") else lines[0]
+    )
+
+
+def torchvision_model(spec: str, weights: str, folder: Path) -> tuple[torch.nn.Module, Any]:
+    """A torchvision classifier with seeded random weights (none), downloaded ones (DEFAULT or a weights name),
+    or the weights of a local file; and the weights entry whose transforms and categories describe it (the chosen
+    weights, else the architecture's DEFAULT ones: the recipe the architecture is trained with)."""
+    arch = spec.split(":", 1)[1]
+    try:
+        import torchvision  # only torchvision models need it
+    except ImportError as missing:
+        raise ExportError(
+            f"model={spec}: torchvision is not installed for {sys.executable}; pip install torchvision"
+        ) from missing
+    known = torchvision.models.list_models(module=torchvision.models)
+    if arch not in known:
+        raise ExportError(
+            f"model={spec}: torchvision {torchvision.__version__} has no classification model {arch!r}; "
+            f"pick one of: {', '.join(sorted(known)[:12])}, ..."
+        )
+    options = torchvision.models.get_model_weights(arch)
+    if weights == "none":
+        return torchvision.models.get_model(arch, weights=None).eval(), options.DEFAULT
+    if "/" in weights or weights.endswith((".pt", ".pth", ".ckpt", ".bin")):  # a file, as hooks/answers.py tells
+        model = torchvision.models.get_model(arch, weights=None)
+        load_state(model, project_file(folder, "weights", weights), weights)
+        return model.eval(), options.DEFAULT
+    family, _, name = weights.rpartition(".")
+    if family and family != options.__name__:
+        raise ExportError(
+            f"weights={weights}: those are {family}, not {arch}'s; use {options.__name__}.{name} or {name}"
+        )
+    if name != "DEFAULT" and name not in options.__members__:
+        raise ExportError(
+            f"weights={weights}: {arch} has no such weights; pick DEFAULT or one of: {', '.join(options.__members__)}"
+        )
+    chosen = options.DEFAULT if name == "DEFAULT" else options[name]
+    try:
+        return torchvision.models.get_model(arch, weights=chosen).eval(), chosen
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; a broken download a RuntimeError
+        raise ExportError(
+            f"weights={weights}: downloading {chosen.url} failed ({cause_of(err)}); without internet, download that "
+            f"file elsewhere and use it: tsgen new --weights path/to/{chosen.url.rsplit('/', 1)[-1]} (in this project: "
+            'copy it into models/ and set "weights" in deploy.json to models/<file>)'
+        ) from err
+
+
+def load_state(model: torch.nn.Module, file: Path, name: str) -> None:
+    """Load a state dict, or a checkpoint holding one under "state_dict" or "model", into ``model`` (tensors only:
+    weights_only=True); keys that do not fit are reported by name."""
+    try:
+        state = torch.load(str(file), map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors come in many types; all mean the same to the user
+        raise ExportError(
+            f"weights={name}: cannot read it as tensors ({cause_of(err)}); save it with torch.save(model.state_dict(), path)"
+        ) from err
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ExportError(
+            f"weights={name}: holds no state dict (nor a checkpoint with state_dict or model); save model.state_dict()"
+        )
+    if state and all(key.startswith("module.") for key in state):  # saved from DataParallel
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # size mismatches
+        raise ExportError(
+            f"weights={name}: does not fit the model ({' '.join(str(err).split())[:300]}); "
+            "use weights saved from this architecture"
+        ) from err
+    if missing or unexpected:
+
+        def listed(keys: list[str]) -> str:
+            return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+
+        parts = ([f"missing keys: {listed(missing)}"] if missing else []) + (
+            [f"unexpected keys: {listed(unexpected)}"] if unexpected else []
+        )
+        raise ExportError(
+            f"weights={name}: does not fit the model ({'; '.join(parts)}); use weights saved from this architecture"
+        )
+
+
+def factory_model(spec: str, folder: Path) -> Source:
+    """``models/file.py:factory``: the factory returns the module, or (module, example inputs)."""
+    file_name, _, factory_name = spec.rpartition(":")
+    file = project_file(folder, "model", file_name)
+    module_spec = importlib.util.spec_from_file_location(file.stem, file)
+    assert module_spec and module_spec.loader
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise ExportError(f"model={spec}: {file.name} defines no function {factory_name!r}")
+    made = factory()
+    model, examples = made if isinstance(made, tuple) and len(made) == 2 else (made, None)
+    if not isinstance(model, torch.nn.Module):
+        raise ExportError(
+            f"model={spec}: {factory_name}() returned {type(model).__name__}, not an nn.Module (or (module, inputs))"
+        )
+    if examples is None:
+        return Source(model.eval())
+    examples = [examples] if isinstance(examples, torch.Tensor) else list(examples)
+    if not examples or not all(isinstance(t, torch.Tensor) for t in examples):
+        raise ExportError(f"model={spec}: {factory_name}() returned example inputs that are not tensors")
+    return Source(model.eval(), examples)
+
+
+def make_inputs(specs: list[dict], seed: int) -> dict[str, torch.Tensor]:
+    """The reference inputs of deploy.json's "inputs", from one seeded generator: floats uniform in [0, 1) like
+    the tutorial's dummy image, integers in [0, 10) (valid indices for any embedding), booleans fair coin flips."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = {}
+    for spec in specs:
+        shape, dtype = spec["shape"], DTYPES[spec["dtype"]]
+        if dtype.is_floating_point:
+            inputs[spec["name"]] = torch.rand(shape, generator=generator).to(dtype)
+        elif dtype == torch.bool:
+            inputs[spec["name"]] = torch.rand(shape, generator=generator) > 0.5
+        else:
+            inputs[spec["name"]] = torch.randint(0, 10, shape, generator=generator, dtype=dtype)
+    return inputs
+
+
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def image_input(inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The model's image input, if it has one: its only input, shaped (batch, 1 or 3 channels, height, width), of a
+    floating dtype (the rule of image_input() in the generator's answers, applied to the inputs really used)."""
+    if len(inputs) != 1:
+        return None
+    tensor = next(iter(inputs.values()))
+    return tensor if tensor.dim() == 4 and tensor.shape[1] in (1, 3) and tensor.is_floating_point() else None
+
+
+def recipe_name(weights: Any) -> str:
+    """A torchvision weights entry as its users write it: ResNet18_Weights.IMAGENET1K_V1."""
+    return f"{type(weights).__name__}.{weights.name}"
+
+
+def image_settings(config: dict, source: Source, inputs: dict[str, torch.Tensor]) -> ImageSettings | None:
+    """The preprocessing of ts-infer --image: deploy.json's "preprocess" values, "auto" ones from the torchvision
+    weights' transforms (scaled to the input size), else ImageNet's; None when the model takes no image."""
+    wanted = config.get("preprocess", {})
+    if wanted is None:
+        return None
+    given = {key: value for key, value in wanted.items() if value != "auto"}
+    image = image_input(inputs)
+    if image is None:
+        if given:
+            shapes = ", ".join(f"{tuple(t.shape)} {dtype_name(t.dtype)}" for t in inputs.values())
+            raise ExportError(
+                f"preprocess: the model's inputs ({shapes}) are not one image (batch, 1 or 3 channels, height, width; "
+                'float); set "preprocess" in deploy.json to "auto" or null'
+            )
+        return None
+    channels, height, width = image.shape[1:]
+    recipe = source.recipe.transforms() if source.recipe is not None else None
+    if recipe is not None:
+        origin = recipe_name(source.recipe)
+        resize = round(recipe.resize_size[0] * max(height, width) / recipe.crop_size[0])
+        mean, std, interpolation = recipe.mean, recipe.std, recipe.interpolation.value
+    else:
+        origin = "ImageNet's usual values"
+        resize = round(max(height, width) * 256 / 224)
+        mean, std, interpolation = IMAGENET_MEAN, IMAGENET_STD, "bilinear"
+    if channels == 1:  # one grey channel: the average of the colour channels' values
+        mean, std = [sum(mean) / len(mean)], [sum(std) / len(std)]
+    settings = ImageSettings(
+        resize=int(given.get("resize", resize)),
+        crop=(height, width),
+        mean=[float(v) for v in given.get("mean", mean)],
+        std=[float(v) for v in given.get("std", std)],
+        interpolation=str(given.get("interpolation", interpolation)),
+        dtype=dtype_name(image.dtype),
+        source="deploy.json" if len(given) == 4 else (f"{origin}, deploy.json" if given else origin),
+    )
+    problems = [
+        f"resize {settings.resize} is below the crop {height}x{width}" if settings.resize < max(height, width) else "",
+        f"{len(settings.mean)} mean values for {channels} channels" if len(settings.mean) != channels else "",
+        f"{len(settings.std)} std values for {channels} channels" if len(settings.std) != channels else "",
+        "a std value is not > 0" if any(v <= 0 for v in settings.std) else "",
+        f"interpolation {settings.interpolation} is not one of {', '.join(INTERPOLATIONS)}"
+        if settings.interpolation not in INTERPOLATIONS
+        else "",
+    ]
+    problem = next((p for p in problems if p), None)
+    if problem:
+        raise ExportError(f'preprocess: {problem}; fix "preprocess" in deploy.json')
+    return settings
+
+
+def class_names(config: dict, source: Source) -> tuple[list[str], str] | None:
+    """The class names ts-infer prints beside the indices, and where they come from: deploy.json's "labels" file
+    (one name per line), or for "auto" the torchvision weights' categories (in the package: no download)."""
+    labels = config.get("labels", "auto")
+    if labels is None:
+        return None
+    if labels == "auto":
+        categories = source.recipe.meta.get("categories") if source.recipe is not None else None
+        return (list(categories), recipe_name(source.recipe)) if categories else None
+    file = project_file(Path(config["project_dir"]), "labels", labels)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ExportError(f"labels={labels}: cannot read it as UTF-8 text ({err})") from err
+    while lines and not lines[-1].strip():  # a trailing blank line is not a class
+        lines.pop()
+    return [line.strip() for line in lines], labels
+
+
+def check_class_names(names: tuple[list[str], str], outputs: list[torch.Tensor], labels: object) -> None:
+    """The class names must be as many as the classes the model's first output scores."""
+    scores = outputs[0] if outputs and is_scores(outputs[0]) else None
+    if scores is None or scores.shape[1] != len(names[0]):
+        shape = f"{scores.shape[1]} classes" if scores is not None else "no (batch, classes) scores"
+        raise ExportError(
+            f"labels={labels}: {len(names[0])} class names, but the model's first output has {shape}; "
+            "give one name per class, in the order of the scores"
+        )
+
+
+def export_model(model: torch.nn.Module, method: str, inputs: list[torch.Tensor]) -> tuple[torch.jit.ScriptModule, str]:
+    """``torch.jit.script`` (keeps control flow), ``torch.jit.trace`` (records one run on ``inputs``) or ``auto``
+    (script, else trace, saying why); returns the exported module and the method that made it."""
+    if method in ("script", "auto"):
+        try:
+            return torch.jit.script(model), "script"
+        except Exception as err:  # TorchScript's frontend raises many types
+            if method == "script":
+                raise ExportError(
+                    f"torch.jit.script failed: {cause_of(err)}; make the model scriptable, or use export_method auto or trace"
+                ) from err
+            print(f"note: torch.jit.script failed ({cause_of(err)}); exporting with torch.jit.trace instead")
+    return torch.jit.trace(model, tuple(inputs)), "trace"
+
+
+@dataclass
+class Exported:
+    """One format's export, reloaded from its file as C++ will load it, and how it was made (for the messages)."""
+
+    model: Any
+    made_by: str
+
+
+# What every format's model file carries: its texts (deploy.txt, preprocess.txt, classes.txt) for the output names.
+Describe = Callable[[list[str]], dict[str, str]]
+
+
+def export_torchscript(
+    folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict, describe: Describe
+) -> Exported:
+    """model.pt: the model scripted or traced (or a TorchScript source as it is), saved with its texts."""
+    if source.already_torchscript:
+        print("model is TorchScript already: saved as it is; its own output is the reference")
+        exported, made_by = source.model, "loaded"
+    else:
+        exported, method = export_model(source.model, config["export_method"], list(inputs.values()))
+        made_by = {"script": "scripted", "trace": "traced"}[method]
+    # model.pt records the names of the outputs the exported model returns (C++ sees those).
+    output_names = [name for name, _ in run_exported(exported, inputs, "export check")]
+    exported.save(str(folder / FORMATS["torchscript"].model_file), _extra_files=describe(output_names))
+    reloaded = torch.jit.load(str(folder / FORMATS["torchscript"].model_file))  # what C++ loads, not the module
+    return Exported(reloaded, made_by)
+
+
+# AOTInductor's settings, measured on resnet18 (batch 1, 2 threads; tsgen's docs/formats.md): freezing (weights become
+# constants, so that convolutions are prepacked and batch norms folded) more than halves the latency; max_autotune
+# adds 40 % to the compile time and gained nothing measurable, so it is left off.
+AOTI_SETTINGS = {"freezing": True}
+
+
+def export_aoti(
+    folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict, describe: Describe
+) -> Exported:
+    """model.pt2: torch.export's program of the model, compiled ahead of time by AOTInductor for this CPU, with its
+    texts as the package's metadata."""
+    from torch._inductor import aoti_compile_and_package  # imported when needed: it takes seconds
+
+    examples, dynamic_shapes = export_examples(inputs, config)
+    package = folder / FORMATS["aoti"].model_file
+    # Exported and compiled without autograd: a program exported with grad enabled keeps the weights as inputs that
+    # need gradients, which freezing cannot fold (measured: twice the compile time, 1.8 times the latency).
+    with torch.no_grad():
+        try:
+            program = torch.export.export(source.model, examples, dynamic_shapes=dynamic_shapes)
+        except Exception as err:  # torch.export raises many types (UserError, GuardOnDataDependentSymNode, ...)
+            raise ExportError(
+                f'torch.export failed: {export_failure(err)}; make the model exportable, or set "formats" to '
+                '["torchscript"] in deploy.json (tsgen new --formats torchscript)'
+            ) from err
+        output_names = [name for name, _ in named_outputs(source.model(*inputs.values()))]
+        settings = {**AOTI_SETTINGS, "aot_inductor.metadata": describe(output_names)}
+        if dynamic_shapes:  # a dynamic size is taken to be 2 or more; the C++ input check must accept a batch of 1
+            settings["aot_inductor.check_lowerbound"] = False
+        with quiet_compiler_probe():
+            aoti_compile_and_package(program, package_path=str(package), inductor_configs=settings)
+    return Exported(load_package(package)[0], "AOTInductor-compiled")
+
+
+def export_examples(
+    inputs: dict[str, torch.Tensor], config: dict
+) -> tuple[tuple[torch.Tensor, ...], tuple[dict[int, Any], ...] | None]:
+    """torch.export's example inputs and dynamic shapes. With a dynamic batch, dimension 0 of every input is
+    dynamic; a batch of 1 is doubled for the export, since torch.export takes a size of 1 for a constant."""
+    examples = tuple(inputs.values())
+    if not config.get("dynamic_batch"):
+        return examples, None
+    examples = tuple(torch.cat([t, t]) if t.dim() and t.shape[0] == 1 else t for t in examples)
+    return examples, tuple({0: torch.export.Dim.DYNAMIC} if t.dim() else {} for t in examples)
+
+
+def export_failure(error: BaseException) -> str:
+    """torch.export's reason in one line: its first line, and the user's code that raised it when it says so."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(error).__name__
+    if "The following call raised this error:" in lines:
+        at = lines.index("The following call raised this error:")
+        where = lines[at + 1 : at + 3]
+        if where and where[0].startswith("File "):
+            code = f" `{where[1]}`" if len(where) > 1 and not where[1].startswith(("File ", "The ")) else ""
+            reason += f" ({where[0]}{code})"
+    return reason
+
+
+@contextlib.contextmanager
+def quiet_compiler_probe() -> Iterator[None]:
+    """AOTInductor's compiler setup logs a warning when the torch wheel is a CUDA one and no CUDA toolkit is found;
+    the CPU compile needs none, so that warning is only noise here."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+EXPORTERS: dict[str, Callable[..., Exported]] = {"torchscript": export_torchscript, "aoti": export_aoti}
+
+
+def check_compiler(formats: list[Format]) -> None:
+    """AOTInductor compiles the model with the C++ compiler CXX names (else g++): refuse early when there is none."""
+    compiler = os.environ.get("CXX") or "g++"
+    if FORMATS["aoti"] in formats and not shutil.which(compiler):
+        raise ExportError(
+            f"formats aoti: no C++ compiler {compiler!r} (CXX, else g++), which AOTInductor compiles the model with; "
+            'install one (Debian/Ubuntu: apt install g++), set CXX, or set "formats" to ["torchscript"] in deploy.json'
+        )
+
+
+def export_formats(config: dict) -> list[Format]:
+    """deploy.json's "formats" (TorchScript when it has none: a project made before there was a choice)."""
+    names = config.get("formats") or ["torchscript"]
+    unknown = [name for name in names if name not in FORMATS]
+    if unknown:
+        raise ExportError(
+            f'formats: {unknown[0]!r} is not a format; set "formats" in deploy.json to a list of {", ".join(FORMATS)}'
+        )
+    if "aoti" in names and config["model"].endswith(".pt"):
+        raise ExportError(
+            f'model={config["model"]}: a TorchScript file cannot be exported with torch.export; set "formats" to '
+            '["torchscript"] in deploy.json, or export the Python model (a models/<file>.py:factory)'
+        )
+    precision = config.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ExportError(
+            f'precision: {precision!r} is not a precision; set "precision" in deploy.json to fp32 or bf16'
+        )
+    if precision == "bf16" and "torchscript" not in names:
+        raise ExportError(
+            'precision bf16: runs model.pt (an AOTInductor package runs as compiled, in fp32); add "torchscript" to '
+            '"formats" in deploy.json, or set "precision" to "fp32"'
+        )
+    return [FORMATS[name] for name in dict.fromkeys(names)]
+
+
+# The user's hook: the project's export.py defines build_model(config, seed) -> Source (models and inputs).
+BuildModel = Callable[[dict, int], Source]
+
+
+def export(config: dict, output_dir: Path, seed: int | None = None, model: BuildModel | None = None) -> None:
+    """Build (with ``model``, the project's hook; build_model() by default), export, check and save; on any failure
+    (or a kill) ``output_dir`` keeps its previous artifacts."""
+    seed = config["seed"] if seed is None else seed
+    formats = export_formats(config)
+    check_output_dir(output_dir)
+    check_compiler(formats)
+    staging = staging_folder(output_dir)
+    try:
+        with torchscript_deprecation_noted(FORMATS["torchscript"] in formats):
+            source = (model or build_model)(config, seed)
+            if source.examples:
+                inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
+            else:
+                inputs = make_inputs(config["inputs"], seed)
+            export_into(staging, source, inputs, config, formats, seed)
+        publish(staging, output_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when published
+    print(f"Saved {', '.join(sorted(path.name for path in output_dir.iterdir()))} in {output_dir}")
+
+
+def export_into(
+    folder: Path,
+    source: Source,
+    named_inputs: dict[str, torch.Tensor],
+    config: dict,
+    formats: list[Format],
+    seed: int,
+) -> None:
+    """Export in each format, reload, check against eager (as the tutorial does), and write the model files, the
+    reference input and each format's reference outputs into ``folder``."""
+    settings = image_settings(config, source, named_inputs)
+    names = class_names(config, source)
+
+    def describe(output_names: list[str]) -> dict[str, str]:
+        info = ModelInfo(
+            inputs=[(name, list(t.shape), dtype_name(t.dtype)) for name, t in named_inputs.items()],
+            outputs=output_names,
+            top_k=config["top_k"],
+            torch=torch.__version__,
+            dynamic_batch=bool(config.get("dynamic_batch")),
+            precision=config.get("precision", "fp32"),
+        )
+        return extra_files(info, settings, names[0] if names else None)
+
+    batch_inputs = second_batch(named_inputs, config, seed) if config.get("dynamic_batch") else None
+    save_tensors(folder / "input.pt", named_inputs)
+    if batch_inputs:
+        save_tensors(folder / "input_batch.pt", batch_inputs)
+    k = config["top_k"]
+    fp32_outputs: dict[str, list[torch.Tensor]] = {}
+    for model_format in formats:
+        started = time.monotonic()
+        exported = EXPORTERS[model_format.name](folder, source, named_inputs, config, describe)
+        seconds = time.monotonic() - started
+        eager_out, named = check_export(source, exported.model, named_inputs, config, "export check")
+        exported_out = [tensor for _, tensor in named]
+        if names:
+            check_class_names(names, exported_out, config.get("labels"))
+        if k > 0 and is_scores(eager_out[0]):
+            if model_format == formats[0]:
+                print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
+            print(f"{model_format.title} model top {k} results:\n  {top_k(exported_out[0], k)}")
+        diff = max_abs_diff(exported_out, eager_out)
+        print(
+            f"export check: PASS: max abs diff {diff:.3e} between the eager and the {exported.made_by} model "
+            f"({model_format.model_file}, exported in {seconds:.1f} s)"
+        )
+        record(folder / model_format.expected(), named, config)
+        fp32_outputs[model_format.name] = exported_out
+        if batch_inputs:
+            check_second_batch(folder / model_format.expected(batch=True), source, exported.model, batch_inputs, config)
+    if config.get("precision") == "bf16":
+        record_bf16(folder, named_inputs, fp32_outputs["torchscript"], config)
+    if settings:
+        print(f"image preprocessing (ts-infer --image, predict.py): {settings.describe()}")
+    if names:
+        print(f"class names: {len(names[0])} from {names[1]} ({', '.join(names[0][:3])}, ...)")
+    listing.write(
+        folder,
+        [
+            listing.Entry(f, f.model_file, f.expected(), f.expected(batch=True) if batch_inputs else None)
+            for f in formats
+        ],
+    )
+
+
+def run_exported(exported: Any, named_inputs: dict[str, torch.Tensor], check: str) -> list[tuple[str, torch.Tensor]]:
+    """The exported model's outputs on the inputs, named; an ExportError starting with ``check`` if it fails."""
+    with torch.no_grad():
+        try:
+            return named_outputs(exported(*named_inputs.values()))
+        except RuntimeError as err:
+            raise ExportError(f"{check}: the exported model fails ({cause_of(err)})") from err
+
+
+def check_export(
+    source: Source, exported: Any, named_inputs: dict[str, torch.Tensor], config: dict, check: str
+) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
+    """Run the eager and the exported model on the inputs; unless they agree (allclose, same top-k), raise an
+    ExportError that starts with ``check``. Returns the eager outputs and the exported ones, named."""
+    with torch.no_grad():
+        try:
+            eager_out = flatten(source.model(*named_inputs.values()))
+        except RuntimeError as err:
+            raise ExportError(f"{check}: the exported model fails ({cause_of(err)})") from err
+    named = run_exported(exported, named_inputs, check)
+    problem = compare([tensor for _, tensor in named], eager_out, config["atol"], config["rtol"], config["top_k"])
+    if problem:
+        raise ExportError(f"{check}: the exported model disagrees with the eager one: {problem}")
+    return eager_out, named
+
+
+def record(file: Path, outputs: list[tuple[str, torch.Tensor]], config: dict) -> None:
+    """Reference outputs: what C++ must reproduce from the reference input, within the tolerances they record."""
+    save_tensors(file, dict(outputs), atol=config["atol"], rtol=config["rtol"], top_k=config["top_k"])
+
+
+def record_bf16(folder: Path, named_inputs: dict[str, torch.Tensor], fp32: list[torch.Tensor], config: dict) -> None:
+    """expected_bf16.pt: model.pt's outputs in bf16 as torch_deploy::Model computes them (frozen, fused by oneDNN
+    Graph after the profiling run), which C++ in bf16 must reproduce. The tolerance is measured: the difference between
+    those outputs and the same model's first, not yet fused, run (two correct bf16 computations differ by this much),
+    and at least one bf16 step at the outputs' scale. The drift from fp32 (``fp32``: model.pt's outputs) is printed
+    and recorded beside it."""
+    k = config["top_k"]
+    try:
+        profiling_run, named = run_in_bf16(folder / FORMATS["torchscript"].model_file, list(named_inputs.values()))
+    except RuntimeError as err:
+        raise ExportError(
+            f'precision bf16: model.pt does not run in bf16 ({cause_of(err)}); set "precision" to "fp32" in deploy.json'
+        ) from err
+    outputs = [tensor for _, tensor in named]
+    floating = [(t, first) for t, first in zip(outputs, profiling_run, strict=True) if t.is_floating_point()]
+    spread = max_abs_diff([t for t, _ in floating], [first for _, first in floating])  # the others compare exactly
+    scale = max((t.abs().max().item() for t, _ in floating if t.numel()), default=0.0)
+    step = torch.finfo(torch.bfloat16).eps * 2.0 ** math.floor(math.log2(scale)) if scale > 0 else 0.0
+    atol = max(spread, step)
+    drift_diff, overlap = drift(outputs, fp32, k)
+    shown = f", top-{k} overlap {overlap}/{k}" if k > 0 and is_scores(outputs[0]) else ""
+    cpu = "native on this CPU" if native_bf16() else "emulated on this CPU, which has neither AVX512-BF16 nor AMX"
+    print(
+        f"bf16 check: model.pt in bf16, fused against its first run: max abs diff {spread:.3e}, so C++ in bf16 is held "
+        f"to atol {atol:.3e} (that, or one bf16 step at the outputs' scale {scale:.3g}); drift from fp32: max abs "
+        f"diff {drift_diff:.3e}{shown} ({cpu})"
+    )
+    save_tensors(
+        folder / BF16_EXPECTED,
+        dict(named),
+        atol=atol,
+        rtol=config["rtol"],
+        top_k=k,
+        bf16=1,
+        drift_max_abs_diff=drift_diff,
+        drift_top_k_overlap=overlap,
+    )
+
+
+def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> dict[str, torch.Tensor]:
+    """The reference inputs at one more row (batch size + 1): new random rows for deploy.json's inputs, the first
+    row repeated for a factory's example inputs."""
+    if list(inputs) == [spec["name"] for spec in config["inputs"]]:
+        specs = [{**spec, "shape": [spec["shape"][0] + 1, *spec["shape"][1:]]} for spec in config["inputs"]]
+        return make_inputs(specs, seed + 1)
+    return {name: torch.cat([tensor, tensor[:1]]) for name, tensor in inputs.items()}
+
+
+def check_second_batch(
+    file: Path, source: Source, exported: Any, inputs: dict[str, torch.Tensor], config: dict
+) -> None:
+    """dynamic_batch: the exported model must agree with the eager one at a second batch size too (a trace can
+    bake the batch size in); its outputs there become the reference outputs ``file``."""
+    batch = next(iter(inputs.values())).shape[0]
+    eager_out, named = check_export(source, exported, inputs, config, f"export check at batch {batch}")
+    diff = max_abs_diff([tensor for _, tensor in named], eager_out)
+    print(f"export check at batch {batch}: PASS: max abs diff {diff:.3e}")
+    record(file, named, config)
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """The artifacts folder must be export.py's own: new, empty, a link it made, or holding only artifacts (a project
+    made before artifacts were published atomically); anything else is the user's and is not touched."""
+    if output_dir.is_symlink() or not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise ExportError(f"{output_dir}: is a file, not a folder for the artifacts; move it, or give --output-dir")
+    others = sorted(path.name for path in output_dir.iterdir() if path.name not in ARTIFACTS)
+    if others:
+        raise ExportError(
+            f"{output_dir}: holds files export.py did not write ({', '.join(others[:3])}); move them out (the "
+            "folder becomes a link to the exports), or give --output-dir a new or empty folder"
+        )
+
+
+def staging_folder(output_dir: Path) -> Path:
+    """A new folder for this export's files, in the store beside ``output_dir`` (``.artifacts`` for ``artifacts``)."""
+    store = output_dir.parent / f".{output_dir.name}"
+    store.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"staging-{os.getpid()}-", dir=store))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's folders are private; artifacts are as readable as other files
+    return staging
+
+
+def publish(staging: Path, output_dir: Path) -> None:
+    """Make the files in ``staging`` the artifacts: ``output_dir`` is a symbolic link into the store, replaced by a
+    link to the new folder in one rename, so that every reader sees either the previous artifacts or these, never a
+    mix, whenever the process dies. The previous folder is kept (a reader may still be using it); older ones go."""
+    store = staging.parent
+    for file in staging.iterdir():  # on disk before the switch, in case the machine (not only the process) dies
+        with file.open("rb") as data:
+            os.fsync(data.fileno())
+    generation = store / staging.name.replace("staging-", "export-", 1)
+    os.rename(staging, generation)
+    previous = adopt(output_dir, store)
+    link = store / f"link-{os.getpid()}"
+    link.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(generation, output_dir.parent), link)
+    os.replace(link, output_dir)
+    prune(store, keep={generation, previous})
+
+
+def adopt(output_dir: Path, store: Path) -> Path | None:
+    """The store folder ``output_dir`` points to now; a plain folder (checked by check_output_dir) moves into the
+    store first, so that the link can take its place."""
+    if output_dir.is_symlink():
+        return (output_dir.parent / os.readlink(output_dir)).resolve()
+    if not output_dir.exists():
+        return None
+    if not any(output_dir.iterdir()):
+        output_dir.rmdir()
+        return None
+    adopted = Path(tempfile.mkdtemp(prefix="export-adopted-", dir=store))
+    os.replace(output_dir, adopted)
+    return adopted
+
+
+def prune(store: Path, keep: set[Path | None]) -> None:
+    """Remove the store's folders and links that are not kept, except those of exports still running."""
+    kept = {path.resolve() for path in keep if path}
+    for path in store.iterdir():
+        if path.resolve() in kept and not path.is_symlink():
+            continue
+        kind, _, rest = path.name.partition("-")
+        if kind in ("staging", "link") and process_alive(int(rest.split("-")[0]) if rest[:1].isdigit() else 0):
+            continue
+        if path.is_symlink() or path.is_file():
+            path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def project_hook(project: Path) -> BuildModel:
+    """The build_model() of the project's export.py (the user's way to load the model), else the runtime's."""
+    file = project / "export.py"
+    if not file.is_file():
+        return build_model
+    module_spec = importlib.util.spec_from_file_location("_project_export", file)
+    assert module_spec and module_spec.loader
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    hook = getattr(module, "build_model", None)
+    return hook if callable(hook) else build_model
+
+
+def main(argv: list[str] | None = None, model: BuildModel | None = None, project: Path | None = None) -> int:
+    """The command line of the project's export.py (``model``: its build_model(); ``project``: its folder, else the
+    working one, whose export.py's build_model() is then used)."""
+    folder = Path.cwd() if project is None else Path(project)
+    parser = argparse.ArgumentParser(description="Export the model to TorchScript and record reference data.")
+    parser.add_argument("--seed", type=int, help="seed for the random weights and input (default: deploy.json)")
+    parser.add_argument("--output-dir", type=Path, default=folder / "artifacts", help="where to write")
+    args = parser.parse_args(argv)
+    try:
+        # absolute, but not resolved: the folder's own name is the link that publish() replaces
+        output_dir = Path(os.path.abspath(args.output_dir))
+        export(load_config(folder), output_dir, args.seed, model or project_hook(folder))
+    except DeployError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

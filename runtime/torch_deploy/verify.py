@@ -1,0 +1,110 @@
+"""The one parity driver: the C++ runner against every reference output export.py recorded (standard library only).
+
+    python -m torch_deploy verify --runner build/ts-infer [--artifacts artifacts] [--log build/parity.log]
+    python -m torch_deploy verify --summary --log build/parity.log --tests build/tests.log
+
+The first form runs each check of ``torch_deploy.formats.checks()`` (each format's model file on the reference input,
+at the second batch size, and in bf16) and prints the runner's parity lines, labelled by model file when there are
+several formats; on the first failure it prints one ``verify: FAIL:`` line and exits 1. make verify runs it, then the
+project's tests, then the second form, which prints the one summary line. ctest runs the first form too (``--label
+ctest``), and make package-check runs the same checks in a bare root (torch_deploy.bundle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from torch_deploy.formats import Check, ListingError, checks
+
+# What each kind of check is called in its parity line, after the runner's own "parity" / "parity in bf16".
+_SUFFIXES = {"parity": "", "second batch": " at the second batch size", "bf16": ""}
+
+
+def label(check: Check, several: bool) -> str:
+    """``parity``, ``parity of model.pt`` (several formats), ``parity at the second batch size``, ``parity in bf16``."""
+    of = f" of {check.model}" if several and check.kind != "bf16" else ""
+    return ("parity in bf16" if check.kind == "bf16" else "parity" + of) + _SUFFIXES[check.kind]
+
+
+def failure(check: Check) -> str:
+    """The one line that says which check failed, and what to do."""
+    if check.kind == "bf16":
+        return f"the C++ output of {check.model} in bf16 differs from Python's in bf16 (line above)"
+    if check.kind == "second batch":
+        return f"the C++ output of {check.model} differs from Python's at the second batch size (line above)"
+    return f"the C++ output of {check.model} differs from Python's (parity line above); if the model changed run make export"
+
+
+def run_checks(runner: list[str], artifacts: Path, shown: str | Path, log: Path | None) -> bool:
+    """Run every check of ``artifacts`` with ``runner`` (a command: the runner, or the runner inside a bare root),
+    its files named under ``shown``. Prints the first form's output; False after the first failure."""
+    found = checks(artifacts)
+    several = len({check.model for check in found}) > 1
+    lines: list[str] = []
+    ok = True
+    for check in found:
+        result = subprocess.run([*runner, *check.arguments(shown)], capture_output=True, text=True)
+        sys.stderr.write(result.stderr)
+        named = label(check, several)
+        output = re.sub(r"^parity( in bf16)?:", f"{named}:", result.stdout, flags=re.MULTILINE)
+        parity = [line for line in output.splitlines() if line.startswith(f"{named}:")]
+        # The whole output of the main checks (the tutorial's lines, the top-5); the parity line alone of the others.
+        sys.stdout.write(output if check.kind == "parity" else "".join(line + "\n" for line in parity))
+        lines += parity
+        if result.returncode != 0 or not parity:
+            print(f"verify: FAIL: {failure(check)}")
+            ok = False
+            break
+    sys.stdout.flush()
+    if log:
+        log.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return ok
+
+
+def summary(log: Path, tests: Path) -> str:
+    """make verify's last line: each parity result, the tests' result, and whether it is last run's."""
+    lines = log.read_text(encoding="utf-8").splitlines()
+    parts = []
+    for line in lines:
+        if " at the second batch size: " in line:
+            continue
+        match = re.match(r"parity(?: of (\S+))?: PASS: (.*)", line)
+        if match:
+            parts.append(f"{match.group(1)}: {match.group(2)}" if match.group(1) else match.group(2))
+        match = re.match(r"parity in bf16: PASS: (.*); drift from [^:]*: (.*)", line)
+        if match:
+            parts.append(f"bf16: {match.group(1)} (drift from fp32: {match.group(2)})")
+    batch = ", also at a second batch size" if any("at the second batch size: PASS" in line for line in lines) else ""
+    rerun = "" if tests.stat().st_mtime_ns > log.stat().st_mtime_ns else " (inputs unchanged: last run's result)"
+    tested = tests.read_text(encoding="utf-8").splitlines()[-1]
+    return f"verify: PASS: C++ reproduces Python ({'; '.join(parts)}{batch}); tests: {tested}{rerun}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m torch_deploy verify", description=__doc__.splitlines()[0])
+    parser.add_argument("--runner", type=Path, help="the C++ runner (build/ts-infer)")
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="the exported files")
+    parser.add_argument("--log", type=Path, help="where the parity lines are kept (for the summary)")
+    parser.add_argument("--summary", action="store_true", help="print the summary line of --log and --tests")
+    parser.add_argument("--tests", type=Path, help="with --summary: the project's test log")
+    args = parser.parse_args(argv)
+    if args.summary:
+        if not (args.log and args.tests):
+            parser.error("--summary needs --log and --tests")
+        print(summary(args.log, args.tests))
+        return 0
+    if not args.runner:
+        parser.error("--runner is missing")
+    try:
+        return 0 if run_checks([str(args.runner)], args.artifacts, args.artifacts, args.log) else 1
+    except ListingError as err:
+        print(f"verify: FAIL: {err}")
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
