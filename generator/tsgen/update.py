@@ -9,6 +9,9 @@ The newer render is committed on the template branch with the base as parent, an
 branch: git's own merge (renames followed, a file the template removed but the user changed is a conflict) applies
 the template's change and nothing else, and a conflict is an ordinary cherry-pick conflict that ``git status``,
 any merge tool, ``git cherry-pick --continue`` and ``--abort`` understand.
+
+The one exception is the runtime a project carries (``tsgen new --vendor``: third_party/torch_deploy/): it is not the
+user's, so it is never merged but replaced whole by the newer render's copy (or removed with it).
 """
 
 from __future__ import annotations
@@ -276,11 +279,30 @@ def update(project: Path, source: str | None) -> Report:
         if picked.returncode != 0 and not (git_dir / "CHERRY_PICK_HEAD").exists():
             said = last_line(picked.stderr + picked.stdout) or "no message"
             raise TsgenError(f"git cherry-pick failed in {top}: {said}")
+        _replace_vendored_runtime(top, prefix, newer_commit)
         unmerged = git(["diff", "--name-only", "-z", "--diff-filter=U"], top).stdout
         report.conflicts = [_inside(path, prefix) for path in unmerged.split("\0") if path]
         if not report.conflicts:
             report.commit = git(["rev-parse", "HEAD"], top).stdout.strip()
         return report
+
+
+def _replace_vendored_runtime(top: Path, prefix: str, newer: str) -> None:
+    """third_party/torch_deploy/ as the newer render has it, whole (after the cherry-pick, before any conflict is
+    listed): a vendored runtime is replaced, never merged; edits made to it are not kept."""
+    vendored = template.answers().VENDORED_RUNTIME.as_posix()
+    path = f"{prefix}/{vendored}" if prefix else vendored
+    listed = git(["ls-tree", "-r", "--name-only", newer, "--", path], top).stdout.strip()
+    present = git(["ls-files", "--", path], top).stdout.strip()
+    if not listed and not present:
+        return
+    git(["rm", "-r", "-q", "-f", "--ignore-unmatch", "--", path], top)
+    if listed:
+        git(["checkout", newer, "--", path], top)
+    if not (Path(git(["rev-parse", "--absolute-git-dir"], top).stdout.strip()) / "CHERRY_PICK_HEAD").exists():
+        changed = git(["diff", "--cached", "--quiet"], top, check=False).returncode != 0
+        if changed:  # the cherry-pick was committed: the replaced runtime joins that commit
+            git(["commit", "-q", "--amend", "--no-edit"], top, gitrepo.identity(top))
 
 
 def _inside(path: str, prefix: str) -> str:

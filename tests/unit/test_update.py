@@ -11,12 +11,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests import updating
-from tests.conftest import REPO, run, tsgen
+from tests.conftest import REPO, RUNTIME, RUNTIME_VERSION, run, tsgen
 from tests.updating import GIT, RENAMED, RENAMED_FILE
 
 
@@ -234,3 +235,67 @@ def test_new_and_update_leave_nothing_in_the_temporary_folder(tmp_path: Path, ne
     assert tsgen("new", "demo", "--no-build", "-o", tmp_path, env=env).returncode == 0
     assert tsgen("update", tmp_path / "demo", "--template", newer_template, env=env).returncode == 0
     assert list(temporary.iterdir()) == []
+
+
+def test_a_vendored_runtime_is_replaced_whole_never_merged(tmp_path: Path) -> None:
+    """--vendor: third_party/torch_deploy/ is the runtime beside the template, with its version; an update replaces
+    it whole with the newer template's copy (an edit made inside it is not kept and is no conflict), while the
+    user's own files merge as usual."""
+    project = new_project(tmp_path, "--vendor")
+    vendored = project / "third_party" / "torch_deploy"
+    assert (vendored / "__init__.py").read_text() == (RUNTIME / "__init__.py").read_text()
+    assert "tsgen-runtime" not in (project / "requirements.txt").read_text()
+    (vendored / "verify.py").write_text("# an edit inside the vendored runtime\n")
+    (vendored / "mine.py").write_text("# a file of the user's inside it\n")
+    with (project / "export.py").open("a") as export:
+        export.write("# a line of the user's\n")
+    updating.commit_all(project, "Edits")
+    newer = updating.template_version(tmp_path / "newer", older=False)
+    (newer / "runtime" / "torch_deploy" / "formats.py").write_text("# the newer runtime\n")
+    result = tsgen("update", project, "--template", newer)
+    assert "conflict" not in result.stdout.replace("1 conflict(s)", ""), result.stdout
+    assert (vendored / "formats.py").read_text() == "# the newer runtime\n"
+    assert (vendored / "verify.py").read_text() == (RUNTIME / "verify.py").read_text() and not (
+        vendored / "mine.py"
+    ).exists()
+    assert (project / "export.py").read_text().endswith("# a line of the user's\n")
+
+
+def test_a_project_of_the_template_before_the_runtime_moves_to_the_new_layout(tmp_path: Path) -> None:
+    """A project made by the template that pasted the runtime into every project (this repository's commit before
+    runtime/ existed), with edits, takes today's template: the pasted files are removed, an edit of one of them
+    is an ordinary conflict, deploy.json and the tests keep the user's edits, requirements.txt pins the runtime."""
+    previous = tmp_path / "previous"
+    run(["git", "clone", "-q", "--no-checkout", REPO, previous]).check_returncode()
+    pasted = "{{cookiecutter.project_slug}}/torch_deploy.py"
+    moved = run(["git", "log", "--format=%H", "-1", "--diff-filter=DR", "--", pasted], cwd=REPO).stdout.strip()
+    run(["git", "checkout", "-q", f"{moved}^"], cwd=previous).check_returncode()
+    cookiecutter = Path(sys.executable).parent / "cookiecutter"
+    made = run([cookiecutter, previous, "--no-input", "-o", tmp_path / "out", "first_build=no"])
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "out" / "resnet18_deploy"
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "Generated"]):
+        git(project, *command)
+    config = json.loads((project / "deploy.json").read_text())
+    (project / "deploy.json").write_text(json.dumps({**config, "seed": 7}, indent=2) + "\n")
+    with (project / "tests" / "test_parity.py").open("a") as tests:
+        tests.write("# a test of the user's\n")
+    with (project / "bench.py").open("a") as bench:
+        bench.write("# an edit of a file that moved into the runtime\n")
+    updating.commit_all(project, "My edits")
+
+    result = tsgen("update", project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    for moved in (
+        "torch_deploy.py",
+        "predict.py",
+        "triton_repository.py",
+        "cmake/discover.py",
+        "src/torch_deploy/model.cpp",
+    ):
+        assert f"removed    {moved}" in out and not (project / moved).exists(), moved
+    assert "conflict   bench.py (the template removes it; you changed it)" in out and "1 conflict(s)" in out
+    assert json.loads((project / "deploy.json").read_text())["seed"] == 7
+    assert (project / "tests" / "test_parity.py").read_text().endswith("# a test of the user's\n")
+    assert f"tsgen-runtime=={RUNTIME_VERSION}" in (project / "requirements.txt").read_text()
