@@ -568,10 +568,10 @@ _CACHES = {"__pycache__", ".ruff_cache", ".mypy_cache", ".pytest_cache"}
 
 
 def template_files(template_dir: Path = TEMPLATE_DIR) -> list[Path]:
-    """The files that make the template (cookiecutter.json, hooks/, the project folder, the runtime it pins or
-    vendors), relative, sorted."""
+    """The files that make the template (cookiecutter.json, hooks/, the Jinja partials of templates/, the project
+    folder, the runtime it pins or vendors), relative, sorted."""
     files = [Path("cookiecutter.json")]
-    for folder in ("hooks", PROJECT_DIR_NAME, str(RUNTIME_DIR)):
+    for folder in ("hooks", "templates", PROJECT_DIR_NAME, str(RUNTIME_DIR)):
         files += [path.relative_to(template_dir) for path in (template_dir / folder).rglob("*") if path.is_file()]
     return sorted(
         (path for path in files if not _CACHES.intersection(path.parts) and path.suffix != ".pyc"),

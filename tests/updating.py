@@ -46,6 +46,7 @@ def template_version(folder: Path, older: bool) -> Path:
     project = folder / PROJECT_TEMPLATE.name
     shutil.copytree(PROJECT_TEMPLATE, project, ignore=ignore)
     shutil.copytree(REPO / "runtime" / "torch_deploy", folder / "runtime" / "torch_deploy", ignore=ignore)
+    shutil.copytree(REPO / "templates", folder / "templates", ignore=ignore)
 
     readme = project / "README.md"
     text = readme.read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ def test_the_installed_wheel_carries_this_checkout_s_template() -> None:
     """`pip install` ships the one template (no second copy kept by hand): the installed files equal the repo's."""
     installed = template.find_template_dir()
     assert installed == Path(tsgen.__file__).resolve().parent / "template", "tsgen is not installed as a wheel"
-    for part in ("cookiecutter.json", "hooks", template.PROJECT_DIR_NAME):
+    for part in ("cookiecutter.json", "hooks", "templates", template.PROJECT_DIR_NAME, "runtime/torch_deploy"):
         if (REPO / part).is_file():
             assert filecmp.cmp(REPO / part, installed / part, shallow=False), part
             continue
