@@ -1,33 +1,23 @@
-"""The generated project's image preprocessing, for every torchvision classification architecture: export.py derives
-the values of each architecture's DEFAULT weights, and predict.py then computes exactly what those weights'
-transforms() compute. (The C++ side is compared with predict.py in every generated project's own tests.)"""
+"""The runtime's image preprocessing, for every torchvision classification architecture: torch_deploy.export derives
+the values of each architecture's DEFAULT weights, and torch_deploy.predict then computes exactly what those weights'
+transforms() compute. (The C++ side is compared with predict in every generated project's own tests.)"""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 import torch
 import torchvision
-from tsgen import template
+from torch_deploy import export, predict
 
 ARCHITECTURES = sorted(torchvision.models.list_models(module=torchvision.models))
 
 
 @pytest.fixture(scope="module")
-def project_modules() -> Iterator[tuple[ModuleType, ModuleType]]:
-    """export.py and predict.py as the template holds them (both are copied into projects unrendered)."""
-    folder = str(template.find_template_dir() / "{{cookiecutter.project_slug}}")
-    sys.path.insert(0, folder)
-    try:
-        yield importlib.import_module("export"), importlib.import_module("predict")
-    finally:
-        sys.path.remove(folder)
-        for name in ("export", "predict"):
-            sys.modules.pop(name, None)
+def project_modules() -> tuple[ModuleType, ModuleType]:
+    """The runtime's export and predict modules, as the lane's Python has them installed."""
+    return export, predict
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The artifact format of this project, in one place: what export.py writes, and what predict.py, bench.py, the tests
+"""The artifact format of a deployment project, in one place: what export writes, and what predict, bench, the tests
 and the C++ library (include/torch_deploy/) read.
 
 artifacts/model.pt, artifacts/model.pt2
@@ -25,7 +25,7 @@ expected_bf16.pt: model.pt's outputs in bf16)
     numbers (expected.pt records atol, rtol and top_k; expected_bf16.pt also bf16 = 1, and the drift from fp32 that
     Python measured: drift_max_abs_diff, drift_top_k_overlap), so that libtorch alone reads them.
 
-The C++ side parses these files too (src/torch_deploy/): a change here is a change there.
+The C++ side parses these files too (the runtime's src/): a change here is a change there.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ it runs where there is nothing else. Standard library only.
   python -m torch_deploy package-check BUILD_DIR [--bundle DIR]   unpack it (or take an unpacked one) and run the
                                                                   parity checks and the tutorial's lines in a bare root
 
-The bare root holds the bundle and the system's C and C++ runtime (the runtime's cmake/system-libraries.txt) and nothing else:
-no Python, no torch, no build tree, no environment variable. It is a private mount namespace (unshare) with /proc,
+The bare root holds the bundle and the system's C and C++ runtime (cmake/system-libraries.txt beside this file) and
+nothing else: no Python, no torch, no build tree, no environment variable. It is a private mount namespace (unshare) with /proc,
 /sys and /dev bound in, entered with chroot; no daemon is needed. Any library the bundle misses is named in one line.
 """
 

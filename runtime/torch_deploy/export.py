@@ -13,7 +13,7 @@ classifiers, as the TorchScript tutorial does), then save input.pt and each form
 expected_aoti.pt). With "precision" bf16, model.pt's outputs in bf16 too (expected_bf16.pt), with a tolerance measured
 here and the drift from fp32 beside it. Each model file carries its inputs, output names and top-k, and for an image
 classifier the image preprocessing and the class names, so that it is a complete deployment; the tensor files are
-read by libtorch alone (torch_deploy.py describes the format).
+read by libtorch alone (torch_deploy.artifacts describes the format).
 
 The artifacts are published all at once: they are written into a new folder beside the current ones, and
 ``artifacts`` (a symbolic link) is switched to it in one atomic rename. An export that fails or is killed at any

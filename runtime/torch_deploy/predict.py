@@ -6,7 +6,7 @@
     python -m torch_deploy predict --save-input image.pt photo.jpg   # the preprocessed tensor, for comparisons
 
 The preprocessing travels inside the exported model: export.py saves it (and the class names) in model.pt and
-model.pt2 (torch_deploy.py describes how), which the C++ runner reads too, so both sides always agree on the
+model.pt2 (torch_deploy.artifacts describes how), which the C++ runner reads too, so both sides always agree on the
 values. It is the classifier recipe of torchvision's weights.transforms() on an image tensor: resize the shorter
 side (antialiased), center crop to the model's input size, scale to [0, 1], normalize per channel. It is written in torch operations, the same ATen
 kernels ts-infer calls, and it equals torchvision's transforms exactly (the project's tests check both).

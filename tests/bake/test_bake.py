@@ -30,6 +30,7 @@ EXPECTED_FILES = {
     "local.mk",
     "pyproject.toml",
     "requirements.txt",
+    "requirements-peers.txt",
     "src/ts-infer.cpp",
     "tests/conftest.py",
     "tests/test_export.py",

@@ -1,4 +1,4 @@
-"""libtorch discovery (cmake/discover.py): the documented order, what each form of path means, clear failures.
+"""libtorch discovery (the runtime's discover.py): the documented order, what each form of path means, clear failures.
 (The same on the real torch wheels of both lanes is in tests/with_torch/test_discover.py.)"""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import lane_python, torch_package, tsgen
+from tests.conftest import VENVS, lane_python, run, torch_package, tsgen
 
 COMPILE_MARKERS = ("Building CXX object", "Linking CXX executable")
 
@@ -34,6 +34,20 @@ BARE_MACHINE = (
     "-DCMAKE_DISABLE_FIND_PACKAGE_CUDA=ON -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON "
     "-DCMAKE_DISABLE_FIND_PACKAGE_JPEG=ON -DCMAKE_DISABLE_FIND_PACKAGE_PNG=ON"
 )
+
+
+def python_without(folder: Path, left_out: tuple[str, ...]) -> Path:
+    """A venv that sees the default lane's packages but those whose names start with ``left_out`` (lower case)."""
+    assert run([lane_python("default"), "-m", "venv", "--without-pip", folder / "venv"]).returncode == 0
+    seen = folder / "packages"
+    seen.mkdir()
+    lane_site = next((VENVS / "default" / "lib").glob("python3.*/site-packages"))
+    for entry in lane_site.iterdir():
+        if not entry.name.lower().startswith(left_out):
+            (seen / entry.name).symlink_to(entry)
+    site = next((folder / "venv" / "lib").glob("python3.*/site-packages"))
+    (site / "lane.pth").write_text(f"{seen}\n")
+    return folder / "venv" / "bin" / "python"
 
 
 def without_cuda_toolkit(env: dict[str, str]) -> dict[str, str]:

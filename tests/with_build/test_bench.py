@@ -109,19 +109,19 @@ def test_make_bench_writes_results_table_and_plot(default_project: SimpleNamespa
         native
         or (
             "bf16: not timed: this CPU has no native bf16 (AVX512-BF16 or AMX), so ts-infer --precision bf16 runs fp32 "
-            "here; python bench.py --emulate-bf16 times the emulation (slower than fp32)"
+            "here; make bench BENCH_ARGS=--emulate-bf16 times the emulation (slower than fp32)"
         )
         in lines
     )
 
 
 def test_bench_json_and_emulated_bf16_and_missing_peers(cpu_lane_project: SimpleNamespace) -> None:
-    """bench.py --json prints the results alone on stdout; --emulate-bf16 adds the bf16 row on any CPU; without the
+    """make bench BENCH_ARGS=--json prints the results alone on stdout; --emulate-bf16 adds the bf16 row on any CPU; without the
     peers installed (the cpu lane has none), one line says how to add them."""
     project = cpu_lane_project.path
     result = make(project, "bench", "BENCH_RUNS=3", "BENCH_THREADS=1", "BENCH_ARGS=--json --emulate-bf16")
     assert result.returncode == 0, result.stdout
-    *notes, last = result.stdout.splitlines()  # make folds bench.py's stderr (its notes) in
+    *notes, last = result.stdout.splitlines()  # make folds the bench's stderr (its notes) in
     results = json.loads(last)
     assert results == json.loads((project / "bench/results.json").read_text())
     emulated = "" if results["native_bf16"] else " emulated"

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.conftest import VENVS, lane_python, run, torch_package, tree
-from tests.with_build.conftest import make
+from tests.conftest import lane_python, run, torch_package, tree
+from tests.with_build.conftest import make, python_without
 
 pytestmark = pytest.mark.e2e
 
@@ -219,19 +219,8 @@ def test_unusual_names_and_paths_work_end_to_end(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def python_without_pytest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Python with torch and torchvision but no pytest, as after `pip install torch torchvision`: a venv that sees
-    the default lane's packages, pytest's own left out."""
-    folder = tmp_path_factory.mktemp("no-pytest")
-    assert run([lane_python("default"), "-m", "venv", "--without-pip", folder / "venv"]).returncode == 0
-    seen = folder / "packages"
-    seen.mkdir()
-    lane_site = next((VENVS / "default" / "lib").glob("python3.*/site-packages"))
-    for entry in lane_site.iterdir():
-        if not entry.name.lower().startswith(("pytest", "_pytest", "py.py")):
-            (seen / entry.name).symlink_to(entry)
-    site = next((folder / "venv" / "lib").glob("python3.*/site-packages"))
-    (site / "lane.pth").write_text(f"{seen}\n")
-    python = folder / "venv" / "bin" / "python"
+    """A Python with torch and torchvision but no pytest, as after `pip install torch torchvision`."""
+    python = python_without(tmp_path_factory.mktemp("no-pytest"), ("pytest", "_pytest", "py.py"))
     assert run([python, "-c", "import torch, torchvision"]).returncode == 0
     assert run([python, "-c", "import pytest"]).returncode != 0
     return python

@@ -75,7 +75,7 @@ def test_make_predict_prints_torchvision_class_names(default_project: SimpleName
     for rows in blocks.values():
         assert len(rows) == 5 and all(name == categories[index] for _, index, name in rows)
         assert rows == sorted(rows, key=lambda row: -row[0])
-    python = run([lane_python("default"), "predict.py", *images], cwd=project)
+    python = run([lane_python("default"), "-m", "torch_deploy", "predict", *images], cwd=project)
     assert python.returncode == 0, python.stderr
     same_predictions(result.stdout, python.stdout)
     # The AOTInductor file carries the same preprocessing and class names, in C++ and in Python.
@@ -84,7 +84,10 @@ def test_make_predict_prints_torchvision_class_names(default_project: SimpleName
     )
     assert package.returncode == 0, package.stderr
     same_predictions(package.stdout, result.stdout)
-    python = run([lane_python("default"), "predict.py", "--model", "artifacts/model.pt2", *images], cwd=project)
+    python = run(
+        [lane_python("default"), "-m", "torch_deploy", "predict", "--model", "artifacts/model.pt2", *images],
+        cwd=project,
+    )
     assert python.returncode == 0, python.stderr
     same_predictions(package.stdout, python.stdout)
 
@@ -142,11 +145,16 @@ def test_cpu_lane_predicts_with_a_labels_file(cpu_lane_project: SimpleNamespace,
     rows = predictions(result.stdout)[str(image)]
     names = (project / "models" / "classes.txt").read_text().split()
     assert len(rows) == 5 and all(name == names[index] for _, index, name in rows)
-    python = run([lane_python("cpu"), "predict.py", image], cwd=project)
+    python = run([lane_python("cpu"), "-m", "torch_deploy", "predict", image], cwd=project)
     assert python.returncode == 0, python.stderr
     same_predictions(result.stdout, python.stdout)
     saved = run(
-        [lane_python("cpu"), "-c", "import predict; print(predict.load_model('artifacts/model.pt')[1])"], cwd=project
+        [
+            lane_python("cpu"),
+            "-c",
+            "from torch_deploy import predict; print(predict.load_model('artifacts/model.pt')[1])",
+        ],
+        cwd=project,
     )
     assert "resize=37, crop=(32, 32)" in saved.stdout and 'source="ImageNet\'s usual values"' in saved.stdout
 

@@ -117,7 +117,7 @@ def test_package_check_names_the_library_a_bundle_misses(
     shutil.copytree(bundle, broken, symlinks=True, copy_function=os.link)  # links: a copy without the copying
     (broken / "lib/libc10.so").unlink()
     result = subprocess.run(
-        [str(packaged.python), "cmake/bundle.py", "check", "build", "--bundle", str(broken)],
+        [str(packaged.python), "-m", "torch_deploy", "package-check", "build", "--bundle", str(broken)],
         cwd=packaged.path,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""libtorch discovery (cmake/discover.py) on the real torch wheels of both lanes (scripts/setup.sh): the torch
+"""libtorch discovery (the runtime's discover.py) on the real torch wheels of both lanes (scripts/setup.sh): the torch
 package each lane's Python points at, which interpreter has torch, and which required packages it lacks.
 (The rules themselves, on fake libtorch folders, are tested in tests/unit/test_discover.py.)"""
 
@@ -46,7 +46,7 @@ def test_missing_packages_are_named_with_the_command_that_installs_them(tmp_path
     cpu = str(lane_python("cpu"))
     assert discover.missing_packages(cpu, names) == ["no-such-pkg-xyz"]
     assert discover.missing_packages("/nonexistent/python", names) is None
-    script = template.find_template_dir() / template.PROJECT_DIR_NAME / "cmake" / "discover.py"
+    script = template.find_template_dir() / "runtime" / "torch_deploy" / "discover.py"
     result = run([cpu, script, "requirements", requirements])
     assert result.returncode == 1 and result.stdout == (
         f"setup: FAIL: {cpu} lacks no-such-pkg-xyz, which this project needs; {cpu} -m pip install -r {requirements}\n"

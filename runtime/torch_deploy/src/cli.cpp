@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -42,14 +43,14 @@
 namespace {
 
 // The program's name in messages (set from argv[0] by run_command_line).
-std::string program = "ts-infer";
+const char* program = "ts-infer";
 
 constexpr const char* kOptions =
     "MODEL [--input FILE] [--expect FILE] [--atol A] [--rtol R] [--top-k K] "
     "[--image FILE]... [--save-input FILE] [--threads N] [--bench N [--warmup W] [--json]] "
     "[--optimize onednn|ofi|none] [--precision fp32|bf16] [--emulate-bf16] [--drift-from FILE]";
 
-std::string usage() { return "usage: " + program + " " + kOptions; }
+std::string usage() { return std::string("usage: ") + program + " " + kOptions; }
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -333,8 +334,8 @@ void print_outputs(std::ostream& out, const std::vector<at::Tensor>& outputs, co
 
 int run_command_line(int argc, const char* argv[]) {
   if (argc > 0 && argv[0] != nullptr && *argv[0] != '\0') {
-    program = argv[0];
-    program = program.substr(program.find_last_of('/') + 1);
+    const char* slash = std::strrchr(argv[0], '/');
+    program = slash != nullptr ? slash + 1 : argv[0];
   }
   try {
     return run(parse_args(argc, argv));

@@ -1,0 +1,105 @@
+"""The runtime used directly, as another CMake project would, with nothing rendered: a folder holding a deploy.json
+and a model file is exported by `python -m torch_deploy export`, a consumer of three files builds the library and the
+full runner from the runtime's CMake package (found with `python -m torch_deploy --cmakedir`), and the one parity
+driver passes on what it built. (Minutes cold; ccache makes the library a hit of the projects' builds.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import lane_python
+
+NET = """\
+import torch
+
+
+def make():
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+"""
+
+CONSUMER = """\
+cmake_minimum_required(VERSION 3.21)
+project(consumer LANGUAGES CXX)
+find_package(TorchDeploy 0.1 CONFIG REQUIRED)
+torch_deploy_add_runner(runner main.cpp)
+"""
+
+MAIN = """\
+#include <torch_deploy/torch_deploy.h>
+
+int main(int argc, const char* argv[]) { return torch_deploy::run_command_line(argc, argv); }
+"""
+
+SETTINGS = {
+    "model": "models/net.py:make", "weights": "none", "export_method": "script", "formats": ["torchscript"],
+    "precision": "fp32", "inputs": [{"name": "x", "shape": [2, 4], "dtype": "float32"}], "dynamic_batch": True,
+    "seed": 0, "top_k": 0, "preprocess": None, "labels": None, "atol": 1e-5, "rtol": 1e-5,
+}  # fmt: skip
+
+
+def run(command: list[object], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="module", params=["default", "cpu"])
+def consumer(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """Per lane: the export of a folder with no export.py, and the consumer configured and built against it."""
+    python = lane_python(request.param)
+    folder = tmp_path_factory.mktemp(f"runtime-{request.param}")
+    (folder / "models").mkdir()
+    (folder / "models" / "net.py").write_text(NET)
+    (folder / "deploy.json").write_text(json.dumps(SETTINGS))
+    exported = run([python, "-m", "torch_deploy", "export"], cwd=folder)
+    (folder / "consumer").mkdir()
+    (folder / "consumer" / "CMakeLists.txt").write_text(CONSUMER)
+    (folder / "consumer" / "main.cpp").write_text(MAIN)
+    cmake_dir = run([python, "-m", "torch_deploy", "--cmakedir"], cwd=folder).stdout.strip()
+    ccache = Path(lane_python("default")).parent / "ccache"
+    configured = run(
+        ["cmake", "-S", "consumer", "-B", "build", "-G", "Ninja", f"-DTorchDeploy_DIR={cmake_dir}",
+         f"-DTORCH_DEPLOY_PYTHON={python}", f"-DTORCH_DEPLOY_CCACHE_PROGRAM={ccache}", "-DTORCH_DEPLOY_IMAGES=OFF"],
+        cwd=folder,
+    )  # fmt: skip
+    built = run(["cmake", "--build", "build"], cwd=folder) if configured.returncode == 0 else None
+    return SimpleNamespace(python=python, folder=folder, exported=exported, configured=configured, built=built)
+
+
+def test_the_runtime_exports_a_folder_with_no_export_py(consumer: SimpleNamespace) -> None:
+    """`python -m torch_deploy export` in a folder holding only deploy.json and the model: the artifacts, checked."""
+    assert consumer.exported.returncode == 0, consumer.exported.stdout + consumer.exported.stderr
+    assert (
+        "export check: PASS" in consumer.exported.stdout and "export check at batch 3: PASS" in consumer.exported.stdout
+    )
+    assert (consumer.folder / "artifacts" / "formats.txt").read_text().splitlines()[1:] == [
+        "torchscript model.pt expected.pt expected_batch.pt"
+    ]
+
+
+def test_a_consumer_builds_the_library_from_the_cmake_package(consumer: SimpleNamespace) -> None:
+    """find_package(TorchDeploy 0.1) says which runtime it used and where, finds libtorch, and builds."""
+    assert consumer.configured.returncode == 0, consumer.configured.stdout + consumer.configured.stderr
+    cmake_dir = run([consumer.python, "-m", "torch_deploy", "--cmakedir"], cwd=consumer.folder).stdout.strip()
+    version = run([consumer.python, "-m", "torch_deploy", "--version"], cwd=consumer.folder).stdout.strip()
+    assert f"TorchDeploy: runtime {version} from {Path(cmake_dir).parent}" in consumer.configured.stdout
+    assert consumer.built is not None and consumer.built.returncode == 0, consumer.built.stdout
+
+
+def test_the_parity_driver_passes_on_what_was_built(consumer: SimpleNamespace) -> None:
+    """The consumer's runner (the full ts-infer of the runtime) reproduces Python, also at the second batch size."""
+    result = run(
+        [consumer.python, "-m", "torch_deploy", "verify", "--runner", "build/runner"],
+        cwd=consumer.folder,
+        env={**os.environ, "PATH": os.environ["PATH"]},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("parity: PASS: max abs diff") for line in lines), lines
+    assert any(line.startswith("parity at the second batch size: PASS") for line in lines), lines
