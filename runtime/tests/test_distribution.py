@@ -81,3 +81,12 @@ def test_the_wheel_metadata_names_no_generator_dependency(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert [r for r in json.loads(result.stdout) if "extra ==" not in r] == []
     assert re.search(r"^dependencies = \[\]", (REPO / "runtime" / "pyproject.toml").read_text(), re.MULTILINE)
+
+
+def test_libtorch_command_reports_this_python_s_torch() -> None:
+    """`python -m torch_deploy libtorch` names the libtorch a build with this Python would use (its torch)."""
+    python = lane_python("cpu")
+    result = subprocess.run([str(python), "-m", "torch_deploy", "libtorch"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("libtorch 2.13.0 (CPU build, C++17) at ")
+    assert f"(found via the torch package of {python})" in result.stdout

@@ -30,6 +30,9 @@ COMMANDS = {
     "libtorch": ("discover", "the libtorch a build would use"),
 }
 
+# The commands that are a subcommand of their module's own command line.
+SUBCOMMANDS = {"package": "report", "package-check": "check", "requirements": "requirements", "libtorch": "libtorch"}
+
 
 def usage() -> str:
     lines = [__doc__.strip().splitlines()[0], "", "commands:"]
@@ -51,11 +54,11 @@ def main(argv: list[str]) -> int:
         print(f"python -m torch_deploy: unknown command {argv[0]!r}; {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"torch_deploy.{COMMANDS[argv[0]][0]}")
-    # package, package-check, requirements and libtorch are subcommands of their module's own command line.
-    args = {"package": ["report"], "package-check": ["check"]}.get(argv[0], [])
-    if argv[0] in ("requirements", "libtorch"):
-        args = [argv[0]]
-    return int(module.main([*args, *argv[1:]]))
+    subcommand = SUBCOMMANDS.get(argv[0])
+    args = [*([subcommand] if subcommand else []), *argv[1:]]
+    if argv[0] == "libtorch" and "--python" not in args:  # this Python's torch, unless another one is named
+        args += ["--python", sys.executable]
+    return int(module.main(args))
 
 
 if __name__ == "__main__":
