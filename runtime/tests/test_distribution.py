@@ -90,3 +90,18 @@ def test_libtorch_command_reports_this_python_s_torch() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("libtorch 2.13.0 (CPU build, C++17) at ")
     assert f"(found via the torch package of {python})" in result.stdout
+
+
+def test_a_command_that_needs_torch_says_so_in_one_line_where_there_is_none() -> None:
+    """In a Python without torch (the runtime on its path, as a vendored copy is): one ERROR line with the fix, exit
+    1; the commands that need no torch still run there."""
+    python = lane_python("cookiecutter")
+    env = {"PYTHONPATH": str(RUNTIME.parent), "PATH": "/usr/bin:/bin"}
+    for command in ("export", "bench", "predict", "triton"):
+        result = subprocess.run([str(python), "-m", "torch_deploy", command], capture_output=True, text=True, env=env)
+        assert result.returncode == 1 and result.stderr.splitlines() == [
+            f"ERROR: torch is not installed for {python}; {python} -m pip install -r requirements.txt, or run make "
+            "with PYTHON=/path/to/the/python/that/has/torch"
+        ], (command, result.stderr)
+    version = subprocess.run([str(python), "-m", "torch_deploy", "--version"], capture_output=True, text=True, env=env)
+    assert version.stdout.strip() == RUNTIME_VERSION

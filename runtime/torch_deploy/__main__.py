@@ -9,6 +9,7 @@ python -m torch_deploy COMMAND [ARGS...]     # in the project folder: export, fo
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -30,6 +31,8 @@ COMMANDS = {
     "libtorch": ("discover", "the libtorch a build would use"),
 }
 
+# The commands whose module imports torch (the others are standard library only).
+NEEDS_TORCH = {"export", "bench", "predict", "triton"}
 # The commands that are a subcommand of their module's own command line.
 SUBCOMMANDS = {"package": "report", "package-check": "check", "requirements": "requirements", "libtorch": "libtorch"}
 
@@ -53,6 +56,13 @@ def main(argv: list[str]) -> int:
     if argv[0] not in COMMANDS:
         print(f"python -m torch_deploy: unknown command {argv[0]!r}; {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    if argv[0] in NEEDS_TORCH and importlib.util.find_spec("torch") is None:  # a fresh machine's first error: one line
+        print(
+            f"ERROR: torch is not installed for {sys.executable}; {sys.executable} -m pip install -r requirements.txt, "
+            "or run make with PYTHON=/path/to/the/python/that/has/torch",
+            file=sys.stderr,
+        )
+        return 1
     module = importlib.import_module(f"torch_deploy.{COMMANDS[argv[0]][0]}")
     subcommand = SUBCOMMANDS.get(argv[0])
     args = [*([subcommand] if subcommand else []), *argv[1:]]

@@ -39,13 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-try:
-    import torch
-except ImportError as missing:  # the first thing a fresh machine runs into: say it in one line
-    raise SystemExit(
-        f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt, "
-        "or run make with PYTHON=/path/to/the/python/that/has/torch"
-    ) from missing
+import torch
 
 from torch_deploy import formats as listing
 from torch_deploy.artifacts import (

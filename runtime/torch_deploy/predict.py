@@ -23,12 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-try:
-    import torch
-except ImportError as missing:
-    raise SystemExit(
-        f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt"
-    ) from missing
+import torch
 
 from torch_deploy.artifacts import DeployError, ImageError, ImageSettings
 from torch_deploy.artifacts import load_model as load_deployed

@@ -47,13 +47,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    import torch
-except ImportError as missing:  # the first thing a fresh machine runs into: say it in one line
-    raise SystemExit(
-        f"ERROR: torch is not installed for {sys.executable}; pip install -r requirements.txt, "
-        "or run make with PYTHON=/path/to/the/python/that/has/torch"
-    ) from missing
+import torch
 
 from torch_deploy.artifacts import DTYPES, DeployError, load_model, load_tensors
 from torch_deploy.formats import FORMATS_FILE, Entry, ListingError, exported
