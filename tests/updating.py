@@ -76,6 +76,17 @@ def template_version(folder: Path, older: bool) -> Path:
     return folder
 
 
+def previous_layout(folder: Path) -> Path:
+    """A clone of this repository at the commit before the runtime moved into runtime/: the template that pasted the
+    runtime (torch_deploy.py, cmake/, include/, src/torch_deploy/, ...) into every project."""
+    subprocess.run(["git", "clone", "-q", "--no-checkout", str(REPO), str(folder)], check=True)
+    pasted = f"{PROJECT_TEMPLATE.name}/torch_deploy.py"
+    log = ["git", "log", "--format=%H", "-1", "--diff-filter=DR", "--", pasted]
+    moved = subprocess.run(log, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["git", "checkout", "-q", f"{moved}^"], cwd=folder, check=True)
+    return folder
+
+
 def commit_all(folder: Path, message: str) -> str:
     """``git add -A && git commit`` in ``folder``; returns the commit."""
     subprocess.run([*GIT, "add", "-A"], cwd=folder, check=True)

@@ -265,11 +265,7 @@ def test_a_project_of_the_template_before_the_runtime_moves_to_the_new_layout(tm
     """A project made by the template that pasted the runtime into every project (this repository's commit before
     runtime/ existed), with edits, takes today's template: the pasted files are removed, an edit of one of them
     is an ordinary conflict, deploy.json and the tests keep the user's edits, requirements.txt pins the runtime."""
-    previous = tmp_path / "previous"
-    run(["git", "clone", "-q", "--no-checkout", REPO, previous]).check_returncode()
-    pasted = "{{cookiecutter.project_slug}}/torch_deploy.py"
-    moved = run(["git", "log", "--format=%H", "-1", "--diff-filter=DR", "--", pasted], cwd=REPO).stdout.strip()
-    run(["git", "checkout", "-q", f"{moved}^"], cwd=previous).check_returncode()
+    previous = updating.previous_layout(tmp_path / "previous")
     cookiecutter = Path(sys.executable).parent / "cookiecutter"
     made = run([cookiecutter, previous, "--no-input", "-o", tmp_path / "out", "first_build=no"])
     assert made.returncode == 0, made.stderr

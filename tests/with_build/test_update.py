@@ -3,7 +3,9 @@ project exports, builds and passes `make verify`, through both front doors. A sm
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,32 @@ def test_a_cookiecutter_project_verifies_after_its_update(
     resolve_keeping_the_users_line(project)
     updating.assert_edits_kept(project, RENAMED_FILE)
     verified(project)
+
+
+def test_a_project_of_the_previous_layout_verifies_after_the_update(tmp_path: Path) -> None:
+    """A project of the template that pasted the runtime into it (user model, an edited deploy.json), updated to
+    today's layout, passes make verify with the installed runtime."""
+    previous = updating.previous_layout(tmp_path / "previous")
+    (tmp_path / "net.py").write_text(TINY_NET)
+    cookiecutter = Path(sys.executable).parent / "cookiecutter"
+    answers = [
+        "first_build=no",
+        f"model={tmp_path / 'net.py'}:make_net",
+        "input_shape=1,3,16,16",
+        "project_name=old-layout",
+    ]
+    made = run([cookiecutter, previous, "--no-input", "-o", tmp_path / "out", *answers], cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    project = tmp_path / "out" / "old_layout"
+    subprocess.run([*GIT, "init", "-q"], cwd=project, check=True)
+    updating.commit_all(project, "Generated")
+    config = json.loads((project / "deploy.json").read_text())
+    (project / "deploy.json").write_text(json.dumps({**config, "seed": 3}, indent=2) + "\n")
+    updating.commit_all(project, "My seed")
+    update = tsgen("update", project)
+    assert update.returncode == 0, update.stdout + update.stderr
+    assert not (project / "torch_deploy.py").exists() and not (project / "cmake").exists()
+    verify = make(project, "verify")
+    assert verify.returncode == 0, verify.stdout
+    assert "TorchDeploy: runtime " in verify.stdout and verify.stdout.splitlines()[-1].startswith("verify: PASS")
+    assert json.loads((project / "deploy.json").read_text())["seed"] == 3
