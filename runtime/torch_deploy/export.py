@@ -66,6 +66,7 @@ from torch_deploy.artifacts import (
     save_tensors,
     top_k,
 )
+from torch_deploy.staging import process_alive, staging_folder, sync
 
 CONFIG_FILE = "deploy.json"
 # Every file export.py writes into the artifacts folder: the reference inputs, and each format's model file and
@@ -751,25 +752,12 @@ def check_output_dir(output_dir: Path) -> None:
         )
 
 
-def staging_folder(output_dir: Path) -> Path:
-    """A new folder for this export's files, in the store beside ``output_dir`` (``.artifacts`` for ``artifacts``)."""
-    store = output_dir.parent / f".{output_dir.name}"
-    store.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"staging-{os.getpid()}-", dir=store))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp's folders are private; artifacts are as readable as other files
-    return staging
-
-
 def publish(staging: Path, output_dir: Path) -> None:
     """Make the files in ``staging`` the artifacts: ``output_dir`` is a symbolic link into the store, replaced by a
     link to the new folder in one rename, so that every reader sees either the previous artifacts or these, never a
     mix, whenever the process dies. The previous folder is kept (a reader may still be using it); older ones go."""
     store = staging.parent
-    for file in staging.iterdir():  # on disk before the switch, in case the machine (not only the process) dies
-        with file.open("rb") as data:
-            os.fsync(data.fileno())
+    sync(staging)
     generation = store / staging.name.replace("staging-", "export-", 1)
     os.rename(staging, generation)
     previous = adopt(output_dir, store)
@@ -808,18 +796,6 @@ def prune(store: Path, keep: set[Path | None]) -> None:
             path.unlink(missing_ok=True)
         else:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def process_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def project_hook(project: Path) -> BuildModel:

@@ -51,6 +51,7 @@ import torch
 
 from torch_deploy.artifacts import DTYPES, DeployError, load_model, load_tensors
 from torch_deploy.formats import FORMATS_FILE, Entry, ListingError, exported
+from torch_deploy.staging import process_alive, staging_folder, sync
 
 # Triton's dynamic batcher gathers requests up to this many rows for a model whose batch may vary; small enough for
 # a CPU, where a larger batch mostly adds latency.
@@ -442,10 +443,7 @@ def publish(staging: Path, output_dir: Path) -> None:
     ``output_dir`` is always a complete repository, the previous one or this one. Where the system cannot exchange
     them, two renames (the previous repository out of the way, the new one in): never half written, but absent for
     the instant between."""
-    for file in staging.rglob("*"):
-        if file.is_file():
-            with file.open("rb") as data:
-                os.fsync(data.fileno())
+    sync(staging)
     if not output_dir.exists():
         os.rename(staging, output_dir)
         return
@@ -478,16 +476,6 @@ def clean_store(store: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def write_repository(name: str, artifacts: Path, output_dir: Path, max_batch: int) -> tuple[list[Model], int]:
     """Write every model the backend can serve; returns them and how many formats were left out."""
     check_name(name)
@@ -504,13 +492,9 @@ def write_repository(name: str, artifacts: Path, output_dir: Path, max_batch: in
             "no exported model file can be served by Triton's PyTorch backend (why above); nothing was written"
         )
     store = output_dir.parent / f".{output_dir.name}"
-    store.mkdir(parents=True, exist_ok=True)
     clean_store(store)
-    staging = Path(tempfile.mkdtemp(prefix=f"staging-{os.getpid()}-", dir=store))
+    staging = staging_folder(output_dir)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp's folders are private; a repository is as readable as other files
         for model in models:
             write_model(staging, model)
         publish(staging, output_dir)
