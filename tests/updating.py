@@ -29,7 +29,7 @@ TEMPLATE_WORDING = {
 USER_WORDING = (
     "`make verify` (my wording) checks the packages, exports the model, builds the C++ runtime library and the"
 )
-MAKEFILE_LINE = "#   make clean    remove build/, bench/ and the artifacts (artifacts, a link, and .artifacts/)"
+MAKEFILE_LINE = "#   make clean    remove build/, bench/, dist/ and the artifacts (and .artifacts/, a killed export's)"
 RENAMED_FILE = "src/ts-infer.cpp"
 RENAMED = {True: "src/infer.cpp", False: "src/ts_infer.cpp"}
 USER_LINE = "a line of the user's"  # a comment: "# ..." in Python, "// ..." in C++

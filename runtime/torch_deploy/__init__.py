@@ -5,11 +5,11 @@ What a generated project calls, one module each (none of them is imported here: 
 
 * ``torch_deploy.artifacts``: the artifact format (model files, tensor files) in Python;
 * ``torch_deploy.formats``: the list of exported formats and what each is checked against (stdlib);
-* ``torch_deploy.export``, ``verify``, ``bench``, ``predict``, ``triton_repository``, ``bundle``: the project's commands, run as
-  ``python -m torch_deploy <command>`` (see ``python -m torch_deploy --help``);
+* ``torch_deploy.export``, ``verify``, ``bench``, ``predict``, ``triton_repository``, ``bundle``: the project's
+  commands, run as ``python -m torch_deploy <command>`` (see ``python -m torch_deploy --help``);
 * ``torch_deploy.discover``: libtorch discovery and the package checks (stdlib);
-* ``torch_deploy.staging``: what the atomic writers (export, triton) share: the staging folder, the sync, the
-  liveness of the writer that left a folder (stdlib);
+* ``torch_deploy.staging``: the one atomic replacement of a folder, for every folder the runtime writes (export's
+  artifacts, the Triton repository) (stdlib);
 * the C++ library and its CMake package, compiled in the project's build: ``include/``, ``src/``, ``cmake/`` beside
   this file (``python -m torch_deploy --cmakedir``).
 """

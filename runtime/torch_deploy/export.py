@@ -15,9 +15,9 @@ here and the drift from fp32 beside it. Each model file carries its inputs, outp
 classifier the image preprocessing and the class names, so that it is a complete deployment; the tensor files are
 read by libtorch alone (torch_deploy.artifacts describes the format).
 
-The artifacts are published all at once: they are written into a new folder beside the current ones, and
-``artifacts`` (a symbolic link) is switched to it in one atomic rename. An export that fails or is killed at any
-moment leaves the previous artifacts as they were.
+The artifacts are published all at once (torch_deploy.staging): they are written into a new folder in .artifacts/,
+then swapped with ``artifacts`` in one step. An export that fails or is killed at any moment leaves the previous
+artifacts as they were.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -66,12 +65,13 @@ from torch_deploy.artifacts import (
     save_tensors,
     top_k,
 )
-from torch_deploy.staging import process_alive, staging_folder, sync
+from torch_deploy.staging import atomic_folder
 
 CONFIG_FILE = "deploy.json"
 # Every file export.py writes into the artifacts folder: the reference inputs, and each format's model file and
 # reference outputs (with dynamic_batch, also at batch + 1), and the list of the formats exported.
 ARTIFACTS = (
+    listing.FORMATS_FILE,
     "input.pt",
     "input_batch.pt",
     BF16_EXPECTED,
@@ -565,18 +565,13 @@ def export(config: dict, output_dir: Path, seed: int | None = None, model: Build
     formats = export_formats(config)
     check_output_dir(output_dir)
     check_compiler(formats)
-    staging = staging_folder(output_dir)
-    try:
-        with torchscript_deprecation_noted(FORMATS["torchscript"] in formats):
-            source = (model or build_model)(config, seed)
-            if source.examples:
-                inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
-            else:
-                inputs = make_inputs(config["inputs"], seed)
-            export_into(staging, source, inputs, config, formats, seed)
-        publish(staging, output_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # gone already when published
+    with atomic_folder(output_dir) as staging, torchscript_deprecation_noted(FORMATS["torchscript"] in formats):
+        source = (model or build_model)(config, seed)
+        if source.examples:
+            inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
+        else:
+            inputs = make_inputs(config["inputs"], seed)
+        export_into(staging, source, inputs, config, formats, seed)
     print(f"Saved {', '.join(sorted(path.name for path in output_dir.iterdir()))} in {output_dir}")
 
 
@@ -738,8 +733,8 @@ def check_second_batch(
 
 
 def check_output_dir(output_dir: Path) -> None:
-    """The artifacts folder must be export.py's own: new, empty, a link it made, or holding only artifacts (a project
-    made before artifacts were published atomically); anything else is the user's and is not touched."""
+    """The artifacts folder is replaced as a whole: it must be export.py's own (new, empty, holding only artifacts,
+    or the link into .artifacts/ that an older runtime made); anything else is the user's and is not touched."""
     if output_dir.is_symlink() or not output_dir.exists():
         return
     if not output_dir.is_dir():
@@ -747,55 +742,9 @@ def check_output_dir(output_dir: Path) -> None:
     others = sorted(path.name for path in output_dir.iterdir() if path.name not in ARTIFACTS)
     if others:
         raise ExportError(
-            f"{output_dir}: holds files export.py did not write ({', '.join(others[:3])}); move them out (the "
-            "folder becomes a link to the exports), or give --output-dir a new or empty folder"
+            f"{output_dir}: holds files export.py did not write ({', '.join(others[:3])}); move them out (export.py "
+            "replaces the whole folder), or give --output-dir a new or empty folder"
         )
-
-
-def publish(staging: Path, output_dir: Path) -> None:
-    """Make the files in ``staging`` the artifacts: ``output_dir`` is a symbolic link into the store, replaced by a
-    link to the new folder in one rename, so that every reader sees either the previous artifacts or these, never a
-    mix, whenever the process dies. The previous folder is kept (a reader may still be using it); older ones go."""
-    store = staging.parent
-    sync(staging)
-    generation = store / staging.name.replace("staging-", "export-", 1)
-    os.rename(staging, generation)
-    previous = adopt(output_dir, store)
-    link = store / f"link-{os.getpid()}"
-    link.unlink(missing_ok=True)
-    os.symlink(os.path.relpath(generation, output_dir.parent), link)
-    os.replace(link, output_dir)
-    prune(store, keep={generation, previous})
-
-
-def adopt(output_dir: Path, store: Path) -> Path | None:
-    """The store folder ``output_dir`` points to now; a plain folder (checked by check_output_dir) moves into the
-    store first, so that the link can take its place."""
-    if output_dir.is_symlink():
-        return (output_dir.parent / os.readlink(output_dir)).resolve()
-    if not output_dir.exists():
-        return None
-    if not any(output_dir.iterdir()):
-        output_dir.rmdir()
-        return None
-    adopted = Path(tempfile.mkdtemp(prefix="export-adopted-", dir=store))
-    os.replace(output_dir, adopted)
-    return adopted
-
-
-def prune(store: Path, keep: set[Path | None]) -> None:
-    """Remove the store's folders and links that are not kept, except those of exports still running."""
-    kept = {path.resolve() for path in keep if path}
-    for path in store.iterdir():
-        if path.resolve() in kept and not path.is_symlink():
-            continue
-        kind, _, rest = path.name.partition("-")
-        if kind in ("staging", "link") and process_alive(int(rest.split("-")[0]) if rest[:1].isdigit() else 0):
-            continue
-        if path.is_symlink() or path.is_file():
-            path.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def project_hook(project: Path) -> BuildModel:

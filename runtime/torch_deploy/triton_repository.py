@@ -25,8 +25,9 @@ max_batch_size and dynamic_batching, with dims that leave out the batch; the AOT
 and -1 for the batch, since the backend does not batch AOTInductor models yet. A fixed batch: max_batch_size 0 and
 the whole shapes.
 
-The repository is written into a new folder beside triton/ (in .triton/) and swapped in, so that triton/ is always a
-complete repository, the previous one or the new one; a run that fails, or is killed, leaves the previous one.
+The repository is written into a new folder beside triton/ (in .triton/) and swapped in (torch_deploy.staging), so
+that triton/ is always a complete repository, the previous one or the new one; a run that fails, or is killed, leaves
+the previous one.
 
 Not named triton.py: run from this folder (or with it on sys.path), that would shadow the triton package that
 torch._inductor imports, and loading a .pt2 would fail.
@@ -35,14 +36,12 @@ torch._inductor imports, and loading a .pt2 would fail.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import logging
 import os
 import re
 import shutil
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +50,7 @@ import torch
 
 from torch_deploy.artifacts import DTYPES, DeployError, load_model, load_tensors
 from torch_deploy.formats import FORMATS_FILE, Entry, ListingError, exported
-from torch_deploy.staging import process_alive, staging_folder, sync
+from torch_deploy.staging import atomic_folder
 
 # Triton's dynamic batcher gathers requests up to this many rows for a model whose batch may vary; small enough for
 # a CPU, where a larger batch mostly adds latency.
@@ -438,44 +437,6 @@ def write_model(folder: Path, model: Model) -> None:
     shutil.copyfile(model.source, version / model.entry.format.model_file)  # a copy: the repository stands alone
 
 
-def publish(staging: Path, output_dir: Path) -> None:
-    """Make ``staging`` the repository: its files on disk first, then one exchange of the two folders, so that
-    ``output_dir`` is always a complete repository, the previous one or this one. Where the system cannot exchange
-    them, two renames (the previous repository out of the way, the new one in): never half written, but absent for
-    the instant between."""
-    sync(staging)
-    if not output_dir.exists():
-        os.rename(staging, output_dir)
-        return
-    if exchange(staging, output_dir):
-        shutil.rmtree(staging, ignore_errors=True)  # the previous repository, now
-        return
-    previous = Path(tempfile.mkdtemp(prefix=f"previous-{os.getpid()}-", dir=staging.parent))
-    os.replace(output_dir, previous)
-    os.rename(staging, output_dir)
-    shutil.rmtree(previous, ignore_errors=True)
-
-
-def exchange(first: Path, second: Path) -> bool:
-    """Swap two folders in one step: Linux's renameat2 with RENAME_EXCHANGE (glibc 2.28 and newer); False where the
-    C library, the kernel or the file system lacks it."""
-    at_fdcwd, rename_exchange = -100, 2
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    return renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0
-
-
-def clean_store(store: Path) -> None:
-    """Remove what runs that died left in the store (a run still going keeps its own)."""
-    for path in store.iterdir() if store.is_dir() else []:
-        pid = path.name.split("-")[1] if path.name.count("-") >= 2 else ""
-        if not (pid.isdigit() and process_alive(int(pid))):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def write_repository(name: str, artifacts: Path, output_dir: Path, max_batch: int) -> tuple[list[Model], int]:
     """Write every model the backend can serve; returns them and how many formats were left out."""
     check_name(name)
@@ -491,17 +452,9 @@ def write_repository(name: str, artifacts: Path, output_dir: Path, max_batch: in
         raise DeployError(
             "no exported model file can be served by Triton's PyTorch backend (why above); nothing was written"
         )
-    store = output_dir.parent / f".{output_dir.name}"
-    clean_store(store)
-    staging = staging_folder(output_dir)
-    try:
+    with atomic_folder(output_dir) as staging:
         for model in models:
             write_model(staging, model)
-        publish(staging, output_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # gone already when published
-        if not any(store.iterdir()):
-            store.rmdir()
     return models, skipped
 
 

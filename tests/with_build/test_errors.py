@@ -259,7 +259,7 @@ def test_the_hook_and_doctor_name_a_missing_package(python_without_pytest: Path,
 
 
 def test_export_refuses_an_output_folder_with_files_of_its_own(project_copy: Path, tmp_path: Path) -> None:
-    """export.py replaces its output folder with a link to the exports: a folder holding other files is refused in
+    """export.py replaces its output folder as a whole: a folder holding other files is refused in
     one line before any work, and left exactly as it was."""
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -268,8 +268,8 @@ def test_export_refuses_an_output_folder_with_files_of_its_own(project_copy: Pat
     result = run([lane_python("default"), "export.py", "--output-dir", mine], cwd=project_copy)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"ERROR: {mine}: holds files export.py did not write (notes.txt); move them out (the folder becomes a link "
-        "to the exports), or give --output-dir a new or empty folder"
+        f"ERROR: {mine}: holds files export.py did not write (notes.txt); move them out (export.py replaces the "
+        "whole folder), or give --output-dir a new or empty folder"
     ]
     assert tree(mine) == {"notes.txt", "model.pt"} and not (tmp_path / ".mine").exists()
 

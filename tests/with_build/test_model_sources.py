@@ -341,13 +341,14 @@ def test_an_aoti_package_with_two_inputs_a_dict_output_and_a_dynamic_batch(
         config = project / "deploy.json"
         edited = config.stat()
         config.touch()
-        before = sorted(path.name for path in (project / ".artifacts").iterdir())
+        before = {path.name: path.stat().st_mtime_ns for path in artifacts.iterdir()}, artifacts.stat().st_ino
         no_compiler = make(project, "export", env={**os.environ, "CXX": "/no/such/g++"})
         # The export is current again for the project's other users (test_triton.py): nothing was changed.
         os.utime(config, ns=(edited.st_atime_ns, edited.st_mtime_ns))
         assert no_compiler.returncode != 0
         assert "ERROR: formats aoti: no C++ compiler '/no/such/g++' (CXX, else g++)" in no_compiler.stdout
-        assert sorted(path.name for path in (project / ".artifacts").iterdir()) == before
+        assert ({path.name: path.stat().st_mtime_ns for path in artifacts.iterdir()}, artifacts.stat().st_ino) == before
+        assert not (project / ".artifacts").exists()
         with zipfile.ZipFile(artifacts / "model.pt2") as package:  # AOTInductor's metadata, beside the code
             name = next(n for n in package.namelist() if n.endswith("wrapper_metadata.json"))
             metadata = json.loads(package.read(name))
