@@ -529,15 +529,15 @@ def runtime_version(template_dir: Path = TEMPLATE_DIR) -> str:
     return match.group(1)
 
 
-def requirements_txt(config: dict[str, object], version: str, vendored: bool) -> str:
-    """requirements.txt, derived from deploy.json's settings: torch (torchvision for a torchvision model), the runtime
-    pinned at ``version`` (unless the project carries it), and what the tests use."""
+def requirements_txt(model_packages: list[str], version: str, vendored: bool) -> str:
+    """requirements.txt: torch, what deploy.json's model needs (``model_packages``, from the runtime's
+    discover.model_packages, which make requirements checks again after deploy.json changes), the runtime pinned at
+    ``version`` (unless the project carries it), and what the tests use."""
     lines = [
         "# Python side: export.py and the tests. The C++ side uses the libtorch inside this torch package by default.",
         "torch>=2.1",
+        *model_packages,
     ]
-    if str(config["model"]).startswith("torchvision:"):
-        lines.append("torchvision")
     if not vendored:
         lines.append(
             f"{RUNTIME_DISTRIBUTION}=={version}  # the torch_deploy runtime: its library, CMake package and commands"

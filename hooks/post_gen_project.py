@@ -124,7 +124,9 @@ def main(context: dict) -> int:
     config = answers.deploy_config(context)
     vendored = answers.is_yes(context.get("_vendor", False))
     (project / "deploy.json").write_text(answers.deploy_json(config), encoding="utf-8")
-    requirements = answers.requirements_txt(config, answers.runtime_version(template), vendored)
+    requirements = answers.requirements_txt(
+        discover.model_packages(config), answers.runtime_version(template), vendored
+    )
     (project / "requirements.txt").write_text(requirements, encoding="utf-8")
     if vendored:
         vendor_runtime(template, project, answers)

@@ -103,3 +103,22 @@ def test_the_parity_driver_passes_on_what_was_built(consumer: SimpleNamespace) -
     lines = result.stdout.splitlines()
     assert any(line.startswith("parity: PASS: max abs diff") for line in lines), lines
     assert any(line.startswith("parity at the second batch size: PASS") for line in lines), lines
+
+
+def test_the_runner_given_a_folder_runs_its_first_listed_model(consumer: SimpleNamespace) -> None:
+    """A folder of exports (artifacts/, a bundle's share/<project>/, what the Dockerfile's CMD gives) stands for the
+    first model file of its formats.txt; a folder without one is named in one line."""
+    given_folder = run(["build/runner", "artifacts"], cwd=consumer.folder)
+    assert given_folder.returncode == 0, given_folder.stdout + given_folder.stderr
+    given_file = run(["build/runner", "artifacts/model.pt"], cwd=consumer.folder)
+    folder_lines, file_lines = given_folder.stdout.splitlines(), given_file.stdout.splitlines()  # random inputs
+    assert folder_lines[:2] == file_lines[:2] == ["Loading model...", "Model loaded successfully"], folder_lines
+    assert len(folder_lines) == len(file_lines) and folder_lines[-1] == "DONE"
+    empty = consumer.folder / "no-exports"
+    empty.mkdir(exist_ok=True)
+    refused = run(["build/runner", empty], cwd=consumer.folder)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.splitlines() == [
+        f"runner: error: {empty}: a folder without a list of exports ({empty / 'formats.txt'}); give a model file "
+        "(model.pt or model.pt2), or the folder make export wrote"
+    ]

@@ -179,8 +179,11 @@ def check(build: Path, bundle: Path | None) -> None:
                 f"the bundle has no valid formats.txt in share/ ({err}); run make export, then make package"
             ) from err
         runs = [(check.model, check.kind, check.arguments(share)) for check in listed]
+        # The tutorial's lines on each model file; the first is given as the folder, as the Dockerfile's CMD gives it.
+        models = list(dict.fromkeys(c.model for c in listed))
         runs += [
-            (model, "the tutorial's lines", [f"{share}/{model}"]) for model in dict.fromkeys(c.model for c in listed)
+            (model, "the tutorial's lines", [f"{share}/{model}" if model != models[0] else str(share)])
+            for model in models
         ]
         for model, what, args in runs:
             result = run_in_root(workdir / "root", bundle, ["/bundle/bin/ts-infer", *args])

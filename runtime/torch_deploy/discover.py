@@ -310,6 +310,25 @@ def requirement_names(file: Path) -> list[str]:
     return names
 
 
+def model_packages(config: dict) -> list[str]:
+    """The packages besides torch that deploy.json's model needs to be built (what requirements.txt must list for it):
+    torchvision for a ``torchvision:<arch>`` model."""
+    return ["torchvision"] if str(config.get("model", "")).startswith("torchvision:") else []
+
+
+def unlisted(config_file: Path, requirements: Path) -> str | None:
+    """One line when deploy.json (edited since generation, say) needs a package that requirements.txt does not list."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    listed = {name.lower() for name in requirement_names(requirements)}
+    needed = [name for name in model_packages(config) if name.lower() not in listed]
+    if not needed:
+        return None
+    return (
+        f"{config_file}'s model {config['model']} needs {', '.join(needed)}, which {requirements} does not list; add "
+        f"{' and '.join(needed)} to {requirements}, then {sys.executable} -m pip install -r {requirements}"
+    )
+
+
 def missing_here(names: list[str]) -> list[str]:
     """The packages among ``names`` that this interpreter cannot import (looked up, not imported: fast)."""
     modules = {name: _IMPORT_NAMES.get(name.lower(), name.replace("-", "_")) for name in names}
@@ -402,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     found.add_argument("--json", action="store_true", help="print one JSON object (for CMake and tools)")
     needs = commands.add_parser("requirements", help="exit 1 with one line when this Python lacks a requirement")
     needs.add_argument("file", type=Path, help="the project's requirements.txt")
+    needs.add_argument(
+        "--config", type=Path, help="the project's deploy.json: also check that the file lists what it needs"
+    )
     lacks = commands.add_parser("missing", help="print which of these packages this Python lacks, as JSON")
     lacks.add_argument("names", nargs="*")
     args = parser.parse_args(argv)
@@ -409,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(missing_here(args.names)))
         return 0
     if args.what == "requirements":
+        line = unlisted(args.config, args.file) if args.config else None
+        if line:
+            print(f"setup: FAIL: {line}")
+            return 1
         missing = missing_here(requirement_names(args.file))
         if missing:
             print(f"setup: FAIL: {missing_message(sys.executable, missing, str(args.file))}")

@@ -5,7 +5,8 @@
 //   ts-infer MODEL OPTIONS  the runtime's full runner (ts-infer --help): parity with Python (make verify), images
 //                           (make predict), timing (make bench), precision and optimisation modes
 //
-// The inputs' names, shapes and dtypes and the top-k are read from the model file, where export.py recorded them.
+// MODEL: model.pt, model.pt2, or a folder of exports (artifacts/: the first format it lists). The inputs' names,
+// shapes and dtypes and the top-k are read from the model file, where export.py recorded them.
 
 #include <c10/util/Exception.h>
 #include <torch_deploy/torch_deploy.h>

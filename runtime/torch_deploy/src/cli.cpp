@@ -2,6 +2,8 @@
 // only, the work is done by the library, which applications use the same way.
 //
 //   ts-infer MODEL                      the tutorial's program: random inputs, the top-k of the softmax
+//                                       (MODEL: a model file, or a folder of exports, artifacts/ or a bundle's
+//                                       share/<project>/: the first model file its formats.txt lists)
 //   ts-infer MODEL --input FILE         run on tensors written by export.py (artifacts/input.pt)
 //   ts-infer MODEL --input FILE --expect FILE [--atol A] [--rtol R]
 //                                       parity mode: exit 0 only when the output matches Python's

@@ -12,6 +12,8 @@
 #include <torch_deploy/model.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -359,8 +361,28 @@ struct Model::Impl {
   }
 };
 
-Model::Model(const std::string& path, ModelOptions options) : impl_(std::make_shared<Impl>()) {
+std::string model_file(const std::string& path) {
+  if (!std::filesystem::is_directory(path)) {
+    return path;
+  }
+  const std::filesystem::path listing = std::filesystem::path(path) / "formats.txt";
+  std::ifstream in(listing);
+  std::string line;
+  while (std::getline(in, line) && (line.empty() || line[0] == '#')) {  // its comment first
+  }
+  std::istringstream entry(line);
+  std::string format;
+  std::string file;
+  if (!(entry >> format >> file)) {
+    throw Error(path + ": a folder without a list of exports (" + listing.string() +
+                "); give a model file (model.pt or model.pt2), or the folder make export wrote");
+  }
+  return (std::filesystem::path(path) / file).string();
+}
+
+Model::Model(const std::string& given, ModelOptions options) : impl_(std::make_shared<Impl>()) {
   Impl& impl = *impl_;
+  const std::string path = model_file(given);
   impl.path = path;
   impl.note = options.on_note ? std::move(options.on_note) : [](const std::string&) {};
   if (options.threads > 0) {

@@ -90,6 +90,10 @@ struct Prediction {
   double probability = 0.0;
 };
 
+// The model file `path` names: `path` itself, or for a folder of exports the first model file of its formats.txt
+// (export.py's list of what it exported: a comment line, then "<format> <model file> <reference outputs>..." lines).
+std::string model_file(const std::string& path);
+
 // A deployed model: a TorchScript file or an AOTInductor package (see Format), both as export.py writes them. Loading
 // reads the file, puts the model in eval mode and prepares it (see Optimization). Every failure throws
 // torch_deploy::Error naming the file and the cause.
@@ -101,6 +105,8 @@ struct Prediction {
 // intra-op thread pool. Copies of a Model share the loaded model.
 class Model {
  public:
+  // `path`: a model file, or a folder of exports (artifacts/, a bundle's share/<project>/), which stands for the
+  // first model file its formats.txt lists (deploy.json's first format; see model_file()).
   explicit Model(const std::string& path, ModelOptions options = {});
 
   // Runs the model on `inputs` (in forward()'s order, as inputs() describes them) under inference mode. Returns
