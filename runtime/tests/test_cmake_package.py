@@ -122,3 +122,49 @@ def test_the_runner_given_a_folder_runs_its_first_listed_model(consumer: SimpleN
         f"runner: error: {empty}: a folder without a list of exports ({empty / 'formats.txt'}); give a model file "
         "(model.pt or model.pt2), or the folder make export wrote"
     ]
+
+
+CUSTOM_OP = """
+import sys
+import torch
+
+
+@torch.library.custom_op("mylib::twice", mutates_args=())
+def twice(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+class Net(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mylib.twice(x) + 1
+
+
+torch.jit.script(Net()).save(sys.argv[1])
+"""
+
+
+def test_a_model_calling_an_operator_nobody_registered_is_named_with_torchs_cause(consumer: SimpleNamespace) -> None:
+    """A TorchScript model calling a custom operator (defined in Python, so C++ has no kernel for it): the runner's
+    one line names the operator and torch's own cause, and the fix is to register it, not to export again; a file
+    that is no TorchScript archive still gets torch's cause and the re-export fix."""
+    model, script = consumer.folder / "custom_op.pt", consumer.folder / "custom_op.py"
+    script.write_text(CUSTOM_OP)  # a file: TorchScript compiles from the source
+    made = run([consumer.python, script, model], cwd=consumer.folder)
+    assert made.returncode == 0, made.stderr
+    refused = run(["build/runner", model], cwd=consumer.folder)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        f"runner: error: {model}: the model calls the operator mylib::twice, which nothing in this program registers "
+        "(Unknown builtin op: mylib::twice); add the library that registers the mylib operators (its TORCH_LIBRARY), "
+        "linked with -Wl,--no-as-needed, or loaded with dlopen before the model"
+    ]
+    garbage = consumer.folder / "garbage.pt"
+    garbage.write_text("not a model")
+    refused = run(["build/runner", garbage], cwd=consumer.folder)
+    assert refused.returncode == 1
+    version = run([consumer.python, "-c", "import torch; print(torch.__version__)"], cwd=consumer.folder).stdout
+    assert refused.stderr.splitlines() == [
+        f"runner: error: {garbage}: not a TorchScript model that this libtorch ({version.strip().split('+')[0]}) "
+        "can load: PytorchStreamReader failed reading zip archive: not a ZIP archive; re-export it with make export "
+        "(a matching torch version)"
+    ]

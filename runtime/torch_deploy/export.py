@@ -769,7 +769,7 @@ def main(argv: list[str] | None = None, model: BuildModel | None = None, project
     parser.add_argument("--output-dir", type=Path, default=folder / "artifacts", help="where to write")
     args = parser.parse_args(argv)
     try:
-        # absolute, but not resolved: the folder's own name is the link that publish() replaces
+        # absolute, but not resolved: a link named as the output folder (an older project's artifacts) is replaced
         output_dir = Path(os.path.abspath(args.output_dir))
         export(load_config(folder), output_dir, args.seed, model or project_hook(folder))
     except DeployError as err:

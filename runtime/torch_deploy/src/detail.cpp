@@ -6,7 +6,7 @@
 
 namespace torch_deploy::detail {
 
-std::string cause_of(const std::exception& error) {
+std::string cause_of(const std::exception& error, CauseLine which) {
   const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
   std::istringstream lines(c10_error ? c10_error->what_without_backtrace() : error.what());
   std::string line;
@@ -14,6 +14,9 @@ std::string cause_of(const std::exception& error) {
   while (std::getline(lines, line)) {
     if (line.find_first_not_of(" \t") != std::string::npos) {
       last = line;
+      if (which == CauseLine::first) {
+        break;
+      }
     }
   }
   if (last.rfind("[enforce fail at ", 0) == 0 && last.find("] . ") != std::string::npos) {

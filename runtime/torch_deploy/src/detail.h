@@ -13,8 +13,11 @@ namespace torch_deploy::detail {
 
 // The cause in an exception from libtorch, as one line: without the C++ backtrace, the TorchScript traceback (the
 // interpreter's errors end with the cause), the "[enforce fail at ...]" prefix and boilerplate advice, and without
-// a closing period (callers go on with "; <fix>").
-std::string cause_of(const std::exception& error);
+// a closing period (callers go on with "; <fix>"). Which line: the last for errors of a running model (the
+// interpreter's traceback comes first, the cause last); the first for a TorchScript file that does not load (the
+// cause, "Unknown builtin op: ...", comes first, then the model's code where it happened).
+enum class CauseLine { first, last };
+std::string cause_of(const std::exception& error, CauseLine which = CauseLine::last);
 
 // The "key value..." lines of the text files export.py saves in the model file (deploy.txt, preprocess.txt): calls
 // `field` with each line's first word, a stream at the rest of the line, and the whole line (for messages).

@@ -41,6 +41,26 @@ void flatten(const c10::IValue& value, const std::string& path, std::vector<at::
   }
 }
 
+// Why a TorchScript file did not load, and the fix that cause calls for: an operator no library in this program
+// registers (a custom op: torchvision's nms, say) is not cured by exporting again.
+std::string load_failure(const std::string& path, const char* what, const std::string& cause) {
+  const std::string unknown = "Unknown builtin op: ";
+  if (cause.rfind(unknown, 0) == 0) {
+    const std::string op = cause.substr(unknown.size());
+    const std::string library = op.substr(0, op.find("::"));
+    const std::string where =
+        library == "torchvision"
+            ? "torchvision's C++ operator library (libtorchvision, built from torchvision's sources for this "
+              "libtorch), linked with -Wl,--no-as-needed so that its registrations load"
+            : "the library that registers the " + library + " operators (its TORCH_LIBRARY), linked with "
+              "-Wl,--no-as-needed, or loaded with dlopen before the model";
+    return path + ": the " + what + " calls the operator " + op + ", which nothing in this program registers (" +
+           cause + "); add " + where;
+  }
+  return path + ": not a TorchScript " + what + " that this libtorch (" TORCH_VERSION ") can load: " + cause +
+         "; re-export it with make export (a matching torch version)";
+}
+
 }  // namespace
 
 struct Script::Impl {
@@ -60,8 +80,7 @@ Script Script::load(const std::string& path, const char* what, std::map<std::str
   try {
     script.impl_ = std::make_shared<Impl>(Impl{torch::jit::load(path, std::nullopt, files), path});
   } catch (const std::exception& error) {
-    throw Error(path + ": not a TorchScript " + what + " that this libtorch (" TORCH_VERSION ") can load: " +
-                cause_of(error) + "; re-export it with make export (a matching torch version)");
+    throw Error(load_failure(path, what, cause_of(error, CauseLine::first)));
   }
   if (extras) {
     for (auto& [name, contents] : *extras) {
