@@ -52,8 +52,9 @@ std::string load_failure(const std::string& path, const char* what, const std::s
         library == "torchvision"
             ? "torchvision's C++ operator library (libtorchvision, built from torchvision's sources for this "
               "libtorch), linked with -Wl,--no-as-needed so that its registrations load"
-            : "the library that registers the " + library + " operators (its TORCH_LIBRARY), linked with "
-              "-Wl,--no-as-needed, or loaded with dlopen before the model";
+            : "the library that registers the " + library +
+                  " operators (its TORCH_LIBRARY), linked with "
+                  "-Wl,--no-as-needed, or loaded with dlopen before the model";
     return path + ": the " + what + " calls the operator " + op + ", which nothing in this program registers (" +
            cause + "); add " + where;
   }
