@@ -168,3 +168,63 @@ def test_a_model_calling_an_operator_nobody_registered_is_named_with_torchs_caus
         "can load: PytorchStreamReader failed reading zip archive: not a ZIP archive; re-export it with make export "
         "(a matching torch version)"
     ]
+
+
+IDENTITY = """
+import sys
+import torch
+
+
+class Identity(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+torch.jit.script(Identity()).save(sys.argv[1])
+"""
+
+# Input, the expected output the runner's (identical) output is compared with, and what the scale-aware rule says:
+# float32 rounding grows with the magnitude of what is summed, so each output is judged at its own largest |value|.
+SCALES = {
+    # inception_v3 with random weights: logits near 4e11, off by 2.6e5 (6.5e-7 of the scale) and its small elements
+    # off by 10, which an elementwise |a-b| <= atol + rtol*|b| fails.
+    "huge": ("[[4e11 + 2.6e5, 11.0]]", "[[4e11, 1.0]]", "PASS", "relative diff 6.500e-07 of the largest |expected| 4"),
+    "huge, off": ("[[4e11 + 1e8, 1.0]]", "[[4e11, 1.0]]", "FAIL", "relative diff 2.500e-04 of the largest |expected|"),
+    # efficientnet_b0 with random weights: outputs near 1e-18, which atol alone passes whatever they are.
+    "tiny": ("[[1e-18, 2.024e-18]]", "[[1e-18, 2e-18]]", "PASS", "note: the output's largest |value| is 2.000e-18, "
+             'below atol, so this check cannot tell it from zero (verify with trained weights, or set a smaller "atol" '
+             "in deploy.json)"),
+    # token ids: equal, or not (rtol * 30000 must not excuse an id off by one)
+    "ids": ("[[30001, 7]]", "[[30000, 7]]", "FAIL", "max abs diff 1.000e+00 exceeds"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SCALES)
+def test_parity_is_judged_at_each_outputs_scale(consumer: SimpleNamespace, case: str) -> None:
+    """The runner's parity line and Python's export check apply the same rule (torch_deploy.artifacts.within and
+    torch_deploy::compare): a float output within atol + rtol * its largest |expected|, anything else equal; the
+    line gives the relative diff, and says when an output is too small for the check to mean anything."""
+    given, wanted, verdict, said = SCALES[case]
+    folder = consumer.folder / "scales"
+    folder.mkdir(exist_ok=True)
+    model = folder / "identity.pt"
+    if not model.exists():
+        (folder / "identity.py").write_text(IDENTITY)
+        assert run([consumer.python, folder / "identity.py", model], cwd=folder).returncode == 0
+    made = run(
+        [consumer.python, "-c",
+         "import torch; from torch_deploy.artifacts import compare, save_tensors; "
+         f"dtype = torch.int64 if {case == 'ids'} else torch.float64; "
+         f"given, wanted = torch.tensor({given}, dtype=dtype), torch.tensor({wanted}, dtype=dtype); "
+         "save_tensors('input.pt', {'x': given}); save_tensors('expected.pt', {'output': wanted}, atol=1e-4, "
+         "rtol=1e-4, top_k=0); print(compare([given], [wanted], 1e-4, 1e-4, 0) or 'PASS')"],
+        cwd=folder,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    python_verdict = made.stdout.strip()
+    compared = run(["build/runner", model, "--input", folder / "input.pt", "--expect", folder / "expected.pt"],
+                   cwd=consumer.folder)  # fmt: skip
+    parity = compared.stdout.splitlines()[-1]
+    assert parity.startswith(f"parity: {verdict}: max abs diff ") and said in parity, parity
+    assert compared.returncode == (0 if verdict == "PASS" else 1)
+    assert (python_verdict == "PASS") == (verdict == "PASS"), python_verdict

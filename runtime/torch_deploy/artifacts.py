@@ -357,16 +357,73 @@ def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.nn.functional.softmax(scores, dim=1).topk(min(k, scores.shape[1])).indices
 
 
+def largest(tensor: torch.Tensor) -> float | None:
+    """A floating-point output's largest |value|, the scale its difference is judged at; None for one that is empty
+    or not floating-point (it must be equal)."""
+    if not tensor.is_floating_point() or not tensor.numel():
+        return None
+    return tensor.double().abs().max().item()
+
+
+def within(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float) -> bool:
+    """The parity rule, the same as the C++ runner's (torch_deploy::compare): a floating-point output is within
+    atol + rtol * its reference's largest |value| (float32 rounding grows with the magnitude of what is summed, so
+    logits near 4e11 that differ by 1e5 are right), any other output is equal. A NaN fails."""
+    diff = (actual.double() - expected.double()).abs().max().item() if expected.numel() else 0.0
+    scale = largest(expected)
+    if scale is None:
+        return diff == 0.0
+    return diff <= atol + rtol * scale
+
+
+def relative_diff(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> float | None:
+    """The largest max-abs-diff / largest-|expected| over the floating-point outputs; None when none has a scale."""
+    ratios = [
+        (a.double() - e.double()).abs().max().item() / scale
+        for a, e in zip(actual, expected, strict=True)
+        if (scale := largest(e))
+    ]
+    return max(ratios, default=None)
+
+
+def scale_note(expected: list[torch.Tensor], names: list[str], atol: float) -> str:
+    """ "" or, when a floating-point reference output is smaller than atol (which passes it whatever the model
+    computes), the parity line's note that says so and what to do."""
+    for i, tensor in enumerate(expected):
+        scale = largest(tensor)
+        if scale is not None and scale < atol:
+            which = f"{names[i]}'s" if len(expected) > 1 and i < len(names) else "the output's"
+            return (
+                f"; note: {which} largest |value| is {scale:.3e}, below atol, so this check cannot tell it from zero "
+                '(verify with trained weights, or set a smaller "atol" in deploy.json)'
+            )
+    return ""
+
+
+def agreement(actual: list[torch.Tensor], expected: list[torch.Tensor], names: list[str], atol: float) -> str:
+    """The differences as the parity lines give them: "max abs diff 1.2e+05, relative diff 3.0e-07" and the
+    scale note."""
+    relative = relative_diff(actual, expected)
+    shown = f", relative diff {relative:.3e}" if relative is not None else ""
+    return f"max abs diff {max_abs_diff(actual, expected):.3e}{shown}{scale_note(expected, names, atol)}"
+
+
 def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: float, rtol: float, k: int) -> str | None:
-    """None when ``actual`` matches ``expected`` (allclose, same top-k for scores), else why not."""
+    """None when ``actual`` matches ``expected`` (each output within() its tolerance, the same top-k for scores),
+    else why not."""
     if len(actual) != len(expected):
         return f"{len(actual)} output tensors, expected {len(expected)}"
     for a, e in zip(actual, expected, strict=True):
         if a.shape != e.shape:
             return f"output shape {tuple(a.shape)}, expected {tuple(e.shape)}"
     for a, e in zip(actual, expected, strict=True):
-        if not torch.allclose(a.double(), e.double(), atol=atol, rtol=rtol):
-            return f"max abs diff {max_abs_diff(actual, expected):.3e} exceeds atol {atol:g}, rtol {rtol:g}"
+        if not within(a, e, atol, rtol):
+            relative = relative_diff(actual, expected)
+            shown = f" (relative diff {relative:.3e})" if relative is not None else ""
+            return (
+                f"max abs diff {max_abs_diff(actual, expected):.3e}{shown} exceeds atol {atol:g}, rtol {rtol:g} "
+                "of the output's largest |value|"
+            )
         if k > 0 and is_scores(a) and not torch.equal(top_k(a, k), top_k(e, k)):
             return f"top-{k} differs: {top_k(a, k).tolist()} vs {top_k(e, k).tolist()}"
     return None

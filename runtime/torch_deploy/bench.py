@@ -127,13 +127,14 @@ def time_peers(
     return {name: (time_calls(run, args.runs, args.warmup), run()) for name, run in peers.items()}
 
 
-def diff_from_ours(outputs: list[Any], ours: list[torch.Tensor]) -> float | None:
-    """The largest absolute difference between a runtime's outputs (tensors or arrays) and ours, in order; None when
-    they cannot be paired (another count or shape)."""
+def diff_from_ours(outputs: list[Any], ours: list[torch.Tensor]) -> tuple[float, float | None] | None:
+    """The largest absolute difference between a runtime's outputs (tensors or arrays) and ours, in order, and the
+    largest relative one (parity's: of each output's largest |value|); None when they cannot be paired (another count
+    or shape)."""
     theirs = [torch.as_tensor(output) for output in outputs]
     if len(theirs) != len(ours) or any(a.shape != b.shape for a, b in zip(theirs, ours, strict=False)):
         return None
-    return artifacts.max_abs_diff(theirs, ours)
+    return artifacts.max_abs_diff(theirs, ours), artifacts.relative_diff(theirs, ours)
 
 
 def gemm_gflops(threads: int, size: int = 2048, rounds: int = 10) -> float:
@@ -211,8 +212,14 @@ def main(argv: list[str] | None = None) -> int:
 
     variants, cpp_p50s = {}, {}
 
-    def add(name: str, latencies: list[float], precision: str, diff: float | None) -> None:
-        variants[name] = {**summarize(latencies, batch), "precision": precision, "max_abs_diff_from_ours": diff}
+    def add(name: str, latencies: list[float], precision: str, diff: tuple[float, float | None] | None) -> None:
+        absolute, relative = diff or (None, None)
+        variants[name] = {
+            **summarize(latencies, batch),
+            "precision": precision,
+            "max_abs_diff_from_ours": absolute,
+            "relative_diff_from_ours": relative,
+        }
 
     for model_format in formats:
         cpp = time_cpp(args.runner, ARTIFACTS / model_format.model_file, args.runs, args.warmup, args.threads,
@@ -220,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         name = f"C++ {model_format.model_file}" + (
             f" ({cpp['optimize']})" if model_format.name == "torchscript" else ""
         )
-        add(name, cpp["latencies_ms"], "fp32", 0.0 if model_format == formats[0] else None)
+        add(name, cpp["latencies_ms"], "fp32", (0.0, 0.0) if model_format == formats[0] else None)
         cpp_p50s[model_format.name] = variants[name]["p50_ms"]
     scripted = artifacts.FORMATS["torchscript"] in formats  # bf16 runs model.pt
     bf16 = scripted and (artifacts.native_bf16() or args.emulate_bf16)
@@ -303,11 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(name) for name in variants) + 2
     print(
         f"{'variant':<{width}}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'per s':>9}  max abs diff from ours"
+        "  relative"
     )
     for name, v in variants.items():
         row = (v["p50_ms"], v["p90_ms"], v["p99_ms"], v["mean_ms"], v["throughput_per_s"])
-        diff = v["max_abs_diff_from_ours"]
-        print(f"{name:<{width}}" + "".join(f"{x:>9.2f}" for x in row) + (f"  {diff:.3e}" if diff is not None else ""))
+        absolute, relative = v["max_abs_diff_from_ours"], v["relative_diff_from_ours"]
+        diffs = f"  {absolute:>22.3e}" if absolute is not None else ""
+        diffs += f"  {relative:.3e}" if absolute is not None and relative is not None else ""
+        print(f"{name:<{width}}" + "".join(f"{x:>9.2f}" for x in row) + diffs)
     print(
         f"GEMM {rate:.0f} GFLOP/s x model {flops:.2f} GFLOP -> floor {results['floor_ms']:.2f} ms; "
         f"C++ {formats[0].model_file}/eager p50 {ratios['cpp_p50_over_eager_p50']:.2f}, "

@@ -51,6 +51,7 @@ from torch_deploy.artifacts import (
     Format,
     ImageSettings,
     ModelInfo,
+    agreement,
     compare,
     drift,
     dtype_name,
@@ -187,17 +188,22 @@ def torchvision_model(spec: str, weights: str, folder: Path) -> tuple[torch.nn.M
         raise ExportError(
             f"model={spec}: torchvision is not installed for {sys.executable}; pip install torchvision"
         ) from missing
+    # Classifiers and semantic segmentation (a dict of per-pixel class scores, "out" and maybe "aux"); detectors need
+    # torchvision's C++ operators (nms, roi_align), which the runtime does not register yet.
     known = torchvision.models.list_models(module=torchvision.models)
-    if arch not in known:
+    segmentation = torchvision.models.list_models(module=torchvision.models.segmentation)
+    if arch not in known + segmentation:
         raise ExportError(
-            f"model={spec}: torchvision {torchvision.__version__} has no classification model {arch!r}; "
-            f"pick one of: {', '.join(sorted(known)[:12])}, ..."
+            f"model={spec}: torchvision {torchvision.__version__} has no classification or segmentation model "
+            f"{arch!r}; pick one of: {', '.join(sorted(known)[:12])}, ... or {', '.join(sorted(segmentation)[:3])}, ..."
         )
     options = torchvision.models.get_model_weights(arch)
+    # A segmentation model built without weights would download its backbone's ImageNet weights: random means all.
+    unweighted = {"weights": None, **({"weights_backbone": None} if arch in segmentation else {})}
     if weights == "none":
-        return torchvision.models.get_model(arch, weights=None).eval(), options.DEFAULT
+        return torchvision.models.get_model(arch, **unweighted).eval(), options.DEFAULT
     if "/" in weights or weights.endswith((".pt", ".pth", ".ckpt", ".bin")):  # a file, as hooks/answers.py tells
-        model = torchvision.models.get_model(arch, weights=None)
+        model = torchvision.models.get_model(arch, **unweighted)
         load_state(model, project_file(folder, "weights", weights), weights)
         return model.eval(), options.DEFAULT
     family, _, name = weights.rpartition(".")
@@ -337,7 +343,10 @@ def image_settings(config: dict, source: Source, inputs: dict[str, torch.Tensor]
     recipe = source.recipe.transforms() if source.recipe is not None else None
     if recipe is not None:
         origin = recipe_name(source.recipe)
-        resize = round(recipe.resize_size[0] * max(height, width) / recipe.crop_size[0])
+        # A classifier's recipe resizes, then crops: scaled to the input size. A segmentation's resizes only (to 520,
+        # any shape): here its shorter side to the input's, then the crop to the input's shape.
+        crop = getattr(recipe, "crop_size", None)
+        resize = round(recipe.resize_size[0] * max(height, width) / crop[0]) if crop else max(height, width)
         mean, std, interpolation = recipe.mean, recipe.std, recipe.interpolation.value
     else:
         origin = "ImageNet's usual values"
@@ -389,8 +398,10 @@ def class_names(config: dict, source: Source) -> tuple[list[str], str] | None:
 
 
 def check_class_names(names: tuple[list[str], str], outputs: list[torch.Tensor], labels: object) -> None:
-    """The class names must be as many as the classes the model's first output scores."""
-    scores = outputs[0] if outputs and is_scores(outputs[0]) else None
+    """The class names must be as many as the classes the model's first output scores: (batch, classes), or per
+    pixel (batch, classes, height, width) for a segmentation."""
+    first = outputs[0] if outputs else None
+    scores = first if first is not None and first.is_floating_point() and first.dim() in (2, 4) else None
     if scores is None or scores.shape[1] != len(names[0]):
         shape = f"{scores.shape[1]} classes" if scores is not None else "no (batch, classes) scores"
         raise ExportError(
@@ -411,7 +422,49 @@ def export_model(model: torch.nn.Module, method: str, inputs: list[torch.Tensor]
                     f"torch.jit.script failed: {cause_of(err)}; make the model scriptable, or use export_method auto or trace"
                 ) from err
             print(f"note: torch.jit.script failed ({cause_of(err)}); exporting with torch.jit.trace instead")
-    return torch.jit.trace(model, tuple(inputs)), "trace"
+    return trace(model, inputs), "trace"
+
+
+def trace(model: torch.nn.Module, inputs: list[torch.Tensor]) -> torch.jit.ScriptModule:
+    """torch.jit.trace, also of a model that returns a dict or nested tuples and lists (a Hugging Face model's
+    ModelOutput): ``strict=False`` lets the trace return them, which is only right when their structure does not
+    depend on the input, so that is checked first: the eager model returns the same outputs, by name, on other inputs
+    of the same kinds."""
+    with torch.no_grad():
+        on_reference = [name for name, _ in named_outputs(model(*inputs))]
+        on_other = [name for name, _ in named_outputs(model(*other_inputs(inputs)))]
+    if on_reference != on_other:
+        raise ExportError(
+            f"torch.jit.trace records one run, and the model's outputs change with its input ({', '.join(on_reference)} "
+            f"on the reference input, {', '.join(on_other) or 'none'} on another); script it (export_method script), "
+            "or return the same outputs for every input"
+        )
+    try:
+        return torch.jit.trace(model, tuple(inputs), strict=False)
+    except RuntimeError as err:
+        if not str(err).startswith("Tracer cannot infer type of"):
+            raise
+        cause = str(err).splitlines()[-1].lstrip(":")  # after the output's whole repr
+        raise ExportError(
+            f"torch.jit.trace cannot return the model's output ({cause}); return tensors, or tuples, lists and dicts "
+            "of them whose values in one dict are all of one kind"
+        ) from err
+
+
+def other_inputs(inputs: list[torch.Tensor], seed: int = 1) -> list[torch.Tensor]:
+    """Inputs of the same shapes and dtypes as ``inputs`` with other values: floats uniform in [0, 1), integers within
+    the range the given ones span (token ids stay in the vocabulary), booleans fair coin flips."""
+    generator = torch.Generator().manual_seed(seed)
+    others = []
+    for tensor in inputs:
+        if tensor.is_floating_point():
+            others.append(torch.rand(tensor.shape, generator=generator).to(tensor.dtype))
+        elif tensor.dtype == torch.bool:
+            others.append(torch.rand(tensor.shape, generator=generator) < 0.5)
+        else:
+            low, high = (int(tensor.min()), int(tensor.max()) + 1) if tensor.numel() else (0, 1)
+            others.append(torch.randint(low, high, tensor.shape, generator=generator, dtype=tensor.dtype))
+    return others
 
 
 @dataclass
@@ -617,10 +670,10 @@ def export_into(
             if model_format == formats[0]:
                 print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
             print(f"{model_format.title} model top {k} results:\n  {top_k(exported_out[0], k)}")
-        diff = max_abs_diff(exported_out, eager_out)
         print(
-            f"export check: PASS: max abs diff {diff:.3e} between the eager and the {exported.made_by} model "
-            f"({model_format.model_file}, exported in {seconds:.1f} s)"
+            f"export check: PASS: {agreement(exported_out, eager_out, [name for name, _ in named], config['atol'])} "
+            f"between the eager and the {exported.made_by} model ({model_format.model_file}, exported in "
+            f"{seconds:.1f} s)"
         )
         record(folder / model_format.expected(), named, config)
         fp32_outputs[model_format.name] = exported_out
@@ -727,8 +780,8 @@ def check_second_batch(
     bake the batch size in); its outputs there become the reference outputs ``file``."""
     batch = next(iter(inputs.values())).shape[0]
     eager_out, named = check_export(source, exported, inputs, config, f"export check at batch {batch}")
-    diff = max_abs_diff([tensor for _, tensor in named], eager_out)
-    print(f"export check at batch {batch}: PASS: max abs diff {diff:.3e}")
+    shown = agreement([tensor for _, tensor in named], eager_out, [name for name, _ in named], config["atol"])
+    print(f"export check at batch {batch}: PASS: {shown}")
     record(file, named, config)
 
 

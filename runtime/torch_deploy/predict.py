@@ -1,4 +1,5 @@
-"""Classify images in Python: the reference that ``ts-infer MODEL --image FILE`` reproduces in C++.
+"""Classify images in Python: the reference that ``ts-infer MODEL --image FILE`` reproduces in C++ (for a model that
+is not a classifier, a segmentation say, one line per output: what it holds).
 
     python -m torch_deploy predict photo.jpg [more.png ...]    # in the project folder: top-k with class names, as
                                                                # ts-infer --image prints it
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 
-from torch_deploy.artifacts import DeployError, ImageError, ImageSettings
+from torch_deploy.artifacts import DeployError, ImageError, ImageSettings, is_scores, named_outputs
 from torch_deploy.artifacts import load_model as load_deployed
 from torch_deploy.formats import ListingError, exported
 
@@ -109,16 +110,38 @@ def top_k_lines(scores: torch.Tensor, names: list[str] | None, k: int) -> list[s
     ]
 
 
-def first_output(output: object) -> torch.Tensor:
-    """The model's first output tensor (the scores of a classifier)."""
-    while not isinstance(output, torch.Tensor):
-        if isinstance(output, (tuple, list)) and output:
-            output = output[0]
-        elif isinstance(output, dict) and output:
-            output = next(iter(output.values()))
-        else:
-            raise ImageError(f"the model returned {type(output).__name__}, not class scores")
-    return output
+# The dtype names ts-infer prints (c10's ScalarType names), for the dtypes models return.
+C10_NAMES = {
+    torch.float32: "Float", torch.float64: "Double", torch.float16: "Half", torch.bfloat16: "BFloat16",
+    torch.int64: "Long", torch.int32: "Int", torch.int16: "Short", torch.int8: "Char", torch.uint8: "Byte",
+    torch.bool: "Bool",
+}  # fmt: skip
+
+
+def summarize_output(name: str, output: torch.Tensor, names: list[str] | None, k: int) -> str:
+    """One output of a model that is not a classifier, in one line, as ts-infer --image prints it
+    (torch_deploy::summarize_output): name, shape, dtype, min, max, mean, and for a (batch, classes, height, width)
+    floating output (a segmentation's scores) the share of the first image's pixels given to each of its k most
+    frequent classes."""
+    line = f"{name} {list(output.shape)} {C10_NAMES.get(output.dtype, str(output.dtype))}"
+    if not output.numel():
+        return line
+    values = output.double()
+    line += f" min {values.min().item():.3e} max {values.max().item():.3e} mean {values.mean().item():.3e}"
+    if output.dim() == 4 and output.is_floating_point() and output.shape[1] > 1:
+        classes = output.shape[1]
+        counts = torch.bincount(values[0].argmax(0).flatten(), minlength=classes)
+        shown, indices = counts.topk(min(max(k, 1), classes))
+        pixels = values[0][0].numel()
+        shares = [
+            f"{index}"
+            + (f" {names[index]}" if names and index < len(names) else "")
+            + f" {100.0 * count / pixels:.1f}%"
+            for count, index in zip(shown.tolist(), indices.tolist(), strict=True)
+            if count > 0
+        ]
+        line += "; per pixel: " + ", ".join(shares)
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,9 +173,12 @@ def main(argv: list[str] | None = None) -> int:
             image = preprocess(read_image(path), settings)
             preprocessed.append(image)
             with torch.no_grad():
-                scores = first_output(model(image))
-            if scores.dim() != 2 or not scores.is_floating_point():
-                raise ImageError(f"the model's first output has shape {tuple(scores.shape)}, not (batch, classes)")
+                outputs = named_outputs(model(image))
+            if not outputs or not is_scores(outputs[0][1]):  # a segmentation, say: what each output holds
+                print(f"{path}: outputs (not class scores)")
+                print("\n".join(f"  {summarize_output(name, output, names, k)}" for name, output in outputs))
+                continue
+            scores = outputs[0][1]
             print(f"{path}: top-{min(k, scores.shape[1])}")
             print("\n".join(top_k_lines(scores[0], names, k)))
         if args.save_input:  # as ts-infer --save-input: one tensor, or a tuple of them

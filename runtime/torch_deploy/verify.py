@@ -75,9 +75,9 @@ def summary(log: Path, tests: Path) -> str:
         match = re.match(r"parity(?: of (\S+))?: PASS: (.*)", line)
         if match:
             parts.append(f"{match.group(1)}: {match.group(2)}" if match.group(1) else match.group(2))
-        match = re.match(r"parity in bf16: PASS: (.*); drift from [^:]*: (.*)", line)
-        if match:
-            parts.append(f"bf16: {match.group(1)} (drift from fp32: {match.group(2)})")
+        match = re.match(r"parity in bf16: PASS: (.*); drift from [^:]*: ([^;]*)(.*)", line)
+        if match:  # the drift (up to the relative diff and any note) goes last, in parentheses
+            parts.append(f"bf16: {match.group(1)}{match.group(3)} (drift from fp32: {match.group(2)})")
     batch = ", also at a second batch size" if any("at the second batch size: PASS" in line for line in lines) else ""
     rerun = "" if tests.stat().st_mtime_ns > log.stat().st_mtime_ns else " (inputs unchanged: last run's result)"
     tested = tests.read_text(encoding="utf-8").splitlines()[-1]

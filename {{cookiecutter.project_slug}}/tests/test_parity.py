@@ -64,7 +64,9 @@ def test_runner_reports_a_mismatch(runner: Path, artifacts: Path, formats: list[
     """When the recorded output is not what the model computes, ts-infer fails and names the max abs diff."""
     expected, numbers = artifact_format.load_tensors(artifacts / formats[0].expected())
     first = next(iter(expected))
-    wrong = {name: tensor + 1 if name == first else tensor for name, tensor in expected.items()}
+    # off by 1, and by more than the tolerance at the output's own scale (parity's rule), however large it is
+    beyond = 1 + 10 * (numbers["atol"] + numbers["rtol"] * (artifact_format.largest(expected[first]) or 0.0))
+    wrong = {name: tensor + beyond if name == first else tensor for name, tensor in expected.items()}
     artifact_format.save_tensors(tmp_path / "wrong.pt", wrong, **numbers)
     model = artifacts / formats[0].model_file
     result = run(runner, model, "--input", artifacts / "input.pt", "--expect", tmp_path / "wrong.pt")

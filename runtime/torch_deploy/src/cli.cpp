@@ -42,6 +42,8 @@
 #include <string>
 #include <vector>
 
+#include "detail.h"
+
 namespace {
 
 // The program's name in messages (set from argv[0] by run_command_line).
@@ -212,7 +214,17 @@ int classify_images(const torch_deploy::Model& model, const Options& options, in
       }
       return print_bench(model, {input}, options);
     }
-    const std::vector<torch_deploy::Prediction> predictions = model.classify(input, k);
+    const std::vector<at::Tensor> outputs = model.run({input});
+    if (outputs.empty() || !torch_deploy::is_scores(outputs.front())) {  // a segmentation, say: what each output holds
+      const std::vector<std::string>& names = model.output_names();
+      std::cout << path << ": outputs (not class scores)\n";
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        const std::string name = i < names.size() ? names[i] : "output_" + std::to_string(i);
+        std::cout << "  " << torch_deploy::summarize_output(name, outputs[i], model.class_names(), k) << "\n";
+      }
+      continue;
+    }
+    const std::vector<torch_deploy::Prediction> predictions = model.top_classes(outputs.front(), k);
     std::cout << path << ": top-" << predictions.size() << "\n" << std::fixed << std::setprecision(4);
     for (const torch_deploy::Prediction& prediction : predictions) {
       std::cout << "  " << prediction.probability << "  " << prediction.index;
@@ -291,17 +303,15 @@ int run(const Options& options) {
     std::cout << "\nDONE\n";
     return 0;
   }
-  const torch_deploy::Report report =
+  torch_deploy::Report report =
       torch_deploy::compare(outputs, expected->tensors, options.atol.value_or(expected->number("atol", 1e-4)),
                             options.rtol.value_or(expected->number("rtol", 1e-4)), top_k);
-  const bool bf16 = model.precision() == torch_deploy::Precision::bf16;
-  std::cout << (bf16 ? "parity in bf16: " : "parity: ") << report.describe(expected->names);
   if (!options.drift_from.empty()) {
-    const torch_deploy::TensorFile reference = torch_deploy::load_tensors(options.drift_from);
-    std::cout << "; drift from " << options.drift_from << ": "
-              << torch_deploy::drift(outputs, reference.tensors, top_k).describe();
+    report.drift = torch_deploy::drift(outputs, torch_deploy::load_tensors(options.drift_from).tensors, top_k);
+    report.drift_from = options.drift_from;
   }
-  std::cout << "\n";
+  const bool bf16 = model.precision() == torch_deploy::Precision::bf16;
+  std::cout << (bf16 ? "parity in bf16: " : "parity: ") << report.describe(expected->names) << "\n";
   return report.pass ? 0 : 1;
 }
 
@@ -324,14 +334,36 @@ void print_outputs(std::ostream& out, const std::vector<at::Tensor>& outputs, co
       out << top_k_indices(output, top_k)[0] << "\n";
       continue;
     }
-    out << name << " " << output.sizes() << " " << output.scalar_type();
-    if (output.numel() > 0) {
-      const at::Tensor values = output.to(at::kDouble);
-      out << " min " << format_number(values.min().item<double>()) << " max "
-          << format_number(values.max().item<double>()) << " mean " << format_number(values.mean().item<double>());
-    }
-    out << "\n";
+    out << summarize_output(name, output, {}, top_k) << "\n";
   }
+}
+
+std::string summarize_output(const std::string& name, const at::Tensor& output,
+                             const std::vector<std::string>& class_names, int64_t k) {
+  std::ostringstream out;
+  out << name << " " << output.sizes() << " " << output.scalar_type();
+  if (output.numel() == 0) {
+    return out.str();
+  }
+  const at::Tensor values = output.to(at::kDouble);
+  out << " min " << format_number(values.min().item<double>()) << " max " << format_number(values.max().item<double>())
+      << " mean " << format_number(values.mean().item<double>());
+  if (output.dim() == 4 && output.is_floating_point() && output.size(1) > 1) {
+    const int64_t classes = output.size(1);
+    const at::Tensor counts = values[0].argmax(0).flatten().bincount({}, classes);
+    const auto [shown, indices] = counts.topk(std::min(std::max<int64_t>(k, 1), classes));
+    const double pixels = static_cast<double>(values[0][0].numel());
+    out << "; per pixel:" << std::fixed << std::setprecision(1);
+    for (int64_t i = 0; i < shown.size(0) && shown[i].item<int64_t>() > 0; ++i) {
+      const int64_t index = indices[i].item<int64_t>();
+      out << (i ? ", " : " ") << index;
+      if (index < static_cast<int64_t>(class_names.size())) {
+        out << " " << class_names[static_cast<size_t>(index)];
+      }
+      out << " " << 100.0 * static_cast<double>(shown[i].item<int64_t>()) / pixels << "%";
+    }
+  }
+  return out.str();
 }
 
 int run_command_line(int argc, const char* argv[]) {

@@ -45,10 +45,16 @@ Report compare(const std::vector<at::Tensor>& outputs, const std::vector<at::Ten
       return report;
     }
     const at::Tensor diff = actual.sub(wanted).abs();
-    const double output_diff = diff.numel() > 0 ? diff.max().item<double>() : 0.0;
+    const bool empty = diff.numel() == 0;
+    const double output_diff = empty ? 0.0 : diff.max().item<double>();
+    const bool floating = expected[i].is_floating_point();
+    const std::optional<double> scale =
+        floating && !empty ? std::optional(wanted.abs().max().item<double>()) : std::nullopt;
     report.output_diffs.push_back(output_diff);
+    report.scales.push_back(scale);
     report.max_abs_diff = std::max(report.max_abs_diff, output_diff);
-    report.close = report.close && diff.le(wanted.abs().mul(rtol).add(atol)).all().item<bool>();
+    // `<=` is false for NaN, so a NaN anywhere fails; an output that is not floating-point must be equal.
+    report.close = report.close && (floating ? output_diff <= atol + rtol * scale.value_or(0.0) : output_diff == 0.0);
     if (top_k > 0 && is_scores(outputs[i])) {
       report.same_top_k = report.same_top_k && top_k_indices(actual, top_k).equal(top_k_indices(wanted, top_k));
     }
@@ -56,6 +62,16 @@ Report compare(const std::vector<at::Tensor>& outputs, const std::vector<at::Ten
   report.first_is_scores = !outputs.empty() && is_scores(outputs.front());
   report.pass = report.close && report.same_top_k;
   return report;
+}
+
+std::pair<double, std::ptrdiff_t> Report::relative_diff() const {
+  std::pair<double, std::ptrdiff_t> largest{0.0, -1};
+  for (size_t i = 0; i < scales.size(); ++i) {
+    if (scales[i] && *scales[i] > 0 && (largest.second < 0 || output_diffs[i] / *scales[i] > largest.first)) {
+      largest = {output_diffs[i] / *scales[i], static_cast<std::ptrdiff_t>(i)};
+    }
+  }
+  return largest;
 }
 
 std::string Report::describe(const std::vector<std::string>& names) const {
@@ -76,10 +92,28 @@ std::string Report::describe(const std::vector<std::string>& names) const {
   if (top_k > 0 && first_is_scores) {
     out << ", top-" << top_k << (same_top_k ? " identical to Python" : " differs from Python");
   }
-  if (output_diffs.size() > 1) {
+  const bool several = output_diffs.size() > 1;
+  if (several) {
     out << "; per output: ";
     for (size_t i = 0; i < output_diffs.size(); ++i) {
       out << (i ? ", " : "") << name(i) << " " << format_number(output_diffs[i]);
+    }
+  }
+  if (drift) {
+    out << "; drift from " << drift_from << ": " << drift->describe();
+  }
+  const auto [relative, at] = relative_diff();
+  if (at >= 0) {
+    out << "; relative diff " << format_number(relative) << " of " << (several ? name(at) + "'s " : "the ")
+        << "largest |expected| " << format_number(*scales[at]);
+  }
+  // A reference this small passes on atol alone, whatever the model computes: say so rather than pass in silence.
+  for (size_t i = 0; i < scales.size(); ++i) {
+    if (scales[i] && *scales[i] < atol) {
+      out << "; note: " << (several ? name(i) + "'s" : "the output's") << " largest |value| is "
+          << format_number(*scales[i]) << ", below atol, so this check cannot tell it from zero (verify with trained "
+          << "weights, or set a smaller \"atol\" in deploy.json)";
+      break;
     }
   }
   return out.str();

@@ -446,7 +446,14 @@ std::vector<Prediction> Model::classify(const at::Tensor& input, int64_t k) cons
     throw Error(impl_->path + ": the model's first output is not (batch, classes) scores; classifying images " +
                 "needs a classifier");
   }
-  const at::Tensor probabilities = outputs.front()[0].to(at::kDouble).softmax(0);
+  return top_classes(outputs.front(), k);
+}
+
+std::vector<Prediction> Model::top_classes(const at::Tensor& scores, int64_t k) const {
+  if (!is_scores(scores) || scores.size(0) == 0) {
+    throw Error(impl_->path + ": an output of shape " + c10::str(scores.sizes()) + " is not (batch, classes) scores");
+  }
+  const at::Tensor probabilities = scores[0].to(at::kDouble).softmax(0);
   const auto [values, indices] = probabilities.topk(std::min(std::max<int64_t>(k, 1), probabilities.size(0)));
   std::vector<Prediction> predictions;
   for (int64_t i = 0; i < values.size(0); ++i) {

@@ -142,6 +142,9 @@ class Model {
   std::vector<Prediction> classify(const std::string& image_path, int64_t k) const;
   // The same for an input already made by image_input().
   std::vector<Prediction> classify(const at::Tensor& input, int64_t k) const;
+  // The k most probable classes of a classifier's first output `scores` (batch, classes), first row, with their names;
+  // what classify() returns from run()'s first output.
+  std::vector<Prediction> top_classes(const at::Tensor& scores, int64_t k) const;
 
  private:
   struct Impl;
