@@ -194,8 +194,8 @@ def torchvision_model(spec: str, weights: str, folder: Path) -> tuple[torch.nn.M
     segmentation = torchvision.models.list_models(module=torchvision.models.segmentation)
     if arch not in known + segmentation:
         raise ExportError(
-            f"model={spec}: torchvision {torchvision.__version__} has no classification or segmentation model "
-            f"{arch!r}; pick one of: {', '.join(sorted(known)[:12])}, ... or {', '.join(sorted(segmentation)[:3])}, ..."
+            f"model={spec}: torchvision {torchvision.__version__} has no classification model {arch!r}; pick one of: "
+            f"{', '.join(sorted(known)[:12])}, ..., or a segmentation model: {', '.join(sorted(segmentation)[:3])}, ..."
         )
     options = torchvision.models.get_model_weights(arch)
     # A segmentation model built without weights would download its backbone's ImageNet weights: random means all.
@@ -489,11 +489,56 @@ def export_torchscript(
     else:
         exported, method = export_model(source.model, config["export_method"], list(inputs.values()))
         made_by = {"script": "scripted", "trace": "traced"}[method]
+    check_operators(exported)
     # model.pt records the names of the outputs the exported model returns (C++ sees those).
     output_names = [name for name, _ in run_exported(exported, inputs, "export check")]
     exported.save(str(folder / FORMATS["torchscript"].model_file), _extra_files=describe(output_names))
     reloaded = torch.jit.load(str(folder / FORMATS["torchscript"].model_file))  # what C++ loads, not the module
     return Exported(reloaded, made_by)
+
+
+def registration(operator: str) -> str:
+    """The file an operator was registered from, as torch's dispatcher recorded it ("" when it does not say)."""
+    try:
+        record = torch._C._dispatch_dump(operator)
+    except RuntimeError:
+        return ""
+    prefix = "debug: registered at "
+    return next((line[len(prefix) :] for line in record.splitlines() if line.startswith(prefix)), "")
+
+
+def check_operators(module: torch.jit.ScriptModule) -> None:
+    """The C++ runner has libtorch's operators only: a TorchScript model calling another library's is refused here, in
+    one line, rather than at C++'s load. libtorch's own are those registered from the source tree aten::add was."""
+    libtorch = registration("aten::add.Tensor").split("/aten/")[0]
+    foreign = {}
+    for operator in torch.jit.export_opnames(module):
+        if operator.split("::")[0] not in ("aten", "prim"):
+            where = registration(operator)
+            if not (libtorch and where.startswith(libtorch)):
+                foreign[operator.split(".")[0]] = where
+    if not foreign:
+        return
+    named = ", ".join(foreign)
+    vision = [op for op in foreign if op.startswith("torchvision::")]
+    if vision:
+        raise ExportError(
+            f"the model calls torchvision's C++ operators ({', '.join(vision)}), which the C++ runner does not register "
+            "(torchvision's Python package does, for Python only); deploy a model that does not call torchvision.ops "
+            "(a classifier or a segmentation model: detectors are not supported yet)"
+        )
+    in_python = [op for op, where in foreign.items() if where.split(":")[0].endswith(".py")]
+    if in_python:
+        raise ExportError(
+            f"the model calls the operator {in_python[0]}, which is defined in Python (torch.library) and so in no C++ "
+            "program; write its kernel in C++ (TORCH_LIBRARY) and link it into ts-infer, or compute it with torch "
+            "operations in the model"
+        )
+    print(
+        f"note: the model calls {named}, registered outside libtorch ({next(iter(foreign.values())) or 'unknown'}): "
+        "link the library that registers them into ts-infer (CMakeLists.txt: target_link_libraries(ts-infer PRIVATE "
+        "-Wl,--no-as-needed <library>)), or the runner cannot load the model"
+    )
 
 
 # AOTInductor's settings, measured on resnet18 (batch 1, 2 threads; tsgen's docs/formats.md): freezing (weights become

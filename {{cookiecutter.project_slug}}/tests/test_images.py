@@ -243,35 +243,6 @@ def top_k(output: str) -> dict[str, list[tuple[float, int, str]]]:
     return blocks
 
 
-@pytest.fixture(scope="module")
-def classifier(artifacts: Path, formats: list) -> bool:
-    """Whether the model is a classifier: its first output, as export.py recorded it, is (batch, classes) scores."""
-    first = next(iter(artifact_format.load_tensors(artifacts / formats[0].expected())[0].values()))
-    return artifact_format.is_scores(first)
-
-
-def test_cpp_classifies_images_as_python_does(
-    images: dict[str, Path], image_runner: Path, model_file: Path, classifier: bool, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The same classes, names and probabilities (to the printed 4 decimals, +-1e-4) for the images of given sizes
-    (the decoding cases add nothing here: their inputs are equal), with the class names export.py saved in the model."""
-    if not classifier:
-        pytest.skip("not a classifier (its first output is not (batch, classes) scores): the outputs test applies")
-    paths = [str(path) for name, path in images.items() if IMAGES[name][0]]
-    # In fp32, as Python runs the model (a bf16 project's default precision would round the probabilities).
-    result = run(image_runner, model_file, "--precision", "fp32", *[arg for path in paths for arg in ("--image", path)])
-    assert result.returncode == 0, result.stderr
-    assert predict.main(["--model", str(model_file), *paths]) == 0
-    cpp, python = top_k(result.stdout), top_k(capsys.readouterr().out)
-    assert list(cpp) == list(python) == paths
-    _, _, names = predict.load_model(model_file)
-    for path in paths:
-        assert [(index, name) for _, index, name in cpp[path]] == [(index, name) for _, index, name in python[path]]
-        assert all(abs(a - b) <= 1.01e-4 for (a, _, _), (b, _, _) in zip(cpp[path], python[path], strict=True))
-        if names:
-            assert all(name == names[index] for _, index, name in cpp[path])
-
-
 def summaries(output: str) -> dict[str, dict[str, tuple[str, list[float], dict[int, float]]]]:
     """The "FILE: outputs (not class scores)" blocks of ts-infer --image and predict.py, parsed: per file, per output
     its shape and dtype, its min, max and mean, and its per-pixel class shares (percent, by class index)."""
@@ -292,20 +263,25 @@ def summaries(output: str) -> dict[str, dict[str, tuple[str, list[float], dict[i
     return blocks
 
 
-def test_cpp_describes_a_non_classifiers_outputs_as_python_does(
-    images: dict[str, Path], image_runner: Path, model_file: Path, classifier: bool, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A model that is not a classifier (a segmentation, say): ts-infer --image and predict.py print, per image, one
-    line per output with the same name, shape and dtype, the same min, max and mean (to float rounding and the printed
-    four digits) and, for a segmentation's scores, the same most frequent class per pixel and shares within a point."""
-    if classifier:
-        pytest.skip("a classifier: the classification test applies")
-    paths = [str(path) for name, path in images.items() if IMAGES[name][0]]
-    result = run(image_runner, model_file, "--precision", "fp32", *[arg for path in paths for arg in ("--image", path)])
-    assert result.returncode == 0, result.stderr
-    assert predict.main(["--model", str(model_file), *paths]) == 0
-    cpp, python = summaries(result.stdout), summaries(capsys.readouterr().out)
-    assert list(cpp) == list(python) == paths, result.stdout
+def assert_same_classes(cpp_output: str, python_output: str, paths: list[str], model_file: Path) -> None:
+    """The same classes, names and probabilities (to the printed 4 decimals, +-1e-4), with the class names export.py
+    saved in the model."""
+    cpp, python = top_k(cpp_output), top_k(python_output)
+    assert list(cpp) == list(python) == paths
+    _, _, names = predict.load_model(model_file)
+    for path in paths:
+        assert [(index, name) for _, index, name in cpp[path]] == [(index, name) for _, index, name in python[path]]
+        assert all(abs(a - b) <= 1.01e-4 for (a, _, _), (b, _, _) in zip(cpp[path], python[path], strict=True))
+        if names:
+            assert all(name == names[index] for _, index, name in cpp[path])
+
+
+def assert_same_summaries(cpp_output: str, python_output: str, paths: list[str]) -> None:
+    """One line per output with the same name, shape and dtype, the same min, max and mean (to float rounding and
+    the printed four digits) and, for a segmentation's scores, the same most frequent class per pixel and shares
+    within a point."""
+    cpp, python = summaries(cpp_output), summaries(python_output)
+    assert list(cpp) == list(python) == paths, cpp_output
     for path in paths:
         assert list(cpp[path]) == list(python[path]) and cpp[path], (cpp[path], python[path])
         for name, (kind, numbers, shares) in cpp[path].items():
@@ -317,6 +293,31 @@ def test_cpp_describes_a_non_classifiers_outputs_as_python_does(
             if shares:
                 assert next(iter(shares)) == next(iter(their_shares)), (shares, their_shares)
                 assert all(abs(share - their_shares.get(index, 0.0)) <= 1.0 for index, share in shares.items())
+
+
+@pytest.fixture(scope="module")
+def classifier(artifacts: Path, formats: list) -> bool:
+    """Whether the model is a classifier: its first output, as export.py recorded it, is (batch, classes) scores."""
+    first = next(iter(artifact_format.load_tensors(artifacts / formats[0].expected())[0].values()))
+    return artifact_format.is_scores(first)
+
+
+def test_cpp_answers_images_as_python_does(
+    images: dict[str, Path], image_runner: Path, model_file: Path, classifier: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ts-infer --image and predict.py give the same answer for the images of given sizes (the decoding cases add
+    nothing here: their inputs are equal): a classifier's top-k, or for another model (a segmentation, say) what each
+    output holds."""
+    paths = [str(path) for name, path in images.items() if IMAGES[name][0]]
+    # In fp32, as Python runs the model (a bf16 project's default precision would round the probabilities).
+    result = run(image_runner, model_file, "--precision", "fp32", *[arg for path in paths for arg in ("--image", path)])
+    assert result.returncode == 0, result.stderr
+    assert predict.main(["--model", str(model_file), *paths]) == 0
+    python = capsys.readouterr().out
+    if classifier:
+        assert_same_classes(result.stdout, python, paths, model_file)
+    else:
+        assert_same_summaries(result.stdout, python, paths)
 
 
 def test_unreadable_images_fail_in_one_line(

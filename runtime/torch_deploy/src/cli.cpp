@@ -311,6 +311,7 @@ int run(const Options& options) {
     report.drift_from = options.drift_from;
   }
   const bool bf16 = model.precision() == torch_deploy::Precision::bf16;
+  report.show_scale = !bf16;
   std::cout << (bf16 ? "parity in bf16: " : "parity: ") << report.describe(expected->names) << "\n";
   return report.pass ? 0 : 1;
 }

@@ -67,8 +67,9 @@ Report compare(const std::vector<at::Tensor>& outputs, const std::vector<at::Ten
 std::pair<double, std::ptrdiff_t> Report::relative_diff() const {
   std::pair<double, std::ptrdiff_t> largest{0.0, -1};
   for (size_t i = 0; i < scales.size(); ++i) {
-    if (scales[i] && *scales[i] > 0 && (largest.second < 0 || output_diffs[i] / *scales[i] > largest.first)) {
-      largest = {output_diffs[i] / *scales[i], static_cast<std::ptrdiff_t>(i)};
+    const std::optional<double>& scale = scales[i];
+    if (scale && *scale > 0 && (largest.second < 0 || output_diffs[i] / *scale > largest.first)) {
+      largest = {output_diffs[i] / *scale, static_cast<std::ptrdiff_t>(i)};
     }
   }
   return largest;
@@ -102,16 +103,20 @@ std::string Report::describe(const std::vector<std::string>& names) const {
   if (drift) {
     out << "; drift from " << drift_from << ": " << drift->describe();
   }
+  if (!show_scale) {
+    return out.str();
+  }
   const auto [relative, at] = relative_diff();
   if (at >= 0) {
     out << "; relative diff " << format_number(relative) << " of " << (several ? name(at) + "'s " : "the ")
-        << "largest |expected| " << format_number(*scales[at]);
+        << "largest |expected| " << format_number(scales[at].value_or(0.0));
   }
   // A reference this small passes on atol alone, whatever the model computes: say so rather than pass in silence.
   for (size_t i = 0; i < scales.size(); ++i) {
-    if (scales[i] && *scales[i] < atol) {
+    const std::optional<double>& scale = scales[i];
+    if (scale && *scale < atol) {
       out << "; note: " << (several ? name(i) + "'s" : "the output's") << " largest |value| is "
-          << format_number(*scales[i]) << ", below atol, so this check cannot tell it from zero (verify with trained "
+          << format_number(*scale) << ", below atol, so this check cannot tell it from zero (verify with trained "
           << "weights, or set a smaller \"atol\" in deploy.json)";
       break;
     }

@@ -51,6 +51,9 @@ struct Report {
   // Set by the caller that measured it: the drift from another precision's outputs, and the file they came from.
   std::optional<Drift> drift;
   std::string drift_from;
+  // Whether the line gives the relative diff and the note on outputs below atol. The bf16 check turns it off: its
+  // tolerance is measured at the outputs' scale, and the fp32 check of the same outputs gives both.
+  bool show_scale = true;
 
   // The largest relative difference over the floating-point outputs (max abs diff / largest |expected|), and the
   // index of its output; -1 when no floating-point output has a nonzero scale.
@@ -58,8 +61,9 @@ struct Report {
 
   // The parity line: "PASS: max abs diff 4.768e-07 within (atol 1.000e-04, rtol 1.000e-04), top-5 identical to
   // Python", with several outputs "; per output: <name> <diff>, ...", with a drift "; drift from <file>: ...", then
-  // "; relative diff 1.234e-07 of the largest |expected| 3.862e+00" and, when a floating-point output's largest
-  // |value| is below atol, a note that the check cannot tell that output from zero. Or "FAIL: ..." with the reason.
+  // (show_scale) "; relative diff 1.234e-07 of the largest |expected| 3.862e+00" and, when a floating-point output's
+  // largest |value| is below atol, a note that the check cannot tell that output from zero. Or "FAIL: ..." with the
+  // reason.
   // `names` are the outputs' names (TensorFile::names of the expected file).
   std::string describe(const std::vector<std::string>& names) const;
 };
