@@ -42,8 +42,6 @@
 #include <string>
 #include <vector>
 
-#include "detail.h"
-
 namespace {
 
 // The program's name in messages (set from argv[0] by run_command_line).
