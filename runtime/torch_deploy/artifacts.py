@@ -369,7 +369,7 @@ def within(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: floa
     """The parity rule, the same as the C++ runner's (torch_deploy::compare): a floating-point output is within
     atol + rtol * its reference's largest |value| (float32 rounding grows with the magnitude of what is summed, so
     logits near 4e11 that differ by 1e5 are right), any other output is equal. A NaN fails."""
-    diff = (actual.double() - expected.double()).abs().max().item() if expected.numel() else 0.0
+    diff = output_diff(actual, expected)
     scale = largest(expected)
     if scale is None:
         return diff == 0.0
@@ -378,11 +378,7 @@ def within(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: floa
 
 def relative_diff(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> float | None:
     """The largest max-abs-diff / largest-|expected| over the floating-point outputs; None when none has a scale."""
-    ratios = [
-        (a.double() - e.double()).abs().max().item() / scale
-        for a, e in zip(actual, expected, strict=True)
-        if (scale := largest(e))
-    ]
+    ratios = [output_diff(a, e) / scale for a, e in zip(actual, expected, strict=True) if (scale := largest(e))]
     return max(ratios, default=None)
 
 
@@ -431,7 +427,9 @@ def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: floa
 
 def max_abs_diff(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> float:
     """The largest absolute difference over all output tensors (of equal shapes)."""
-    return max(
-        ((a.double() - e.double()).abs().max().item() for a, e in zip(actual, expected, strict=True) if a.numel()),
-        default=0.0,
-    )
+    return max((output_diff(a, e) for a, e in zip(actual, expected, strict=True)), default=0.0)
+
+
+def output_diff(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """The largest absolute difference of one output (of equal shapes; 0 for an empty one; NaN stays NaN)."""
+    return (actual.double() - expected.double()).abs().max().item() if expected.numel() else 0.0

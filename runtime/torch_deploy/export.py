@@ -294,16 +294,18 @@ def make_inputs(specs: list[dict], seed: int) -> dict[str, torch.Tensor]:
     """The reference inputs of deploy.json's "inputs", from one seeded generator: floats uniform in [0, 1) like
     the tutorial's dummy image, integers in [0, 10) (valid indices for any embedding), booleans fair coin flips."""
     generator = torch.Generator().manual_seed(seed)
-    inputs = {}
-    for spec in specs:
-        shape, dtype = spec["shape"], DTYPES[spec["dtype"]]
-        if dtype.is_floating_point:
-            inputs[spec["name"]] = torch.rand(shape, generator=generator).to(dtype)
-        elif dtype == torch.bool:
-            inputs[spec["name"]] = torch.rand(shape, generator=generator) > 0.5
-        else:
-            inputs[spec["name"]] = torch.randint(0, 10, shape, generator=generator, dtype=dtype)
-    return inputs
+    return {spec["name"]: random_tensor(spec["shape"], DTYPES[spec["dtype"]], generator) for spec in specs}
+
+
+def random_tensor(
+    shape: list[int] | torch.Size, dtype: torch.dtype, generator: torch.Generator, integers: tuple[int, int] = (0, 10)
+) -> torch.Tensor:
+    """One random input: floats uniform in [0, 1), integers in [low, high), booleans fair coin flips."""
+    if dtype.is_floating_point:
+        return torch.rand(shape, generator=generator).to(dtype)
+    if dtype == torch.bool:
+        return torch.rand(shape, generator=generator) > 0.5
+    return torch.randint(*integers, shape, generator=generator, dtype=dtype)
 
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -455,16 +457,12 @@ def other_inputs(inputs: list[torch.Tensor], seed: int = 1) -> list[torch.Tensor
     """Inputs of the same shapes and dtypes as ``inputs`` with other values: floats uniform in [0, 1), integers within
     the range the given ones span (token ids stay in the vocabulary), booleans fair coin flips."""
     generator = torch.Generator().manual_seed(seed)
-    others = []
-    for tensor in inputs:
-        if tensor.is_floating_point():
-            others.append(torch.rand(tensor.shape, generator=generator).to(tensor.dtype))
-        elif tensor.dtype == torch.bool:
-            others.append(torch.rand(tensor.shape, generator=generator) < 0.5)
-        else:
-            low, high = (int(tensor.min()), int(tensor.max()) + 1) if tensor.numel() else (0, 1)
-            others.append(torch.randint(low, high, tensor.shape, generator=generator, dtype=tensor.dtype))
-    return others
+
+    def span(tensor: torch.Tensor) -> tuple[int, int]:
+        integer = tensor.numel() and not tensor.is_floating_point() and tensor.dtype != torch.bool
+        return (int(tensor.min()), int(tensor.max()) + 1) if integer else (0, 1)
+
+    return [random_tensor(t.shape, t.dtype, generator, span(t)) for t in inputs]
 
 
 @dataclass

@@ -12,6 +12,7 @@ import torch
 
 from tests.conftest import lane_python, run
 from tests.with_build.conftest import generated, make
+from tests.with_build.test_images import write_png
 
 pytestmark = pytest.mark.e2e
 
@@ -57,14 +58,6 @@ def make():
 """
 
 
-def write_png(path: Path) -> Path:
-    from PIL import Image
-
-    pixels = (torch.rand(300, 400, 3, generator=torch.Generator().manual_seed(0)) * 255).byte()
-    Image.frombytes("RGB", (400, 300), bytes(pixels.flatten().tolist())).save(path)
-    return path
-
-
 def test_a_torchvision_segmentation_model_verifies_and_predicts(tmp_path: Path) -> None:
     """torchvision:lraspp_mobilenet_v3_large (a dict output, "out": per-pixel scores of the 21 VOC classes) verifies
     with the project's own tests, which run the non-classifier's image test and skip the classifier's; make predict
@@ -74,7 +67,7 @@ def test_a_torchvision_segmentation_model_verifies_and_predicts(tmp_path: Path) 
     assert made.verify.returncode == 0, made.verify.stdout
     assert any(line.startswith("parity: PASS: ") for line in made.verify.stdout.splitlines()), made.verify.stdout
     assert made.verify.stdout.splitlines()[-1].startswith("verify: PASS: ")
-    image = write_png(tmp_path / "street.png")
+    image = write_png(tmp_path / "street.png", 300, 400, seed=0)
     predicted = make(made.path, "predict", f"IMAGE={image}")
     assert predicted.returncode == 0, predicted.stdout
     lines = predicted.stdout.splitlines()
