@@ -30,6 +30,7 @@ The C++ side parses these files too (the runtime's src/): a change here is a cha
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import warnings
 import zipfile
@@ -80,6 +81,20 @@ def jit_quietly() -> Iterator[None]:
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         yield
+
+
+def load_torchscript(path: Path, extras: dict[str, Any] | None = None) -> torch.jit.ScriptModule:
+    """torch.jit.load, quietly; a model calling torchvision's operators (a detector) gets them registered first, as
+    the C++ runtime does: torchvision's Python package registers them on import, and nothing here imports it else."""
+    with jit_quietly():
+        try:
+            return torch.jit.load(str(path), _extra_files=extras if extras is not None else {})
+        except RuntimeError as err:
+            if "Unknown builtin op: torchvision::" not in str(err) or importlib.util.find_spec("torchvision") is None:
+                raise
+        import torchvision  # noqa: F401
+
+        return torch.jit.load(str(path), _extra_files=extras if extras is not None else {})
 
 
 @dataclass
@@ -227,8 +242,7 @@ def load_model(path: Path) -> Deployed:
     else:
         extras: dict[str, Any] = {DEPLOY_FILE: "", PREPROCESS_FILE: "", CLASSES_FILE: ""}  # filled with bytes
         try:
-            with jit_quietly():
-                model = torch.jit.load(str(path), _extra_files=extras).eval()
+            model = load_torchscript(path, extras).eval()
         except (RuntimeError, ValueError) as err:
             raise DeployError(f"{path}: cannot load it as a TorchScript model ({err}); run make export") from err
         texts = {name: bytes(value).decode("utf-8") for name, value in extras.items()}
@@ -331,7 +345,7 @@ def run_in_bf16(
     torch.jit.enable_onednn_fusion(True)
     try:
         with jit_quietly(), torch.no_grad():
-            frozen = torch.jit.freeze(torch.jit.load(str(model_file)).eval().to(torch.bfloat16))
+            frozen = torch.jit.freeze(load_torchscript(model_file).eval().to(torch.bfloat16))
             first = float32(named_outputs(frozen(*converted)))
             for _ in range(torch._C._jit_get_num_profiled_runs()):
                 frozen(*converted)
@@ -383,17 +397,27 @@ def relative_diff(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> f
 
 
 def scale_note(expected: list[torch.Tensor], names: list[str], atol: float) -> str:
-    """ "" or, when a floating-point reference output is smaller than atol (which passes it whatever the model
-    computes), the parity line's note that says so and what to do."""
+    """ "" or the parity line's notes on what it cannot check, and what to do: a floating-point reference output
+    smaller than atol (which passes it whatever the model computes), and empty outputs (a detector that found
+    nothing), of which nothing is compared."""
+    note = ""
     for i, tensor in enumerate(expected):
         scale = largest(tensor)
         if scale is not None and scale < atol:
             which = f"{names[i]}'s" if len(expected) > 1 and i < len(names) else "the output's"
-            return (
+            note = (
                 f"; note: {which} largest |value| is {scale:.3e}, below atol, so this check cannot tell it from zero "
                 '(verify with trained weights, or set a smaller "atol" in deploy.json)'
             )
-    return ""
+            break
+    empty = [names[i] if i < len(names) else f"output_{i}" for i, tensor in enumerate(expected) if not tensor.numel()]
+    if empty:
+        note += (
+            f"; note: {', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty, so nothing of "
+            f"{'it' if len(empty) == 1 else 'them'} is compared (a detector that found nothing: verify with trained "
+            "weights and an image with objects in it)"
+        )
+    return note
 
 
 def agreement(actual: list[torch.Tensor], expected: list[torch.Tensor], names: list[str], atol: float) -> str:

@@ -164,6 +164,59 @@ def installed_version(python: str, package: str) -> str | None:
     return match.group(1) if match else "unknown"
 
 
+# What torchvision's operator library NEEDs that the runtime loads itself or a process already has: libtorch's
+# libraries (linked, or stood in for: see the runtime's src/operators.cpp) and the C and C++ runtime.
+_PROVIDED_RE = re.compile(
+    r"^(libtorch|libc10|libtorch_cpu|libtorch_python|libtorch_cuda|libc10_cuda|libc|libm|libdl|"
+    r"libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[-_.a-z0-9]*)\.so"
+)
+
+
+def needed_libraries(library: Path) -> list[str]:
+    """The DT_NEEDED entries of a 64-bit little-endian ELF shared library (what ``readelf -d`` lists as NEEDED)."""
+    import struct
+
+    data = library.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return []
+    (section_offset,) = struct.unpack_from("<Q", data, 0x28)  # e_shoff
+    section_size, section_count = struct.unpack_from("<HH", data, 0x3A)  # e_shentsize, e_shnum
+    sections = [
+        struct.unpack_from("<IIQQQQIIQQ", data, section_offset + i * section_size) for i in range(section_count)
+    ]
+    needed = []
+    for _, kind, _, _, offset, size, link, _, _, entry_size in sections:
+        if kind != 6:  # SHT_DYNAMIC; its sh_link is the string table its names are in
+            continue
+        strings = sections[link][4]
+        for at in range(offset, offset + size, entry_size):
+            tag, value = struct.unpack_from("<qQ", data, at)
+            if tag == 1:  # DT_NEEDED
+                needed.append(data[strings + value : data.index(b"\0", strings + value)].decode())
+    return needed
+
+
+def torchvision_operators(python: str) -> dict[str, str]:
+    """torchvision's C++ operator library for interpreter ``python`` (empty values when it has none), its version,
+    and the libraries of the wheel it NEEDs that nothing loads for it (the CUDA wheel's libcudart), ;-separated."""
+    folder = package_folder(python, "torchvision")
+    names = ("_C_stable.so", "_C.so")  # the stable-ABI library (0.25 and later), else the one of torch's own ABI
+    library = next((folder / name for name in names if (folder / name).is_file()), None) if folder else None
+    if folder is None or library is None:
+        return {"torchvision_version": "", "torchvision_ops": "", "torchvision_companions": ""}
+    wheel_libraries = [folder.parent / "torch" / "lib", *sorted((folder.parent / "nvidia").glob("*/lib"))]
+    companions = []
+    for name in needed_libraries(library):
+        found = next((d / name for d in wheel_libraries if (d / name).is_file()), None)
+        if found is not None and not _PROVIDED_RE.match(name):
+            companions.append(str(found))
+    return {
+        "torchvision_version": installed_version(python, "torchvision") or "",
+        "torchvision_ops": str(library),
+        "torchvision_companions": ";".join(companions),
+    }
+
+
 def torch_package_of(python: str) -> Path | None:
     """The ``torch`` package folder of interpreter ``python`` (a libtorch prefix)."""
     return package_folder(python, "torch")
@@ -466,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     exporter = torch_version_of(args.python) if args.python else None
     verdict = agreement(exporter, libtorch, args.python)
     data.update(python_torch=exporter, agreement=verdict.level, agreement_message=verdict.message)
+    data.update(torchvision_operators(args.python or sys.executable))
     print(json.dumps(data))
     return 0
 

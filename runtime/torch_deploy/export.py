@@ -59,6 +59,7 @@ from torch_deploy.artifacts import (
     flatten,
     is_scores,
     load_package,
+    load_torchscript,
     max_abs_diff,
     named_outputs,
     native_bf16,
@@ -118,7 +119,8 @@ def report_warnings(caught: list[warnings.WarningMessage], exporting_torchscript
     """Show the warnings that are not torch.jit's deprecation notices; count those in one note."""
     jit = [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning)) and "jit" in w.filename]
     for other in caught:
-        if other not in jit:
+        # torchvision's detectors say, scripted, that they return (losses, detections): OneImageDetector knows
+        if other not in jit and "(Losses, Detections) tuple in scripting" not in str(other.message):
             warnings.showwarning(other.message, other.category, other.filename, other.lineno)
     if jit and exporting_torchscript:
         print(
@@ -137,6 +139,7 @@ class Source:
     examples: list[torch.Tensor] | None = None
     already_torchscript: bool = False
     recipe: Any = None  # a torchvision model's weights entry: its training transforms and category names
+    detector: bool = False  # its outputs are one image's detections (boxes, labels, scores), not class scores
 
 
 def build_model(config: dict, seed: int) -> Source:
@@ -146,16 +149,22 @@ def build_model(config: dict, seed: int) -> Source:
     torch.manual_seed(seed)
     if spec.startswith("torchvision:"):
         model, recipe = torchvision_model(spec, config.get("weights", "none"), folder)
-        return Source(model, recipe=recipe)
+        return Source(model, recipe=recipe, detector=isinstance(model, OneImageDetector))
     if spec.endswith(".pt"):
         file = project_file(folder, "model", spec)
         try:
-            return Source(torch.jit.load(str(file)).eval(), already_torchscript=True)
+            return Source(load_torchscript(file).eval(), already_torchscript=True)
         except RuntimeError as err:
             raise ExportError(
                 f"model={spec}: not a TorchScript file ({cause_of(err)}); give a torch.jit.save file"
             ) from err
     return factory_model(spec, folder)
+
+
+def top_k_of(source: Source, config: dict) -> int:
+    """How many classes export compares and records: deploy.json's top_k, but 0 for a detector (its scores rank
+    detections, not classes; the runner then prints what each output holds)."""
+    return 0 if source.detector else config["top_k"]
 
 
 def project_file(folder: Path, answer: str, relative: str) -> Path:
@@ -178,9 +187,10 @@ def cause_of(error: BaseException) -> str:
 
 
 def torchvision_model(spec: str, weights: str, folder: Path) -> tuple[torch.nn.Module, Any]:
-    """A torchvision classifier with seeded random weights (none), downloaded ones (DEFAULT or a weights name),
-    or the weights of a local file; and the weights entry whose transforms and categories describe it (the chosen
-    weights, else the architecture's DEFAULT ones: the recipe the architecture is trained with)."""
+    """A torchvision classifier, segmentation model or detector (as a OneImageDetector) with seeded random weights
+    (none), downloaded ones (DEFAULT or a weights name), or the weights of a local file; and the weights entry whose
+    transforms and categories describe it (the chosen weights, else the architecture's DEFAULT ones: the recipe the
+    architecture is trained with)."""
     arch = spec.split(":", 1)[1]
     try:
         import torchvision  # only torchvision models need it
@@ -188,18 +198,45 @@ def torchvision_model(spec: str, weights: str, folder: Path) -> tuple[torch.nn.M
         raise ExportError(
             f"model={spec}: torchvision is not installed for {sys.executable}; pip install torchvision"
         ) from missing
-    # Classifiers and semantic segmentation (a dict of per-pixel class scores, "out" and maybe "aux"); detectors need
-    # torchvision's C++ operators (nms, roi_align), which the runtime does not register yet.
+    # Classifiers, semantic segmentation (a dict of per-pixel class scores, "out" and maybe "aux") and detectors
+    # (behind OneImageDetector: one image in, its detections out; torchvision's operators are loaded in C++).
     known = torchvision.models.list_models(module=torchvision.models)
     segmentation = torchvision.models.list_models(module=torchvision.models.segmentation)
-    if arch not in known + segmentation:
+    detection = torchvision.models.list_models(module=torchvision.models.detection)
+    if arch not in known + segmentation + detection:
         raise ExportError(
             f"model={spec}: torchvision {torchvision.__version__} has no classification model {arch!r}; pick one of: "
-            f"{', '.join(sorted(known)[:12])}, ..., or a segmentation model: {', '.join(sorted(segmentation)[:3])}, ..."
+            f"{', '.join(sorted(known)[:12])}, ..., or a segmentation model: {', '.join(sorted(segmentation)[:3])}, "
+            f"..., or a detection model: {', '.join(sorted(detection)[:3])}, ..."
         )
+    model, recipe = torchvision_weights(arch, weights, folder, backbone=arch in segmentation + detection)
+    return (OneImageDetector(model) if arch in detection else model), recipe
+
+
+class OneImageDetector(torch.nn.Module):
+    """A torchvision detector as a model of one tensor: a batch of one image (1, 3, height, width; values in [0, 1]:
+    the detector resizes and normalises it itself) to that image's detections, a dict of boxes (N, 4; x1, y1, x2, y2
+    in the input's pixels), labels (N) and scores (N), and masks or keypoints for the models that make them."""
+
+    def __init__(self, detector: torch.nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        torch._assert(image.dim() == 4 and image.shape[0] == 1, "a detector takes a batch of one image")
+        if torch.jit.is_scripting():  # scripted, a torchvision detector returns (losses, detections)
+            return self.detector([image[0]])[1][0]
+        return self.detector([image[0]])[0]
+
+
+def torchvision_weights(arch: str, weights: str, folder: Path, backbone: bool) -> tuple[torch.nn.Module, Any]:
+    """torchvision_model()'s model of architecture ``arch`` and its weights entry; ``backbone``: the architecture
+    would download its backbone's ImageNet weights when built without weights (segmentation, detection)."""
+    import torchvision
+
     options = torchvision.models.get_model_weights(arch)
-    # A segmentation model built without weights would download its backbone's ImageNet weights: random means all.
-    unweighted = {"weights": None, **({"weights_backbone": None} if arch in segmentation else {})}
+    # Random means all random: no download of a backbone's weights either.
+    unweighted = {"weights": None, **({"weights_backbone": None} if backbone else {})}
     if weights == "none":
         return torchvision.models.get_model(arch, **unweighted).eval(), options.DEFAULT
     if "/" in weights or weights.endswith((".pt", ".pth", ".ckpt", ".bin")):  # a file, as hooks/answers.py tells
@@ -343,7 +380,10 @@ def image_settings(config: dict, source: Source, inputs: dict[str, torch.Tensor]
         return None
     channels, height, width = image.shape[1:]
     recipe = source.recipe.transforms() if source.recipe is not None else None
-    if recipe is not None:
+    if source.detector:  # its recipe only makes values of [0, 1]: the detector resizes and normalises by itself
+        origin = f"{recipe_name(source.recipe)}, which leaves resizing and normalising to the detector"
+        resize, mean, std, interpolation = max(height, width), [0.0] * 3, [1.0] * 3, "bilinear"
+    elif recipe is not None:
         origin = recipe_name(source.recipe)
         # A classifier's recipe resizes, then crops: scaled to the input size. A segmentation's resizes only (to 520,
         # any shape): here its shorter side to the input's, then the crop to the input's shape.
@@ -491,7 +531,7 @@ def export_torchscript(
     # model.pt records the names of the outputs the exported model returns (C++ sees those).
     output_names = [name for name, _ in run_exported(exported, inputs, "export check")]
     exported.save(str(folder / FORMATS["torchscript"].model_file), _extra_files=describe(output_names))
-    reloaded = torch.jit.load(str(folder / FORMATS["torchscript"].model_file))  # what C++ loads, not the module
+    reloaded = load_torchscript(folder / FORMATS["torchscript"].model_file)  # what C++ loads, not the module
     return Exported(reloaded, made_by)
 
 
@@ -505,26 +545,33 @@ def registration(operator: str) -> str:
     return next((line[len(prefix) :] for line in record.splitlines() if line.startswith(prefix)), "")
 
 
+def called_operators(module: torch.jit.ScriptModule) -> set[str]:
+    """The operators a TorchScript module's forward calls, methods and submodules inlined, in every branch (what
+    torch.jit.export_opnames lists, without failing on the statements mobile modules lack, ``with`` for one)."""
+
+    def walk(block: Any) -> Iterator[str]:
+        for node in block.nodes():
+            yield node.kind()
+            for inner in node.blocks():
+                yield from walk(inner)
+
+    return {kind for kind in walk(module.inlined_graph) if "::" in kind}
+
+
 def check_operators(module: torch.jit.ScriptModule) -> None:
-    """The C++ runner has libtorch's operators only: a TorchScript model calling another library's is refused here, in
-    one line, rather than at C++'s load. libtorch's own are those registered from the source tree aten::add was."""
+    """The C++ runner has libtorch's operators, and torchvision's (loaded from the exporting torchvision's own library
+    when a model calls them): a TorchScript model calling another library's is refused here, in one line, rather than
+    at C++'s load. libtorch's own are those registered from the source tree aten::add was."""
     libtorch = registration("aten::add.Tensor").split("/aten/")[0]
     foreign = {}
-    for operator in torch.jit.export_opnames(module):
-        if operator.split("::")[0] not in ("aten", "prim"):
+    for operator in sorted(called_operators(module)):
+        if operator.split("::")[0] not in ("aten", "prim", "torchvision"):
             where = registration(operator)
             if not (libtorch and where.startswith(libtorch)):
-                foreign[operator.split(".")[0]] = where
+                foreign[operator] = where
     if not foreign:
         return
     named = ", ".join(foreign)
-    vision = [op for op in foreign if op.startswith("torchvision::")]
-    if vision:
-        raise ExportError(
-            f"the model calls torchvision's C++ operators ({', '.join(vision)}), which the C++ runner does not register "
-            "(torchvision's Python package does, for Python only); deploy a model that does not call torchvision.ops "
-            "(a classifier or a segmentation model: detectors are not supported yet)"
-        )
     in_python = [op for op, where in foreign.items() if where.split(":")[0].endswith(".py")]
     if in_python:
         raise ExportError(
@@ -663,6 +710,7 @@ def export(config: dict, output_dir: Path, seed: int | None = None, model: Build
     check_compiler(formats)
     with atomic_folder(output_dir) as staging, torchscript_deprecation_noted(FORMATS["torchscript"] in formats):
         source = (model or build_model)(config, seed)
+        config = {**config, "top_k": top_k_of(source, config)}
         if source.examples:
             inputs = {f"input_{i}": tensor for i, tensor in enumerate(source.examples)}
         else:
@@ -707,7 +755,7 @@ def export_into(
         seconds = time.monotonic() - started
         eager_out, named = check_export(source, exported.model, named_inputs, config, "export check")
         exported_out = [tensor for _, tensor in named]
-        if names:
+        if names and not source.detector:  # a detector's names are its labels', not a count of scores
             check_class_names(names, exported_out, config.get("labels"))
         if k > 0 and is_scores(eager_out[0]):
             if model_format == formats[0]:

@@ -18,7 +18,6 @@ libjpeg and libpng to the same pixels.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -31,14 +30,14 @@ from torch_deploy.artifacts import load_model as load_deployed
 from torch_deploy.formats import ListingError, exported
 
 
-def load_model(path: Path) -> tuple[Any, ImageSettings | None, list[str] | None]:
+def load_model(path: Path) -> tuple[Any, ImageSettings | None, list[str] | None, int]:
     """The exported model (TorchScript or AOTInductor) with the preprocessing and class names export.py saved inside
-    it (None where absent)."""
+    it (None where absent), and the top_k it recorded (0: not a classifier)."""
     try:
         deployed = load_deployed(path)
     except DeployError as err:
         raise ImageError(str(err)) from err
-    return deployed.model, deployed.image, deployed.classes
+    return deployed.model, deployed.image, deployed.classes, deployed.info.top_k if deployed.info else 5
 
 
 def first_model(artifacts: Path) -> Path:
@@ -150,19 +149,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG; any that Pillow reads)")
     parser.add_argument("--model", type=Path, help="model file, model.pt or model.pt2 (default: the first exported)")
-    parser.add_argument("--top-k", type=int, help="classes to print (default: deploy.json's top_k, else 5)")
+    parser.add_argument("--top-k", type=int, help="classes to print (default: the model file's top_k; 0: no classes)")
     parser.add_argument(
         "--save-input", type=Path, help="save the preprocessed tensor (a tuple of them for several images), torch.save"
     )
     args = parser.parse_args(argv)
-    if args.top_k is None:
-        config = Path("deploy.json")
-        args.top_k = json.loads(config.read_text(encoding="utf-8")).get("top_k", 5) if config.is_file() else 5
-    k = args.top_k if args.top_k > 0 else 5  # as ts-infer --image: top_k 0 only switches off the parity's top-k
     try:
         if args.model is None:
             args.model = first_model(Path("artifacts"))
-        model, settings, names = load_model(args.model)
+        model, settings, names, recorded = load_model(args.model)
+        # As ts-infer --image: top_k 0 (a detector's, or deploy.json's for a model that is no classifier) prints what
+        # each output holds, with a segmentation's 5 most frequent classes.
+        top_k = recorded if args.top_k is None else args.top_k
+        k = top_k if top_k > 0 else 5
         if settings is None:
             raise ImageError(
                 f"{args.model} records no image preprocessing: its input is not an image, or deploy.json says "
@@ -174,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             preprocessed.append(image)
             with torch.no_grad():
                 outputs = named_outputs(model(image))
-            if not outputs or not is_scores(outputs[0][1]):  # a segmentation, say: what each output holds
+            if not outputs or top_k <= 0 or not is_scores(outputs[0][1]):  # a segmentation, say: what each holds
                 print(f"{path}: outputs (not class scores)")
                 print("\n".join(f"  {summarize_output(name, output, names, k)}" for name, output in outputs))
                 continue

@@ -14,7 +14,9 @@ backend (github.com/triton-inference-server/pytorch_backend) reads it:
 - pytorch_libtorch: inputs by forward()'s argument names (the backend feeds a config input to the forward argument of
   that name); outputs by the names export.py recorded (output, output_0, ...), which the backend takes in config
   order, the model's order, because they hold no "__<index>". The backend takes back a tensor or a tuple of tensors
-  only: a model returning a dict (or a list, or None) is not written, and a line says so.
+  only: a model returning a dict (or a list, or None) is not written, and a line says so; but a torchvision detector
+  (export.py's OneImageDetector) is written as the same model returning its detections as a tuple, in the order of
+  their names, the number of detections -1 in their dims.
 - torch_aoti: the names the backend derives from the package's call specification: ARGS[<i>] for the i-th input,
   RESULT for a single output tensor, RESULT[<i>] for a tuple's, RESULT[<key>] for a dict's.
 
@@ -48,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-from torch_deploy.artifacts import DTYPES, DeployError, load_model, load_tensors
+from torch_deploy.artifacts import DTYPES, DeployError, jit_quietly, load_model, load_tensors
 from torch_deploy.formats import FORMATS_FILE, Entry, ListingError, exported
 from torch_deploy.staging import atomic_folder
 
@@ -111,6 +113,7 @@ class Model:
     kind: str
     batching: str
     torch_version: str
+    module: torch.jit.ScriptModule | None = None  # what to save as the model file, when not the exported file itself
 
     @property
     def platform(self) -> str:
@@ -309,11 +312,14 @@ def model_config(name: str, entry: Entry, artifacts: Path, max_batch: int) -> Mo
         raise DeployError(f"{source} records no inputs (an older export); run make export")
     expected = tensor_file(artifacts / entry.expected)
     package = deployed.model if entry.format.name == "aoti" else None
+    detector = package is None and deployed.model.original_name == "OneImageDetector"
+    module = detections_as_tuple(deployed.model, [n for n, _ in expected], artifacts) if detector else None
     if package is not None:
         package_model_name(source)
         input_names, output_names = aoti_names(package, len(info.inputs), len(expected))
     else:
-        input_names, output_names = torchscript_names(deployed.model, len(info.inputs), [n for n, _ in expected])
+        served = module if module is not None else deployed.model
+        input_names, output_names = torchscript_names(served, len(info.inputs), [n for n, _ in expected])
 
     input_types = []
     for input_name, _, dtype in info.inputs:
@@ -345,6 +351,8 @@ def model_config(name: str, entry: Entry, artifacts: Path, max_batch: int) -> Mo
         if len(other) != len(shape):
             raise Unservable(f"{names[i]} has {len(shape)} dimensions at one batch size and {len(other)} at another")
         dims = [-1 if size != other[d] else size for d, size in enumerate(shape)][1 if batched else 0 :]
+        if detector and i >= len(input_names):  # the number of detections depends on the image
+            dims[0] = -1
         if 0 in dims:
             raise Unservable(f"{names[i]} has a dimension of size 0 {shape}, which a Triton config cannot declare")
         if not dims and not batched:
@@ -361,7 +369,31 @@ def model_config(name: str, entry: Entry, artifacts: Path, max_batch: int) -> Mo
         kind=device_kind(package),
         batching=batching,
         torch_version=info.torch,
+        module=module,
     )
+
+
+class DetectionsAsTuple(torch.nn.Module):
+    """A OneImageDetector (export.py's torchvision detector) returning its detections as a tuple, in the order of
+    their recorded names: the backend takes back no dict, and a detector has no .pt2 to serve instead (torch.export
+    cannot follow its data-dependent shapes)."""
+
+    def __init__(self, detector: torch.jit.ScriptModule, keys: list[str]) -> None:
+        super().__init__()
+        self.detector = detector
+        self.keys = keys
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        detections = self.detector(image)
+        return tuple(detections[key] for key in self.keys)
+
+
+def detections_as_tuple(detector: torch.jit.ScriptModule, keys: list[str], artifacts: Path) -> torch.jit.ScriptModule:
+    """DetectionsAsTuple as TorchScript. Traced: the call into the scripted detector stays a call (its control flow
+    intact), and only the key lookups and the tuple around it are recorded."""
+    image = [tensor for _, tensor in tensor_file(artifacts / "input.pt")]
+    with jit_quietly():
+        return torch.jit.trace(DetectionsAsTuple(detector, keys), tuple(image), check_trace=False)
 
 
 def batching_of(
@@ -434,7 +466,10 @@ def write_model(folder: Path, model: Model) -> None:
     version = folder / model.name / "1"
     version.mkdir(parents=True)
     (folder / model.name / "config.pbtxt").write_text(model.text(), encoding="utf-8")
-    shutil.copyfile(model.source, version / model.entry.format.model_file)  # a copy: the repository stands alone
+    if model.module is not None:
+        model.module.save(str(version / model.entry.format.model_file))
+    else:
+        shutil.copyfile(model.source, version / model.entry.format.model_file)  # a copy: the repository stands alone
 
 
 def write_repository(name: str, artifacts: Path, output_dir: Path, max_batch: int) -> tuple[list[Model], int]:

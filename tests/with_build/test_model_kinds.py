@@ -1,4 +1,4 @@
-"""Models that are not an ImageNet classifier, end to end: a torchvision segmentation model, a Hugging Face
+"""Models that are not an ImageNet classifier, end to end: a torchvision detector and segmentation model, a Hugging Face
 BertModel traced with its int64 token ids and its dict output, and outputs at huge and tiny scales (as random weights
 make them). Each is generated, exported, built and verified as a user's project, its own tests included."""
 
@@ -56,6 +56,35 @@ def make():
     torch.manual_seed(0)
     return Scales()
 """
+
+
+def test_a_torchvision_detector_verifies_packages_and_serves(tmp_path: Path) -> None:
+    """torchvision:ssdlite320_mobilenet_v3_large behind export's one-image wrapper (random weights make 300
+    detections): C++ loads torchvision's operators, make verify passes with parity on boxes, scores and labels and
+    the project's own tests (no top-k: a detector's scores rank detections); the bundle runs in a bare root, and the
+    Triton repository serves the detections as a tuple that a runner loads and checks against Python's."""
+    made = generated(
+        tmp_path, "out", "det", "--model", "torchvision:ssdlite320_mobilenet_v3_large", "--input-shape", "1,3,240,320"
+    )
+    assert made.generation.returncode == 0, made.generation.stdout + made.generation.stderr
+    assert made.verify.returncode == 0, made.verify.stdout
+    lines = made.verify.stdout.splitlines()
+    parity = next(line for line in lines if line.startswith("parity: PASS: "))
+    assert "; per output: boxes " in parity and ", scores " in parity and ", labels " in parity, parity
+    assert "top-" not in parity and lines[-1].startswith("verify: PASS: "), lines[-1]
+    expected = dict(torch.jit.load(str(made.path / "artifacts/expected.pt")).named_buffers())
+    assert expected["boxes"].shape == (300, 4) and expected["labels"].dtype == torch.int64
+    checked = make(made.path, "package-check")
+    assert checked.returncode == 0, checked.stdout
+    assert any(line.startswith("package-check: PASS: ") for line in checked.stdout.splitlines()), checked.stdout
+    served = make(made.path, "triton")
+    assert served.returncode == 0, served.stdout
+    config = (made.path / "triton/det/config.pbtxt").read_text()
+    assert '    name: "boxes"\n    data_type: TYPE_FP32\n    dims: [ -1, 4 ]' in config, config
+    runner = [made.path / "build/ts-infer", made.path / "triton/det/1/model.pt"]
+    reference = ["--input", made.path / "artifacts/input.pt", "--expect", made.path / "artifacts/expected.pt"]
+    repeated = run([*runner, *reference], cwd=made.path)
+    assert repeated.returncode == 0 and "parity: PASS: " in repeated.stdout, repeated.stdout + repeated.stderr
 
 
 def test_a_torchvision_segmentation_model_verifies_and_predicts(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from torch_deploy.export import export_formats, load_config  # noqa: E402
+from torch_deploy.export import export_formats, load_config, top_k_of  # noqa: E402
 from torch_deploy.formats import FORMATS_FILE, Format  # noqa: E402
 
 
@@ -25,6 +25,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def config() -> dict:
     return load_config(PROJECT_DIR)
+
+
+@pytest.fixture(scope="session")
+def top_k(config: dict) -> int:
+    """The top_k export.py records: deploy.json's, but 0 for a detector (its scores rank detections, not classes)."""
+    import export  # the project's: its build_model() says which model this is
+
+    return top_k_of(export.build_model(config, config["seed"]), config)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,9 @@ from torch_deploy.formats import Format
 import export
 
 
-def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts, model_format: Format) -> None:
+def test_exported_model_reproduces_the_recorded_output(
+    config: dict, artifacts, model_format: Format, top_k: int
+) -> None:
     """Loading the model file in Python and running the reference input gives the output recorded from it."""
     inputs = list(artifact_format.load_tensors(artifacts / "input.pt")[0].values())
     expected = list(artifact_format.load_tensors(artifacts / model_format.expected())[0].values())
@@ -19,7 +21,7 @@ def test_exported_model_reproduces_the_recorded_output(config: dict, artifacts, 
     model = deployed.model
     with torch.no_grad():
         actual = artifact_format.flatten(model(*inputs))
-    assert artifact_format.compare(actual, expected, config["atol"], config["rtol"], config["top_k"]) is None
+    assert artifact_format.compare(actual, expected, config["atol"], config["rtol"], top_k) is None
 
 
 def test_reference_input_is_what_export_feeds_the_model(config: dict, artifacts) -> None:
@@ -34,10 +36,10 @@ def test_reference_input_is_what_export_feeds_the_model(config: dict, artifacts)
     assert {name: (list(t.shape), t.dtype) for name, t in inputs.items()} == wanted
 
 
-def test_expected_file_records_the_tolerances(config: dict, artifacts, model_format: Format) -> None:
+def test_expected_file_records_the_tolerances(config: dict, artifacts, model_format: Format, top_k: int) -> None:
     """The C++ parity mode reads its tolerances from the reference outputs; they must be the configured ones."""
     _, numbers = artifact_format.load_tensors(artifacts / model_format.expected())
-    assert numbers == {"atol": config["atol"], "rtol": config["rtol"], "top_k": float(config["top_k"])}
+    assert numbers == {"atol": config["atol"], "rtol": config["rtol"], "top_k": float(top_k)}
 
 
 def test_compare_reports_a_difference_beyond_tolerance(config: dict, artifacts) -> None:
@@ -49,7 +51,7 @@ def test_compare_reports_a_difference_beyond_tolerance(config: dict, artifacts) 
     assert problem is not None and "max abs diff" in problem
 
 
-def test_model_file_records_what_cpp_needs(config: dict, artifacts, model_format: Format) -> None:
+def test_model_file_records_what_cpp_needs(config: dict, artifacts, model_format: Format, top_k: int) -> None:
     """The model file carries its inputs (the reference inputs' names, shapes and dtypes), its output names (those
     of its reference outputs) and top_k, so that the model file alone is a deployment: ts-infer and
     torch_deploy::Model read them."""
@@ -59,4 +61,4 @@ def test_model_file_records_what_cpp_needs(config: dict, artifacts, model_format
     assert info is not None
     assert info.inputs == [(name, list(t.shape), artifact_format.dtype_name(t.dtype)) for name, t in inputs.items()]
     assert info.outputs == list(expected)
-    assert (info.top_k, info.torch) == (config["top_k"], torch.__version__)
+    assert (info.top_k, info.torch) == (top_k, torch.__version__)

@@ -38,7 +38,7 @@ def run(runner: Path, *args: object) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def settings(model_file: Path) -> predict.ImageSettings:
-    _, settings, _ = predict.load_model(model_file)
+    _, settings, _, _ = predict.load_model(model_file)
     if settings is None:
         pytest.skip('the model takes no image (or deploy.json says "preprocess": null): --image does not apply')
     return settings
@@ -268,7 +268,7 @@ def assert_same_classes(cpp_output: str, python_output: str, paths: list[str], m
     saved in the model."""
     cpp, python = top_k(cpp_output), top_k(python_output)
     assert list(cpp) == list(python) == paths
-    _, _, names = predict.load_model(model_file)
+    _, _, names, _ = predict.load_model(model_file)
     for path in paths:
         assert [(index, name) for _, index, name in cpp[path]] == [(index, name) for _, index, name in python[path]]
         assert all(abs(a - b) <= 1.01e-4 for (a, _, _), (b, _, _) in zip(cpp[path], python[path], strict=True))
@@ -296,10 +296,11 @@ def assert_same_summaries(cpp_output: str, python_output: str, paths: list[str])
 
 
 @pytest.fixture(scope="module")
-def classifier(artifacts: Path, formats: list) -> bool:
-    """Whether the model is a classifier: its first output, as export.py recorded it, is (batch, classes) scores."""
+def classifier(artifacts: Path, formats: list, top_k: int) -> bool:
+    """Whether the model is a classifier: it has classes to compare (top_k, 0 for a detector), and its first output,
+    as export.py recorded it, is (batch, classes) scores."""
     first = next(iter(artifact_format.load_tensors(artifacts / formats[0].expected())[0].values()))
-    return artifact_format.is_scores(first)
+    return top_k > 0 and artifact_format.is_scores(first)
 
 
 def test_cpp_answers_images_as_python_does(

@@ -71,7 +71,8 @@ function(_torch_deploy_discover)
     endif()
     message(FATAL_ERROR "TorchDeploy: ${_error}")
   endif()
-  foreach(_key prefix how version cxx_standard cuda cxx_flags cmake_dir agreement agreement_message)
+  foreach(_key prefix how version cxx_standard cuda cxx_flags cmake_dir agreement agreement_message
+          torchvision_version torchvision_ops torchvision_companions)
     string(JSON _value ERROR_VARIABLE _ignored GET "${_json}" ${_key})
     if(_value STREQUAL "null" OR _value MATCHES "NOTFOUND$")
       set(_value "")
@@ -233,6 +234,7 @@ add_library(torch_deploy SHARED
   "${_torch_deploy_root}/src/tensors.cpp"
   "${_torch_deploy_root}/src/compare.cpp"
   "${_torch_deploy_root}/src/bench.cpp"
+  "${_torch_deploy_root}/src/operators.cpp"
   "${_torch_deploy_root}/src/detail.cpp")
 add_library(TorchDeploy::runtime ALIAS torch_deploy)
 target_include_directories(torch_deploy PUBLIC
@@ -248,16 +250,46 @@ if(TORCH_DEPLOY_WITH_IMAGES)
     TORCH_DEPLOY_WITH_IMAGES)
 endif()
 target_link_libraries(torch_deploy PRIVATE ${CMAKE_DL_LIBS})
+# Stand-ins: libraries named after ones that something loaded at run time NEEDs but must not bring in (see
+# empty_stand_in.cpp and cuda_stand_in.cpp), built beside the library, which loads them by file name (operators.cpp).
+# On operators.cpp alone, so that switching AOTInductor or torchvision off or on recompiles that file and package.cpp.
+set(_torch_deploy_stand_ins "")
+function(_torch_deploy_stand_in name soname source)
+  add_library(torch_deploy_${name}_stand_in SHARED "${_torch_deploy_root}/src/${source}")
+  set_target_properties(torch_deploy_${name}_stand_in PROPERTIES NO_SONAME ON)
+  target_link_options(torch_deploy_${name}_stand_in PRIVATE "LINKER:-soname,${soname}")
+  add_dependencies(torch_deploy torch_deploy_${name}_stand_in)
+  string(TOUPPER "${name}" _macro)
+  set_property(SOURCE "${_torch_deploy_root}/src/operators.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
+    "TORCH_DEPLOY_${_macro}_STAND_IN=\"$<TARGET_FILE_NAME:torch_deploy_${name}_stand_in>\"")
+  set(_torch_deploy_stand_ins ${_torch_deploy_stand_ins} torch_deploy_${name}_stand_in PARENT_SCOPE)
+endfunction()
+if(TORCH_DEPLOY_WITH_AOTI OR TORCH_DEPLOY_torchvision_ops)
+  _torch_deploy_stand_in(libtorch libtorch.so empty_stand_in.cpp)
+endif()
 if(TORCH_DEPLOY_WITH_AOTI)
-  # The empty libtorch.so stand-in that package.cpp loads beside this library (see libtorch_stand_in.cpp). On
-  # package.cpp alone, so that switching AOTInductor off or on recompiles that one file.
-  add_library(torch_deploy_libtorch_stand_in SHARED "${_torch_deploy_root}/src/libtorch_stand_in.cpp")
-  set_target_properties(torch_deploy_libtorch_stand_in PROPERTIES NO_SONAME ON)
-  target_link_options(torch_deploy_libtorch_stand_in PRIVATE "LINKER:-soname,libtorch.so")
-  add_dependencies(torch_deploy torch_deploy_libtorch_stand_in)
   set_property(SOURCE "${_torch_deploy_root}/src/package.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
-    TORCH_DEPLOY_WITH_AOTI
-    "TORCH_DEPLOY_LIBTORCH_STAND_IN=\"$<TARGET_FILE_NAME:torch_deploy_libtorch_stand_in>\"")
+    TORCH_DEPLOY_WITH_AOTI)
+endif()
+
+# --- torchvision's operators (when the exporting Python has torchvision) --------------------------------------
+# Detectors call torchvision::nms and roi_align, which torchvision registers from its own C++ library: the runtime
+# loads that very library (the exporting torchvision's, so the two always agree) when a model needs it, with the
+# libraries of the wheel it needs beside it; a CUDA build uses the real libtorch_cuda, a CPU build stand-ins.
+set(TORCH_DEPLOY_TORCHVISION_OPS "${TORCH_DEPLOY_torchvision_ops}")
+set(TORCH_DEPLOY_TORCHVISION_COMPANIONS "${TORCH_DEPLOY_torchvision_companions}")
+if(TORCH_DEPLOY_torchvision_ops)
+  _torch_deploy_stand_in(python libtorch_python.so empty_stand_in.cpp)
+  _torch_deploy_stand_in(cuda libtorch_cuda.so cuda_stand_in.cpp)
+  _torch_deploy_stand_in(c10_cuda libc10_cuda.so empty_stand_in.cpp)
+  string(REPLACE ";" ":" _torch_deploy_companions "${TORCH_DEPLOY_torchvision_companions}")
+  set_property(SOURCE "${_torch_deploy_root}/src/operators.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
+    "TORCH_DEPLOY_TORCHVISION_OPS=\"${TORCH_DEPLOY_torchvision_ops}\""
+    "TORCH_DEPLOY_TORCHVISION_VERSION=\"${TORCH_DEPLOY_torchvision_version}\""
+    "TORCH_DEPLOY_TORCHVISION_COMPANIONS=\"${_torch_deploy_companions}\"")
+  message(STATUS "TorchDeploy: torchvision ${TORCH_DEPLOY_torchvision_version}'s operators (detectors): ${TORCH_DEPLOY_torchvision_ops}")
+else()
+  message(STATUS "TorchDeploy: no torchvision beside the exporting Python: models calling its operators (detectors) are refused")
 endif()
 
 # torch_deploy_add_runner(<target> <sources>...): an executable linked to the runtime library (and so to libtorch,
@@ -304,8 +336,12 @@ function(torch_deploy_install)
   install(TARGETS torch_deploy EXPORT TorchDeployTargets
     LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
     RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
-  if(TARGET torch_deploy_libtorch_stand_in)  # loaded beside the library, by its file name
-    install(TARGETS torch_deploy_libtorch_stand_in LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+  if(_torch_deploy_stand_ins)  # loaded beside the library, by their file names
+    install(TARGETS ${_torch_deploy_stand_ins} LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+  endif()
+  if(TORCH_DEPLOY_TORCHVISION_OPS)  # looked for beside the library first (operators.cpp)
+    install(FILES "${TORCH_DEPLOY_TORCHVISION_OPS}" DESTINATION "${CMAKE_INSTALL_LIBDIR}/torchvision")
+    install(FILES ${TORCH_DEPLOY_TORCHVISION_COMPANIONS} DESTINATION "${CMAKE_INSTALL_LIBDIR}")
   endif()
   install(DIRECTORY "${_torch_deploy_root}/include/torch_deploy" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
   install(EXPORT TorchDeployTargets NAMESPACE TorchDeploy:: DESTINATION "${_package_dir}")

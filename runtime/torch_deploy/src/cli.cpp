@@ -213,7 +213,8 @@ int classify_images(const torch_deploy::Model& model, const Options& options, in
       return print_bench(model, {input}, options);
     }
     const std::vector<at::Tensor> outputs = model.run({input});
-    if (outputs.empty() || !torch_deploy::is_scores(outputs.front())) {  // a segmentation, say: what each output holds
+    // top_k 0 (a detector's, say) or no class scores (a segmentation's): what each output holds
+    if (outputs.empty() || top_k <= 0 || !torch_deploy::is_scores(outputs.front())) {
       const std::vector<std::string>& names = model.output_names();
       std::cout << path << ": outputs (not class scores)\n";
       for (size_t i = 0; i < outputs.size(); ++i) {

@@ -52,6 +52,7 @@ Report compare(const std::vector<at::Tensor>& outputs, const std::vector<at::Ten
         floating && !empty ? std::optional(wanted.abs().max().item<double>()) : std::nullopt;
     report.output_diffs.push_back(output_diff);
     report.scales.push_back(scale);
+    report.sizes.push_back(wanted.numel());
     report.max_abs_diff = std::max(report.max_abs_diff, output_diff);
     // `<=` is false for NaN, so a NaN anywhere fails; an output that is not floating-point must be equal.
     report.close = report.close && (floating ? output_diff <= atol + rtol * scale.value_or(0.0) : output_diff == 0.0);
@@ -120,6 +121,21 @@ std::string Report::describe(const std::vector<std::string>& names) const {
           << "weights, or set a smaller \"atol\" in deploy.json)";
       break;
     }
+  }
+  std::vector<std::string> empty;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] == 0) {
+      empty.push_back(name(i));
+    }
+  }
+  if (!empty.empty()) {
+    const bool one = empty.size() == 1;
+    out << "; note: ";
+    for (size_t i = 0; i < empty.size(); ++i) {
+      out << (i ? ", " : "") << empty[i];
+    }
+    out << (one ? " is" : " are") << " empty, so nothing of " << (one ? "it" : "them")
+        << " is compared (a detector that found nothing: verify with trained weights and an image with objects in it)";
   }
   return out.str();
 }

@@ -7,11 +7,11 @@
 #include <torch_deploy/error.h>
 
 #include "detail.h"
+#include "operators.h"
 
 #ifdef TORCH_DEPLOY_WITH_AOTI
 #include <ATen/Version.h>
 #include <ATen/cpu/Utils.h>
-#include <dlfcn.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 
 #include <algorithm>
@@ -63,28 +63,6 @@ std::string missing_cpu_features(const std::string& wanted) {
   return missing;
 }
 
-// A package's model code (wrapper.so) NEEDs libtorch.so. A CPU build against a CUDA wheel links libtorch_cpu alone,
-// and the wheel's libtorch.so would bring libtorch_cuda and the CUDA libraries in. So, unless a libtorch.so is loaded
-// already (a CPU build of libtorch links it; a CUDA build too), load the empty stand-in built beside this library,
-// whose SONAME is libtorch.so: the dynamic loader then takes it for libtorch.so, and every symbol the model code
-// uses comes from libtorch_cpu, where it always was.
-void provide_libtorch(const std::string& path) {
-  if (dlopen("libtorch.so", RTLD_NOW | RTLD_NOLOAD) != nullptr) {
-    return;
-  }
-  Dl_info self{};
-  if (dladdr(reinterpret_cast<void*>(&provide_libtorch), &self) == 0 || self.dli_fname == nullptr) {
-    throw Error(path + ": cannot locate the torch_deploy library to load its libtorch stand-in");
-  }
-  std::string folder = self.dli_fname;
-  folder = folder.substr(0, folder.find_last_of('/') + 1);
-  const std::string stand_in = folder + TORCH_DEPLOY_LIBTORCH_STAND_IN;
-  if (dlopen(stand_in.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
-    throw Error(path + ": cannot load " + stand_in + " (" + dlerror() +
-                "), which AOTInductor packages need here; reinstall the torch_deploy library with it");
-  }
-}
-
 }  // namespace
 
 struct Package::Impl {
@@ -125,7 +103,7 @@ Package Package::load(const std::string& path, const std::map<std::string, std::
                 " (libtorch sees " + at::get_cpu_capability() +
                 "); export it on a machine with the CPU features of the one it runs on, or use the TorchScript file");
   }
-  provide_libtorch(path);
+  provide_libtorch("AOTInductor packages need here (" + path + ")");
   // The model code checks its inputs' dtypes and sizes only when asked; unchecked, a wrong input reads out of
   // bounds instead of failing. Read once per process, before the first run: asked for here unless the user decided.
   setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", /*overwrite=*/0);

@@ -10,8 +10,10 @@
 #include <torch_deploy/error.h>
 
 #include <fstream>
+#include <string_view>
 
 #include "detail.h"
+#include "operators.h"
 
 namespace torch_deploy::detail {
 
@@ -41,22 +43,39 @@ void flatten(const c10::IValue& value, const std::string& path, std::vector<at::
   }
 }
 
+constexpr std::string_view kUnknownOperator = "Unknown builtin op: ";
+
+// The namespace of the operator a load failed on ("torchvision" for torchvision::nms), or "" for another failure.
+std::string unknown_operator_library(const std::string& cause) {
+  if (cause.rfind(kUnknownOperator, 0) != 0) {
+    return "";
+  }
+  const std::string op = cause.substr(kUnknownOperator.size());
+  return op.substr(0, op.find("::"));
+}
+
 // Why a TorchScript file did not load, and the fix that cause calls for: an operator no library in this program
-// registers (a custom op: torchvision's nms, say) is not cured by exporting again.
-std::string load_failure(const std::string& path, const char* what, const std::string& cause) {
-  const std::string unknown = "Unknown builtin op: ";
-  if (cause.rfind(unknown, 0) == 0) {
-    const std::string op = cause.substr(unknown.size());
-    const std::string library = op.substr(0, op.find("::"));
+// registers (a custom op) is not cured by exporting again. `torchvision`: the version of the torchvision whose
+// operators are registered ("" for none).
+std::string load_failure(const std::string& path, const char* what, const std::string& cause,
+                         const std::string& torchvision) {
+  const std::string library = unknown_operator_library(cause);
+  if (library == "torchvision" && !torchvision.empty()) {
+    return path + ": the " + what + " calls the operator " + cause.substr(kUnknownOperator.size()) +
+           ", which torchvision " + torchvision + " (the one this program loads) does not register; export and " +
+           "build with the same torchvision";
+  }
+  if (!library.empty()) {
+    const std::string op = cause.substr(kUnknownOperator.size());
     const std::string where =
         library == "torchvision"
-            ? "torchvision's C++ operator library (libtorchvision, built from torchvision's sources for this "
-              "libtorch), linked with -Wl,--no-as-needed so that its registrations load"
-            : "the library that registers the " + library +
-                  " operators (its TORCH_LIBRARY), linked with "
-                  "-Wl,--no-as-needed, or loaded with dlopen before the model";
+            ? "install torchvision for the Python that exports the model and build again (the build then loads "
+              "torchvision's operators when a model needs them): pip install torchvision, then make build"
+            : "add the library that registers the " + library +
+                  " operators (its TORCH_LIBRARY), linked with -Wl,--no-as-needed, or loaded with dlopen before the "
+                  "model";
     return path + ": the " + what + " calls the operator " + op + ", which nothing in this program registers (" +
-           cause + "); add " + where;
+           cause + "); " + where;
   }
   return path + ": not a TorchScript " + what + " that this libtorch (" TORCH_VERSION ") can load: " + cause +
          "; re-export it with make export (a matching torch version)";
@@ -78,10 +97,22 @@ Script Script::load(const std::string& path, const char* what, std::map<std::str
     files.insert(extras->begin(), extras->end());
   }
   Script script;
-  try {
-    script.impl_ = std::make_shared<Impl>(Impl{torch::jit::load(path, std::nullopt, files), path});
-  } catch (const std::exception& error) {
-    throw Error(load_failure(path, what, cause_of(error, CauseLine::first)));
+  // A model calling torchvision's operators fails on the first one; once they are registered it loads (and a model
+  // that needs none never loads their library).
+  for (std::string torchvision;;) {
+    try {
+      script.impl_ = std::make_shared<Impl>(Impl{torch::jit::load(path, std::nullopt, files), path});
+      break;
+    } catch (const std::exception& error) {
+      const std::string cause = cause_of(error, CauseLine::first);
+      const bool register_torchvision = torchvision.empty() && unknown_operator_library(cause) == "torchvision";
+      if (register_torchvision) {
+        torchvision = torchvision_operators();
+      }
+      if (!register_torchvision || torchvision.empty()) {
+        throw Error(load_failure(path, what, cause, torchvision));
+      }
+    }
   }
   if (extras) {
     for (auto& [name, contents] : *extras) {

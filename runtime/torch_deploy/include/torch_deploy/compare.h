@@ -38,6 +38,7 @@ struct Report {
   std::vector<double> output_diffs;  // max abs diff of each output, in order
   // Each output's largest |expected value|; none for one that is empty or not floating-point.
   std::vector<std::optional<double>> scales;
+  std::vector<int64_t> sizes;  // each output's number of elements (0: nothing of it compared)
   double atol = 0;
   double rtol = 0;
   int64_t top_k = 0;
