@@ -21,6 +21,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #if defined(__x86_64__)
@@ -221,8 +222,8 @@ bool native_bf16() {
 
 struct Model::Impl {
   // What runs: the prepared model, its optimisation and precision. Replaced as a whole (under `mutex`) when a
-  // TorchScript model fails prepared and falls back to the module as loaded (in fp32); callers run the snapshot they
-  // took.
+  // TorchScript model fails prepared and falls back (to optimize_for_inference, or to the module as loaded, in fp32);
+  // callers run the snapshot they took.
   struct Prepared {
     Runner run;
     Optimization optimization;
@@ -232,6 +233,7 @@ struct Model::Impl {
   std::string path;
   Format format = Format::torchscript;
   Runner as_loaded;  // TorchScript: the module as loaded, the fallback of a prepared one that fails
+  std::optional<detail::Script> loaded_script;  // TorchScript: the module as loaded, to prepare another way
   std::function<void(const std::string&)> note;
   Description description;
   std::optional<ImageSettings> image_settings;
@@ -254,25 +256,57 @@ struct Model::Impl {
       if (taken->optimization == Optimization::none && taken->precision == Precision::fp32) {
         throw;
       }
-      // If the inputs are what is wrong, the model fails again as loaded and only that is reported (by run()).
       const bool bf16 = taken->precision == Precision::bf16;
       const std::string failed = std::string("the model failed") + (bf16 ? " in bf16" : "") + " with --optimize " +
-                                 to_string(taken->optimization) + " (" + detail::cause_of(error) +
-                                 "); ran it as loaded" + (bf16 ? ", in fp32" : "");
-      std::vector<at::Tensor> outputs = as_loaded(inputs);
+                                 to_string(taken->optimization) + " (" + detail::cause_of(error) + "); ran it ";
+      // Frozen for oneDNN Graph, a model can fail only once it runs (a torchvision detector: "Couldn't find an
+      // argument called self"); optimize_for_inference comes next, as when preparing fails, then the model as loaded.
+      Runner fallback = as_loaded;
+      Optimization fallback_mode = Optimization::none;
+      std::vector<at::Tensor> outputs;
+      if (taken->optimization == Optimization::onednn && !bf16 && loaded_script) {
+        if (auto ran = run_optimized_for_inference(*loaded_script, inputs)) {
+          std::tie(fallback, outputs) = std::move(*ran);
+          fallback_mode = Optimization::ofi;
+        }
+      }
+      if (fallback_mode == Optimization::none) {
+        // If the inputs are what is wrong, the model fails again as loaded and only that is reported (by run()).
+        outputs = as_loaded(inputs);
+      }
       bool first = false;
       {
         std::lock_guard<std::mutex> lock(mutex);
         if (prepared == taken) {
           detail::disable_fusion();
-          prepared = std::make_shared<const Prepared>(Prepared{as_loaded, Optimization::none});
+          prepared = std::make_shared<const Prepared>(Prepared{fallback, fallback_mode});
           first = true;
         }
       }
       if (first) {
-        note(failed);
+        note(failed + (fallback_mode == Optimization::ofi ? "with --optimize ofi" : "as loaded") +
+             (bf16 ? ", in fp32" : ""));
       }
       return outputs;
+    }
+  }
+
+  // The module as loaded, prepared with optimize_for_inference, and its outputs on `inputs`; none when preparing or
+  // running it fails (the model as loaded, run next, says what is wrong, if anything is).
+  static std::optional<std::pair<Runner, std::vector<at::Tensor>>> run_optimized_for_inference(
+      const detail::Script& loaded, const std::vector<at::Tensor>& inputs) {
+    detail::disable_fusion();
+    Optimization mode = Optimization::ofi;
+    const detail::Script ready = loaded.prepared(mode, [](const std::string&) {});
+    if (mode != Optimization::ofi) {
+      return std::nullopt;
+    }
+    try {
+      Runner runner = runner_of(ready);
+      std::vector<at::Tensor> outputs = runner(inputs);
+      return std::make_pair(std::move(runner), std::move(outputs));
+    } catch (const std::exception&) {
+      return std::nullopt;
     }
   }
 
@@ -327,6 +361,7 @@ struct Model::Impl {
     const Precision in_effect = precision_for(precision, emulate_bf16);
     Optimization mode = optimization.value_or(Optimization::onednn);
     as_loaded = runner_of(loaded);
+    loaded_script = loaded;
     if (in_effect == Precision::bf16) {
       const detail::Script ready = loaded.in_bfloat16().prepared(mode, note);
       prepared = std::make_shared<const Prepared>(Prepared{bf16_runner_of(ready), mode, Precision::bf16});
