@@ -135,3 +135,13 @@ def test_the_installed_runner_loads_the_installed_copy(built: SimpleNamespace) -
     vision = [word for word in ran.stderr.split() if word.startswith("file=") and word.endswith("_C_stable.so")]
     copy = (installed / "lib" / "torchvision" / "_C_stable.so").resolve()
     assert vision and all(Path(word[len("file=") :]).resolve() == copy for word in vision), vision
+
+
+def test_a_torchvision_detector_is_wrapped_in_eval_mode(tmp_path: Path) -> None:
+    """export's one-image wrapper is in eval mode with its detector, so that whatever restores the wrapper's mode
+    (torch.onnx.export does, for make bench's peers) leaves the detector in eval, where it takes no targets."""
+    from torch_deploy.export import OneImageDetector, torchvision_model
+
+    model, _ = torchvision_model("torchvision:ssdlite320_mobilenet_v3_large", "none", tmp_path)
+    assert isinstance(model, OneImageDetector)
+    assert not any(module.training for module in model.modules())

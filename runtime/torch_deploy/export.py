@@ -210,7 +210,7 @@ def torchvision_model(spec: str, weights: str, folder: Path) -> tuple[torch.nn.M
             f"..., or a detection model: {', '.join(sorted(detection)[:3])}, ..."
         )
     model, recipe = torchvision_weights(arch, weights, folder, backbone=arch in segmentation + detection)
-    return (OneImageDetector(model) if arch in detection else model), recipe
+    return (OneImageDetector(model).eval() if arch in detection else model), recipe
 
 
 class OneImageDetector(torch.nn.Module):
