@@ -145,3 +145,16 @@ def test_a_torchvision_detector_is_wrapped_in_eval_mode(tmp_path: Path) -> None:
     model, _ = torchvision_model("torchvision:ssdlite320_mobilenet_v3_large", "none", tmp_path)
     assert isinstance(model, OneImageDetector)
     assert not any(module.training for module in model.modules())
+
+
+def test_discovery_reads_what_the_library_needs_from_the_wheel() -> None:
+    """The library's DT_NEEDED entries, read from the file, are what readelf lists; of those, the CUDA wheel must
+    supply libcudart (found in nvidia/cu13/lib), and libtorch's own and the C/C++ runtime's are left to the loader."""
+    from torch_deploy.discover import needed_libraries, torchvision_operators
+
+    found = torchvision_operators(lane_python("default"))
+    library = Path(found["torchvision_ops"])
+    readelf = run(["readelf", "-d", library], cwd=library.parent).stdout
+    listed = [line.split("[")[1].rstrip("]") for line in readelf.splitlines() if "(NEEDED)" in line]
+    assert needed_libraries(library) == listed and "libtorch_python.so" in listed
+    assert [Path(path).name for path in found["torchvision_companions"].split(";")] == ["libcudart.so.13"]

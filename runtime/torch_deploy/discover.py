@@ -34,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -174,8 +175,6 @@ _PROVIDED_RE = re.compile(
 
 def needed_libraries(library: Path) -> list[str]:
     """The DT_NEEDED entries of a 64-bit little-endian ELF shared library (what ``readelf -d`` lists as NEEDED)."""
-    import struct
-
     data = library.read_bytes()
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return []
@@ -200,7 +199,7 @@ def torchvision_operators(python: str) -> dict[str, str]:
     """torchvision's C++ operator library for interpreter ``python`` (empty values when it has none), its version,
     and the libraries of the wheel it NEEDs that nothing loads for it (the CUDA wheel's libcudart), ;-separated."""
     folder = package_folder(python, "torchvision")
-    names = ("_C_stable.so", "_C.so")  # the stable-ABI library (0.25 and later), else the one of torch's own ABI
+    names = ("_C_stable.so", "_C.so")  # the stable-ABI library (0.29 has it), else the one of torch's own ABI
     library = next((folder / name for name in names if (folder / name).is_file()), None) if folder else None
     if folder is None or library is None:
         return {"torchvision_version": "", "torchvision_ops": "", "torchvision_companions": ""}
