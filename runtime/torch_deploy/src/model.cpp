@@ -259,20 +259,18 @@ struct Model::Impl {
       const bool bf16 = taken->precision == Precision::bf16;
       const std::string failed = std::string("the model failed") + (bf16 ? " in bf16" : "") + " with --optimize " +
                                  to_string(taken->optimization) + " (" + detail::cause_of(error) + "); ran it ";
+      // If the inputs are what is wrong, the model fails again as loaded and only that is reported (by run()).
+      std::vector<at::Tensor> outputs = as_loaded(inputs);
       // Frozen for oneDNN Graph, a model can fail only once it runs (a torchvision detector: "Couldn't find an
-      // argument called self"); optimize_for_inference comes next, as when preparing fails, then the model as loaded.
+      // argument called self"): then optimize_for_inference, as when preparing fails, on inputs the model takes (an
+      // optimize_for_inference model given a wrong shape may crash rather than throw), else the model as loaded.
       Runner fallback = as_loaded;
       Optimization fallback_mode = Optimization::none;
-      std::vector<at::Tensor> outputs;
       if (taken->optimization == Optimization::onednn && !bf16 && loaded_script) {
         if (auto ran = run_optimized_for_inference(*loaded_script, inputs)) {
           std::tie(fallback, outputs) = std::move(*ran);
           fallback_mode = Optimization::ofi;
         }
-      }
-      if (fallback_mode == Optimization::none) {
-        // If the inputs are what is wrong, the model fails again as loaded and only that is reported (by run()).
-        outputs = as_loaded(inputs);
       }
       bool first = false;
       {
