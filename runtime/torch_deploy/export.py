@@ -139,7 +139,11 @@ class Source:
     examples: list[torch.Tensor] | None = None
     already_torchscript: bool = False
     recipe: Any = None  # a torchvision model's weights entry: its training transforms and category names
-    detector: bool = False  # its outputs are one image's detections (boxes, labels, scores), not class scores
+
+    @property
+    def detector(self) -> bool:
+        """Whether its outputs are one image's detections (boxes, labels, scores), not class scores."""
+        return isinstance(self.model, OneImageDetector)
 
 
 def build_model(config: dict, seed: int) -> Source:
@@ -149,7 +153,7 @@ def build_model(config: dict, seed: int) -> Source:
     torch.manual_seed(seed)
     if spec.startswith("torchvision:"):
         model, recipe = torchvision_model(spec, config.get("weights", "none"), folder)
-        return Source(model, recipe=recipe, detector=isinstance(model, OneImageDetector))
+        return Source(model, recipe=recipe)
     if spec.endswith(".pt"):
         file = project_file(folder, "model", spec)
         try:

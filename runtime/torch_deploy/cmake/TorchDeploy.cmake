@@ -252,7 +252,8 @@ endif()
 target_link_libraries(torch_deploy PRIVATE ${CMAKE_DL_LIBS})
 # Stand-ins: libraries named after ones that something loaded at run time NEEDs but must not bring in (see
 # empty_stand_in.cpp and cuda_stand_in.cpp), built beside the library, which loads them by file name (operators.cpp).
-# On operators.cpp alone, so that switching AOTInductor or torchvision off or on recompiles that file and package.cpp.
+# Their names are defined on operators.cpp alone, so that switching AOTInductor or torchvision off or on recompiles
+# that file (and package.cpp), not the whole library.
 set(_torch_deploy_stand_ins "")
 function(_torch_deploy_stand_in name soname source)
   add_library(torch_deploy_${name}_stand_in SHARED "${_torch_deploy_root}/src/${source}")
@@ -276,8 +277,6 @@ endif()
 # Detectors call torchvision::nms and roi_align, which torchvision registers from its own C++ library: the runtime
 # loads that very library (the exporting torchvision's, so the two always agree) when a model needs it, with the
 # libraries of the wheel it needs beside it; a CUDA build uses the real libtorch_cuda, a CPU build stand-ins.
-set(TORCH_DEPLOY_TORCHVISION_OPS "${TORCH_DEPLOY_torchvision_ops}")
-set(TORCH_DEPLOY_TORCHVISION_COMPANIONS "${TORCH_DEPLOY_torchvision_companions}")
 if(TORCH_DEPLOY_torchvision_ops)
   _torch_deploy_stand_in(python libtorch_python.so empty_stand_in.cpp)
   _torch_deploy_stand_in(cuda libtorch_cuda.so cuda_stand_in.cpp)
@@ -339,9 +338,9 @@ function(torch_deploy_install)
   if(_torch_deploy_stand_ins)  # loaded beside the library, by their file names
     install(TARGETS ${_torch_deploy_stand_ins} LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
   endif()
-  if(TORCH_DEPLOY_TORCHVISION_OPS)  # looked for beside the library first (operators.cpp)
-    install(FILES "${TORCH_DEPLOY_TORCHVISION_OPS}" DESTINATION "${CMAKE_INSTALL_LIBDIR}/torchvision")
-    install(FILES ${TORCH_DEPLOY_TORCHVISION_COMPANIONS} DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+  if(TORCH_DEPLOY_torchvision_ops)  # looked for beside the library first (operators.cpp)
+    install(FILES "${TORCH_DEPLOY_torchvision_ops}" DESTINATION "${CMAKE_INSTALL_LIBDIR}/torchvision")
+    install(FILES ${TORCH_DEPLOY_torchvision_companions} DESTINATION "${CMAKE_INSTALL_LIBDIR}")
   endif()
   install(DIRECTORY "${_torch_deploy_root}/include/torch_deploy" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
   install(EXPORT TorchDeployTargets NAMESPACE TorchDeploy:: DESTINATION "${_package_dir}")

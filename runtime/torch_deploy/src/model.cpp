@@ -232,8 +232,7 @@ struct Model::Impl {
 
   std::string path;
   Format format = Format::torchscript;
-  Runner as_loaded;  // TorchScript: the module as loaded, the fallback of a prepared one that fails
-  std::optional<detail::Script> loaded_script;  // TorchScript: the module as loaded, to prepare another way
+  detail::Script loaded;  // TorchScript: the module as loaded, the fallback of a prepared one that fails
   std::function<void(const std::string&)> note;
   Description description;
   std::optional<ImageSettings> image_settings;
@@ -260,14 +259,15 @@ struct Model::Impl {
       const std::string failed = std::string("the model failed") + (bf16 ? " in bf16" : "") + " with --optimize " +
                                  to_string(taken->optimization) + " (" + detail::cause_of(error) + "); ran it ";
       // If the inputs are what is wrong, the model fails again as loaded and only that is reported (by run()).
+      const Runner as_loaded = runner_of(loaded);
       std::vector<at::Tensor> outputs = as_loaded(inputs);
       // Frozen for oneDNN Graph, a model can fail only once it runs (a torchvision detector: "Couldn't find an
       // argument called self"): then optimize_for_inference, as when preparing fails, on inputs the model takes (an
       // optimize_for_inference model given a wrong shape may crash rather than throw), else the model as loaded.
       Runner fallback = as_loaded;
       Optimization fallback_mode = Optimization::none;
-      if (taken->optimization == Optimization::onednn && !bf16 && loaded_script) {
-        if (auto ran = run_optimized_for_inference(*loaded_script, inputs)) {
+      if (taken->optimization == Optimization::onednn && !bf16) {
+        if (auto ran = run_optimized_for_inference(loaded, inputs)) {
           std::tie(fallback, outputs) = std::move(*ran);
           fallback_mode = Optimization::ofi;
         }
@@ -292,10 +292,10 @@ struct Model::Impl {
   // The module as loaded, prepared with optimize_for_inference, and its outputs on `inputs`; none when preparing or
   // running it fails (the model as loaded, run next, says what is wrong, if anything is).
   static std::optional<std::pair<Runner, std::vector<at::Tensor>>> run_optimized_for_inference(
-      const detail::Script& loaded, const std::vector<at::Tensor>& inputs) {
+      const detail::Script& script, const std::vector<at::Tensor>& inputs) {
     detail::disable_fusion();
     Optimization mode = Optimization::ofi;
-    const detail::Script ready = loaded.prepared(mode, [](const std::string&) {});
+    const detail::Script ready = script.prepared(mode, [](const std::string&) {});
     if (mode != Optimization::ofi) {
       return std::nullopt;
     }
@@ -348,7 +348,7 @@ struct Model::Impl {
       extras[name] = "";
     }
     // Not an AOTInductor package (is_package() looked): a TorchScript file, or neither.
-    detail::Script loaded = detail::Script::load(path, "model", &extras);
+    loaded = detail::Script::load(path, "model", &extras);
     loaded.eval();
     describe(extras);
     if (extras.at(kDeployFile).empty()) {  // not exported by export.py: the names of forward()'s arguments only
@@ -358,8 +358,6 @@ struct Model::Impl {
     }
     const Precision in_effect = precision_for(precision, emulate_bf16);
     Optimization mode = optimization.value_or(Optimization::onednn);
-    as_loaded = runner_of(loaded);
-    loaded_script = loaded;
     if (in_effect == Precision::bf16) {
       const detail::Script ready = loaded.in_bfloat16().prepared(mode, note);
       prepared = std::make_shared<const Prepared>(Prepared{bf16_runner_of(ready), mode, Precision::bf16});

@@ -45,28 +45,26 @@ void flatten(const c10::IValue& value, const std::string& path, std::vector<at::
 
 constexpr std::string_view kUnknownOperator = "Unknown builtin op: ";
 
-// The namespace of the operator a load failed on ("torchvision" for torchvision::nms), or "" for another failure.
-std::string unknown_operator_library(const std::string& cause) {
-  if (cause.rfind(kUnknownOperator, 0) != 0) {
-    return "";
-  }
-  const std::string op = cause.substr(kUnknownOperator.size());
-  return op.substr(0, op.find("::"));
+// The operator a load failed on ("torchvision::nms"), or "" for another failure.
+std::string unknown_operator(const std::string& cause) {
+  return cause.rfind(kUnknownOperator, 0) == 0 ? cause.substr(kUnknownOperator.size()) : "";
 }
+
+// The library an operator belongs to: "torchvision" for torchvision::nms.
+std::string library_of(const std::string& op) { return op.substr(0, op.find("::")); }
 
 // Why a TorchScript file did not load, and the fix that cause calls for: an operator no library in this program
 // registers (a custom op) is not cured by exporting again. `torchvision`: the version of the torchvision whose
 // operators are registered ("" for none).
 std::string load_failure(const std::string& path, const char* what, const std::string& cause,
                          const std::string& torchvision) {
-  const std::string library = unknown_operator_library(cause);
+  const std::string op = unknown_operator(cause);
+  const std::string library = library_of(op);
   if (library == "torchvision" && !torchvision.empty()) {
-    return path + ": the " + what + " calls the operator " + cause.substr(kUnknownOperator.size()) +
-           ", which torchvision " + torchvision + " (the one this program loads) does not register; export and " +
-           "build with the same torchvision";
+    return path + ": the " + what + " calls the operator " + op + ", which torchvision " + torchvision +
+           " (the one this program loads) does not register; export and build with the same torchvision";
   }
   if (!library.empty()) {
-    const std::string op = cause.substr(kUnknownOperator.size());
     const std::string where =
         library == "torchvision"
             ? "install torchvision for the Python that exports the model and build again (the build then loads "
@@ -105,7 +103,7 @@ Script Script::load(const std::string& path, const char* what, std::map<std::str
       break;
     } catch (const std::exception& error) {
       const std::string cause = cause_of(error, CauseLine::first);
-      const bool register_torchvision = torchvision.empty() && unknown_operator_library(cause) == "torchvision";
+      const bool register_torchvision = torchvision.empty() && library_of(unknown_operator(cause)) == "torchvision";
       if (register_torchvision) {
         torchvision = torchvision_operators();
       }
