@@ -127,6 +127,7 @@ def by_key(context: dict, template_dir: Path = TEMPLATE_DIR) -> dict[str, object
 
 EXPORT_METHODS = tuple(question("export_method").choices or ())
 PRECISIONS = tuple(question("precision").choices or ())
+DEVICES = tuple(question("device").choices or ())
 
 
 @dataclass
@@ -461,6 +462,9 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
             "runs the TorchScript model, and formats aoti exports none (a package runs as compiled, in fp32)",
             "use formats torchscript or both, or precision fp32",
         )
+    device = _text(answers, "device") or "cpu"
+    if device not in DEVICES:
+        raise AnswerError("device", device, "is not a device", f"use one of: {', '.join(DEVICES)}")
     if formats != "torchscript" and _text(answers, "model").endswith(".pt"):
         raise AnswerError(
             "formats",
@@ -502,6 +506,7 @@ def deploy_config(answers: dict) -> dict[str, object]:
         "export_method": _text(answers, "export_method"),
         "formats": FORMATS[_text(answers, "formats") or "torchscript"],
         "precision": _text(answers, "precision") or "fp32",
+        "device": _text(answers, "device") or "cpu",
         "inputs": [{"name": name, "shape": shape, "dtype": dtype} for name, shape, dtype in inputs],
         "dynamic_batch": is_yes(_get(answers, "dynamic_batch", False)),
         "seed": int(_text(answers, "seed").strip()),

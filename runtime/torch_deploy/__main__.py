@@ -2,8 +2,9 @@
 
 python -m torch_deploy --version
 python -m torch_deploy --cmakedir            # for CMake: find_package(TorchDeploy) with TorchDeploy_DIR=<this>
-python -m torch_deploy COMMAND [ARGS...]     # in the project folder: export, formats, verify, bench, predict,
-                                             # triton, package, package-check, requirements, libtorch
+python -m torch_deploy COMMAND [ARGS...]     # in the project folder: export, formats, device, reference, verify,
+                                             # bench, predict, triton, package, package-check, requirements,
+                                             # libtorch
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ HERE = Path(__file__).resolve().parent
 COMMANDS = {
     "export": ("export", "export the model and record the reference outputs (make export)"),
     "formats": ("formats", "the model files export.py wrote (--first: the one make predict runs)"),
+    "device": ("device", "the device models run on, and whether this machine has it (--check)"),
+    "reference": ("reference", "model.pt's reference outputs on a GPU (make verify DEVICE=cuda makes them)"),
     "verify": ("verify", "the C++ runner against Python's reference outputs (make verify)"),
     "bench": ("bench", "time C++, Python, ONNX Runtime and OpenVINO side by side (make bench)"),
     "predict": ("predict", "classify images in Python, the reference of ts-infer --image"),
@@ -32,7 +35,7 @@ COMMANDS = {
 }
 
 # The commands whose module imports torch (the others are standard library only).
-NEEDS_TORCH = {"export", "bench", "predict", "triton"}
+NEEDS_TORCH = {"export", "reference", "bench", "predict", "triton"}
 # The commands that are a subcommand of their module's own command line.
 SUBCOMMANDS = {"package": "report", "package-check": "check", "requirements": "requirements", "libtorch": "libtorch"}
 

@@ -9,21 +9,25 @@ artifacts/model.pt, artifacts/model.pt2
 
     deploy.txt      ``input <name> <dtype> <dim>...`` per input, ``output <name>`` per output tensor (in the order
                     torch_deploy::Model::run returns them), ``top_k <k>``, ``torch <version that exported it>``,
-                    ``dynamic_batch 1`` when the first dimension of the inputs may vary, and ``precision bf16`` when
-                    the project runs in bf16 (deploy.json's "precision"; ts-infer's default)
+                    ``dynamic_batch 1`` when the first dimension of the inputs may vary, ``precision bf16`` when
+                    the project runs in bf16 (deploy.json's "precision"; ts-infer's default), and ``device cuda`` when
+                    it runs on a GPU (deploy.json's "device"; ts-infer's default)
     preprocess.txt  the image preprocessing (``key value...`` lines; see ImageSettings), when the only input is an image
     classes.txt     the class names, one per line, in score order, when they are known
 
 artifacts/formats.txt
-    ``<format> <model file> <reference outputs> [<reference outputs at the second batch size>]`` per exported
-    format, in deploy.json's order: what make verify and ctest check (the first one is what make predict runs).
+    ``<format> <model file> <reference outputs> [<reference outputs at the second batch size>] [device=cuda]`` per
+    exported format, in deploy.json's order: what make verify and ctest check (the first one is what make predict
+    runs); ``device=cuda`` marks a package compiled for GPUs.
 
 Tensor files (input.pt, and per format its reference outputs: expected.pt, expected_aoti.pt; with a dynamic batch
 the same at a second batch size: input_batch.pt, expected_batch.pt, expected_aoti_batch.pt; with "precision" bf16,
-expected_bf16.pt: model.pt's outputs in bf16)
+expected_bf16.pt: model.pt's outputs in bf16; on a GPU, expected_cuda.pt (and expected_cuda_batch.pt): model.pt's
+outputs there, torch_deploy.reference's)
     TorchScript modules whose buffers are the tensors, in order, under their names, and whose float attributes are
     numbers (expected.pt records atol, rtol and top_k; expected_bf16.pt also bf16 = 1, and the drift from fp32 that
-    Python measured: drift_max_abs_diff, drift_top_k_overlap), so that libtorch alone reads them.
+    Python measured: drift_max_abs_diff, drift_top_k_overlap; expected_cuda.pt the drift from the CPU's outputs), so
+    that libtorch alone reads them.
 
 The C++ side parses these files too (the runtime's src/): a change here is a change there.
 """
@@ -83,18 +87,23 @@ def jit_quietly() -> Iterator[None]:
         yield
 
 
-def load_torchscript(path: Path, extras: dict[str, Any] | None = None) -> torch.jit.ScriptModule:
-    """torch.jit.load, quietly; a model calling torchvision's operators (a detector) gets them registered first, as
-    the C++ runtime does: torchvision's Python package registers them on import, and nothing here imports it else."""
+def load_torchscript(
+    path: Path, extras: dict[str, Any] | None = None, map_location: torch.device | None = None
+) -> torch.jit.ScriptModule:
+    """torch.jit.load (onto ``map_location``, the CPU by default), quietly; a model calling torchvision's operators (a
+    detector) gets them registered first, as the C++ runtime does: torchvision's Python package registers them on
+    import, and nothing here imports it else."""
     with jit_quietly():
         try:
-            return torch.jit.load(str(path), _extra_files=extras if extras is not None else {})
+            return torch.jit.load(
+                str(path), map_location=map_location, _extra_files=extras if extras is not None else {}
+            )
         except RuntimeError as err:
             if "Unknown builtin op: torchvision::" not in str(err) or importlib.util.find_spec("torchvision") is None:
                 raise
         import torchvision  # noqa: F401
 
-        return torch.jit.load(str(path), _extra_files=extras if extras is not None else {})
+        return torch.jit.load(str(path), map_location=map_location, _extra_files=extras if extras is not None else {})
 
 
 @dataclass
@@ -108,6 +117,7 @@ class ModelInfo:
     torch: str = ""
     dynamic_batch: bool = False
     precision: str = "fp32"
+    device: str = "cpu"
 
     def to_text(self) -> str:
         lines = ["# the model's inputs and outputs, written by export.py, read by torch_deploy::Model"]
@@ -115,6 +125,7 @@ class ModelInfo:
         lines += [f"output {name}" for name in self.outputs]
         lines += [f"top_k {self.top_k}", f"torch {self.torch}"] + (["dynamic_batch 1"] if self.dynamic_batch else [])
         lines += [f"precision {self.precision}"] if self.precision != "fp32" else []
+        lines += [f"device {self.device}"] if self.device != "cpu" else []
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -135,6 +146,8 @@ class ModelInfo:
                     info.dynamic_batch = values[0] == "1"
                 elif key == "precision":
                     info.precision = values[0]
+                elif key == "device":
+                    info.device = values[0]
         except (IndexError, ValueError) as err:
             raise DeployError(f"{DEPLOY_FILE} is malformed ({err!r}); re-export with make export") from err
         return info
@@ -255,12 +268,13 @@ def load_model(path: Path) -> Deployed:
     )
 
 
-def load_package(path: Path) -> tuple[Any, dict[str, str]]:
-    """An AOTInductor package, loaded to run, and the texts of its metadata ("" where absent)."""
+def load_package(path: Path, device_index: int = -1) -> tuple[Any, dict[str, str]]:
+    """An AOTInductor package, loaded to run (a package compiled for GPUs on GPU ``device_index``; -1: the current
+    one), and the texts of its metadata ("" where absent)."""
     from torch._inductor import aoti_load_package  # imported when needed: it takes a second
 
     try:
-        loaded = aoti_load_package(str(path))
+        loaded = aoti_load_package(str(path), device_index=device_index)
     except Exception as err:  # the loader raises RuntimeError, or others from its unpacking
         raise DeployError(f"{path}: cannot load it as an AOTInductor package ({err}); run make export") from err
     metadata = loaded.get_metadata()

@@ -4,12 +4,15 @@ the runtimes a deployment could use instead (ONNX Runtime, OpenVINO), side by si
     python -m torch_deploy bench                # in the project folder: what `make bench` runs
     python -m torch_deploy bench --runs 200 --threads 2
     python -m torch_deploy bench --json         # every row as JSON on stdout, instead of the table
+    python -m torch_deploy bench --device cuda  # also each model file on the GPU, C++ and Python (make bench DEVICE=cuda)
 
 Rows: the C++ runner on each model file in fp32, and on model.pt in bf16 where the CPU has native bf16 (elsewhere a
 line says why not: emulated bf16 is slower than fp32; --emulate-bf16 times it anyway); Python eager and each model
 file in Python; and, when the optional peers are installed (pip install -r requirements-peers.txt: onnxruntime,
 openvino, onnx), the eager model exported to ONNX (bench/model.onnx) and run by ONNX Runtime (fp32) and OpenVINO (fp32,
-and bf16 beside ours), each with its max abs diff from our fp32 output (artifacts/expected.pt).
+and bf16 beside ours), each with its max abs diff from our fp32 output (artifacts/expected.pt). With a GPU device
+(deploy.json's, or --device), the same C++ and Python rows on the GPU too, each from the CPU's input to outputs back
+on the CPU (what a caller of torch_deploy::Model gets), beside the CPU's rows.
 
 Also measures this machine's fp32 GEMM rate (2048 x 2048 matmul) and the model's FLOPs, which give a compute
 floor: the time the model would take if every FLOP ran at GEMM speed. Writes bench/results.json, prints a table,
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import importlib.util
 import io
 import json
@@ -36,6 +40,8 @@ from typing import Any
 import torch
 
 from torch_deploy import artifacts, export
+from torch_deploy import device as devices
+from torch_deploy import formats as listing
 
 ARTIFACTS = Path("artifacts")  # in the project folder, where make bench runs
 # The runtimes timed beside ours when installed (requirements-peers.txt), by the module each needs.
@@ -197,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         "--emulate-bf16", action="store_true", help="time bf16 on a CPU without native bf16 too (emulated: slow)"
     )
     parser.add_argument("--json", action="store_true", help="print the results (every row) as JSON, not the table")
+    parser.add_argument("--device", help="also time on this GPU (default: deploy.json's device)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.threads < 1 or args.warmup < 0:
         parser.error("--runs and --threads take numbers >= 1, --warmup >= 0")
@@ -204,6 +211,14 @@ def main(argv: list[str] | None = None) -> int:
 
     config = export.load_config()
     formats = export.export_formats(config)
+    try:
+        device = devices.parse(args.device) if args.device else devices.of_config(config)
+    except devices.DeviceError as err:
+        parser.error(str(err))
+    if device.is_gpu and (missing := devices.problem(device)):
+        raise SystemExit(f"ERROR: --device {device}: {missing}; make bench DEVICE=cpu times the CPU alone")
+    places = ["cpu", str(device)] if device.is_gpu else ["cpu"]
+    entries = {entry.format.name: entry for entry in listing.exported(ARTIFACTS)}
     named_inputs = artifacts.load_tensors(ARTIFACTS / "input.pt")[0]
     inputs = list(named_inputs.values())
     ours = list(artifacts.load_tensors(ARTIFACTS / formats[0].expected())[0].values())  # what C++ reproduces
@@ -221,14 +236,21 @@ def main(argv: list[str] | None = None) -> int:
             "relative_diff_from_ours": relative,
         }
 
-    for model_format in formats:
-        cpp = time_cpp(args.runner, ARTIFACTS / model_format.model_file, args.runs, args.warmup, args.threads,
-                       "--precision", "fp32")  # fmt: skip
-        name = f"C++ {model_format.model_file}" + (
-            f" ({cpp['optimize']})" if model_format.name == "torchscript" else ""
-        )
-        add(name, cpp["latencies_ms"], "fp32", (0.0, 0.0) if model_format == formats[0] else None)
-        cpp_p50s[model_format.name] = variants[name]["p50_ms"]
+    for place in places:
+        for model_format in formats:
+            if not entries[model_format.name].runs_on(place):
+                continue
+            cpp = time_cpp(args.runner, ARTIFACTS / model_format.model_file, args.runs, args.warmup, args.threads,
+                           "--precision", "fp32", "--device", place)  # fmt: skip
+            name = f"C++ {model_format.model_file}" + (
+                f" ({cpp['optimize']})" if model_format.name == "torchscript" else ""
+            )
+            if place != "cpu":
+                add(f"{name} on {place}", cpp["latencies_ms"], "fp32", None)
+                cpp_p50s.setdefault(f"{place}", variants[f"{name} on {place}"]["p50_ms"])
+                continue
+            add(name, cpp["latencies_ms"], "fp32", (0.0, 0.0) if model_format == formats[0] else None)
+            cpp_p50s[model_format.name] = variants[name]["p50_ms"]
     scripted = artifacts.FORMATS["torchscript"] in formats  # bf16 runs model.pt
     bf16 = scripted and (artifacts.native_bf16() or args.emulate_bf16)
     if bf16:
@@ -249,8 +271,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     add("Python eager", time_python(eager, inputs, args.runs, args.warmup), "fp32", None)
     for model_format in formats:
-        exported = artifacts.load_model(ARTIFACTS / model_format.model_file).model
-        add(f"Python {model_format.title}", time_python(exported, inputs, args.runs, args.warmup), "fp32", None)
+        if entries[model_format.name].runs_on("cpu"):
+            exported = artifacts.load_model(ARTIFACTS / model_format.model_file).model
+            add(f"Python {model_format.title}", time_python(exported, inputs, args.runs, args.warmup), "fp32", None)
+    if device.is_gpu:  # the same, on the GPU: inputs from the CPU, outputs back on it (each call waits for the GPU)
+        target = torch.device(str(device))
+        on_gpu = export.OnDevice(copy.deepcopy(eager).to(target), target)  # the CPU's stays for the peers
+        add(f"Python eager on {device}", time_python(on_gpu, inputs, args.runs, args.warmup), "fp32", None)
+        for model_format in formats:
+            if model_format.name == "torchscript":
+                model = artifacts.load_torchscript(ARTIFACTS / model_format.model_file, map_location=target).eval()
+            else:
+                model = artifacts.load_package(ARTIFACTS / model_format.model_file, target.index or 0)[0]
+            gpu_model = export.OnDevice(model, target)
+            add(f"Python {model_format.title} on {device}", time_python(gpu_model, inputs, args.runs, args.warmup),
+                "fp32", None)  # fmt: skip
 
     missing = missing_peers()
     peer_p50s = {}
@@ -270,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rate = gemm_gflops(args.threads)
     flops = model_gflop(eager, inputs)
-    cpp_p50, eager_p50 = cpp_p50s[formats[0].name], variants["Python eager"]["p50_ms"]
+    first = next(f for f in formats if f.name in cpp_p50s)  # the first format that runs on the CPU
+    cpp_p50, eager_p50 = cpp_p50s[first.name], variants["Python eager"]["p50_ms"]
     ratios = {
         "cpp_p50_over_eager_p50": cpp_p50 / eager_p50,
         "floor_over_cpp_p50": 1000.0 * flops / rate / cpp_p50,
@@ -280,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     fp32_peers = {name: p50 for name, p50 in peer_p50s.items() if "bf16" not in name}
     if fp32_peers:
         ratios["cpp_p50_over_fastest_peer_p50"] = cpp_p50 / min(fp32_peers.values())
+    if device.is_gpu:
+        ratios["cpp_gpu_p50_over_cpp_cpu_p50"] = cpp_p50s[str(device)] / cpp_p50
     if "bf16" in cpp_p50s:
         ratios["cpp_bf16_p50_over_cpp_fp32_p50"] = cpp_p50s["bf16"] / cpp_p50s["torchscript"]
         if "OpenVINO bf16" in peer_p50s:
@@ -290,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "native_bf16": artifacts.native_bf16(),
         "threads": args.threads,
+        "device": str(device),
         "batch": batch,
         "runs": args.runs,
         "warmup": args.warmup,
@@ -328,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
             else ""
         )
     )
+    if device.is_gpu:
+        gpu_row = next(name for name in variants if name.startswith("C++ ") and name.endswith(f" on {device}"))
+        print(f"{device}: {gpu_row} p50 {variants[gpu_row]['p50_ms']:.2f} ms beside the CPU's {cpp_p50:.2f} ms "
+              f"(GPU/CPU {ratios['cpp_gpu_p50_over_cpp_cpu_p50']:.3f})")  # fmt: skip
     if fp32_peers:
         fastest = min(fp32_peers, key=fp32_peers.__getitem__)
         print(

@@ -11,7 +11,9 @@ torch.jit.script or trace into model.pt; AOTInductor: torch.export, compiled ahe
 each file again and check that it computes what the eager model does (allclose, and the same top-k for
 classifiers, as the TorchScript tutorial does), then save input.pt and each format's outputs on it (expected.pt,
 expected_aoti.pt). With "precision" bf16, model.pt's outputs in bf16 too (expected_bf16.pt), with a tolerance measured
-here and the drift from fp32 beside it. Each model file carries its inputs, output names and top-k, and for an image
+here and the drift from fp32 beside it. With a GPU "device" (cuda), the model.pt2 is compiled for that GPU and checked
+on it (AOTInductor compiles for the device it exports on: this needs the GPU), and where the GPU is, model.pt's
+reference outputs on it are recorded too (torch_deploy.reference); model.pt itself runs on any device. Each model file carries its inputs, output names and top-k, and for an image
 classifier the image preprocessing and the class names, so that it is a complete deployment; the tensor files are
 read by libtorch alone (torch_deploy.artifacts describes the format).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import importlib.util
 import json
 import logging
@@ -40,7 +43,9 @@ from typing import Any
 
 import torch
 
+from torch_deploy import device as devices
 from torch_deploy import formats as listing
+from torch_deploy import reference
 from torch_deploy.artifacts import (
     BF16_EXPECTED,
     DTYPES,
@@ -72,12 +77,15 @@ from torch_deploy.staging import atomic_folder
 CONFIG_FILE = "deploy.json"
 # Every file export.py writes into the artifacts folder: the reference inputs, and each format's model file and
 # reference outputs (with dynamic_batch, also at batch + 1), and the list of the formats exported.
+# The GPU's reference outputs of model.pt (expected_cuda.pt) are written by export where the GPU is, else by make
+# verify DEVICE=cuda.
 ARTIFACTS = (
     listing.FORMATS_FILE,
     "input.pt",
     "input_batch.pt",
     BF16_EXPECTED,
-    *(name for f in FORMATS.values() for name in (f.model_file, f.expected(), f.expected(batch=True))),
+    *(f.expected(batch, device) for f in FORMATS.values() for batch in (False, True) for device in ("cpu", "cuda")),
+    *(f.model_file for f in FORMATS.values()),
 )
 
 
@@ -511,10 +519,35 @@ def other_inputs(inputs: list[torch.Tensor], seed: int = 1) -> list[torch.Tensor
 
 @dataclass
 class Exported:
-    """One format's export, reloaded from its file as C++ will load it, and how it was made (for the messages)."""
+    """One format's export, reloaded from its file as C++ will load it, and how it was made (for the messages). A
+    model compiled for a GPU runs there, and is checked against the eager model on the same GPU (``eager``); both
+    take and give tensors on the CPU, as the reference files hold them."""
 
     model: Any
     made_by: str
+    device: devices.Device = devices.Device("cpu")
+    eager: Any = None
+
+
+class OnDevice:
+    """A model run on ``device``, called with and returning tensors on the CPU."""
+
+    def __init__(self, model: Any, device: torch.device) -> None:
+        self.model, self.device = model, device
+
+    def __call__(self, *inputs: torch.Tensor) -> Any:
+        return on_cpu(self.model(*(tensor.to(self.device) for tensor in inputs)))
+
+
+def on_cpu(value: Any) -> Any:
+    """A model's output with its tensors on the CPU (tuples, lists and dicts kept)."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, (tuple, list)):
+        return type(value)(on_cpu(item) for item in value)
+    if isinstance(value, dict):
+        return {key: on_cpu(item) for key, item in value.items()}
+    return value
 
 
 # What every format's model file carries: its texts (deploy.txt, preprocess.txt, classes.txt) for the output names.
@@ -599,29 +632,47 @@ AOTI_SETTINGS = {"freezing": True}
 def export_aoti(
     folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict, describe: Describe
 ) -> Exported:
-    """model.pt2: torch.export's program of the model, compiled ahead of time by AOTInductor for this CPU, with its
-    texts as the package's metadata."""
+    """model.pt2: torch.export's program of the model, compiled ahead of time by AOTInductor for this CPU, or for the
+    project's GPU (which must be here: AOTInductor compiles for the device it exports on), with its texts as the
+    package's metadata."""
     from torch._inductor import aoti_compile_and_package  # imported when needed: it takes seconds
 
+    device = devices.of_config(config)
+    target = torch.device("cpu")
+    model = source.model
+    if device.is_gpu:
+        try:
+            target = reference.usable(device)
+        except devices.DeviceError as err:
+            raise ExportError(
+                f"formats aoti, device {device}: AOTInductor compiles model.pt2 for the device it exports on, and "
+                f'{str(err).split(": ", 1)[-1]}; export on a machine with the GPU, or set "formats" to '
+                '["torchscript"] in deploy.json (model.pt runs on any device)'
+            ) from err
+        model = copy.deepcopy(source.model).to(target)  # the eager model stays on the CPU for model.pt
+        inputs = {name: tensor.to(target) for name, tensor in inputs.items()}
     examples, dynamic_shapes = export_examples(inputs, config)
     package = folder / FORMATS["aoti"].model_file
     # Exported and compiled without autograd: a program exported with grad enabled keeps the weights as inputs that
     # need gradients, which freezing cannot fold (measured: twice the compile time, 1.8 times the latency).
     with torch.no_grad():
         try:
-            program = torch.export.export(source.model, examples, dynamic_shapes=dynamic_shapes)
+            program = torch.export.export(model, examples, dynamic_shapes=dynamic_shapes)
         except Exception as err:  # torch.export raises many types (UserError, GuardOnDataDependentSymNode, ...)
             raise ExportError(
                 f'torch.export failed: {export_failure(err)}; make the model exportable, or set "formats" to '
                 '["torchscript"] in deploy.json (tsgen new --formats torchscript)'
             ) from err
-        output_names = [name for name, _ in named_outputs(source.model(*inputs.values()))]
+        output_names = [name for name, _ in named_outputs(model(*inputs.values()))]
         settings = {**AOTI_SETTINGS, "aot_inductor.metadata": describe(output_names)}
         if dynamic_shapes:  # a dynamic size is taken to be 2 or more; the C++ input check must accept a batch of 1
             settings["aot_inductor.check_lowerbound"] = False
         with quiet_compiler_probe():
             aoti_compile_and_package(program, package_path=str(package), inductor_configs=settings)
-    return Exported(load_package(package)[0], "AOTInductor-compiled")
+    loaded = load_package(package, -1 if target.index is None else target.index)[0]
+    if not device.is_gpu:
+        return Exported(loaded, "AOTInductor-compiled")
+    return Exported(OnDevice(loaded, target), "AOTInductor-compiled", device, OnDevice(model, target))
 
 
 def export_examples(
@@ -688,6 +739,10 @@ def export_formats(config: dict) -> list[Format]:
             f'model={config["model"]}: a TorchScript file cannot be exported with torch.export; set "formats" to '
             '["torchscript"] in deploy.json, or export the Python model (a models/<file>.py:factory)'
         )
+    try:
+        devices.of_config(config)  # a device that is not one is named here, before anything is built
+    except devices.DeviceError as err:
+        raise ExportError(str(err)) from err
     precision = config.get("precision", "fp32")
     if precision not in PRECISIONS:
         raise ExportError(
@@ -736,6 +791,8 @@ def export_into(
     settings = image_settings(config, source, named_inputs)
     names = class_names(config, source)
 
+    device = devices.of_config(config)
+
     def describe(output_names: list[str]) -> dict[str, str]:
         info = ModelInfo(
             inputs=[(name, list(t.shape), dtype_name(t.dtype)) for name, t in named_inputs.items()],
@@ -744,6 +801,7 @@ def export_into(
             torch=torch.__version__,
             dynamic_batch=bool(config.get("dynamic_batch")),
             precision=config.get("precision", "fp32"),
+            device=str(device),
         )
         return extra_files(info, settings, names[0] if names else None)
 
@@ -757,7 +815,8 @@ def export_into(
         started = time.monotonic()
         exported = EXPORTERS[model_format.name](folder, source, named_inputs, config, describe)
         seconds = time.monotonic() - started
-        eager_out, named = check_export(source, exported.model, named_inputs, config, "export check")
+        eager_out, named = check_export(exported.eager or source.model, exported.model, named_inputs, config,
+                                        "export check")  # fmt: skip
         exported_out = [tensor for _, tensor in named]
         if names and not source.detector:  # a detector's names are its labels', not a count of scores
             check_class_names(names, exported_out, config.get("labels"))
@@ -765,15 +824,17 @@ def export_into(
             if model_format == formats[0]:
                 print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
             print(f"{model_format.title} model top {k} results:\n  {top_k(exported_out[0], k)}")
+        on = f" on {exported.device}" if exported.device.is_gpu else ""
         print(
-            f"export check: PASS: {agreement(exported_out, eager_out, [name for name, _ in named], config['atol'])} "
-            f"between the eager and the {exported.made_by} model ({model_format.model_file}, exported in "
+            f"export check{on}: PASS: {agreement(exported_out, eager_out, [name for name, _ in named], config['atol'])}"
+            f" between the eager and the {exported.made_by} model ({model_format.model_file}, exported in "
             f"{seconds:.1f} s)"
         )
         record(folder / model_format.expected(), named, config)
         fp32_outputs[model_format.name] = exported_out
         if batch_inputs:
-            check_second_batch(folder / model_format.expected(batch=True), source, exported.model, batch_inputs, config)
+            check_second_batch(folder / model_format.expected(batch=True), exported.eager or source.model,
+                               exported.model, batch_inputs, config)  # fmt: skip
     if config.get("precision") == "bf16":
         record_bf16(folder, named_inputs, fp32_outputs["torchscript"], config)
     if settings:
@@ -783,10 +844,24 @@ def export_into(
     listing.write(
         folder,
         [
-            listing.Entry(f, f.model_file, f.expected(), f.expected(batch=True) if batch_inputs else None)
+            listing.Entry(
+                f, f.model_file, f.expected(), f.expected(batch=True) if batch_inputs else None,
+                "cpu" if f.any_device else device.type,
+            )
             for f in formats
         ],
-    )
+    )  # fmt: skip
+    if device.is_gpu and FORMATS["torchscript"] in formats:
+        record_gpu_reference(folder, device)
+
+
+def record_gpu_reference(folder: Path, device: devices.Device) -> None:
+    """model.pt's reference outputs on the project's GPU, where this machine has it (else make verify DEVICE=cuda
+    records them on a machine that does)."""
+    try:
+        reference.record(folder, device)
+    except devices.DeviceError as err:
+        print(f"note: no GPU reference of model.pt yet: {err}; make verify DEVICE={device} records it where the GPU is")
 
 
 def run_exported(exported: Any, named_inputs: dict[str, torch.Tensor], check: str) -> list[tuple[str, torch.Tensor]]:
@@ -799,13 +874,13 @@ def run_exported(exported: Any, named_inputs: dict[str, torch.Tensor], check: st
 
 
 def check_export(
-    source: Source, exported: Any, named_inputs: dict[str, torch.Tensor], config: dict, check: str
+    eager: Any, exported: Any, named_inputs: dict[str, torch.Tensor], config: dict, check: str
 ) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
-    """Run the eager and the exported model on the inputs; unless they agree (allclose, same top-k), raise an
+    """Run the ``eager`` and the exported model on the inputs; unless they agree (allclose, same top-k), raise an
     ExportError that starts with ``check``. Returns the eager outputs and the exported ones, named."""
     with torch.no_grad():
         try:
-            eager_out = flatten(source.model(*named_inputs.values()))
+            eager_out = flatten(eager(*named_inputs.values()))
         except RuntimeError as err:
             raise ExportError(f"{check}: the exported model fails ({cause_of(err)})") from err
     named = run_exported(exported, named_inputs, check)
@@ -868,13 +943,11 @@ def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> di
     return {name: torch.cat([tensor, tensor[:1]]) for name, tensor in inputs.items()}
 
 
-def check_second_batch(
-    file: Path, source: Source, exported: Any, inputs: dict[str, torch.Tensor], config: dict
-) -> None:
-    """dynamic_batch: the exported model must agree with the eager one at a second batch size too (a trace can
+def check_second_batch(file: Path, eager: Any, exported: Any, inputs: dict[str, torch.Tensor], config: dict) -> None:
+    """dynamic_batch: the exported model must agree with the ``eager`` one at a second batch size too (a trace can
     bake the batch size in); its outputs there become the reference outputs ``file``."""
     batch = next(iter(inputs.values())).shape[0]
-    eager_out, named = check_export(source, exported, inputs, config, f"export check at batch {batch}")
+    eager_out, named = check_export(eager, exported, inputs, config, f"export check at batch {batch}")
     shown = agreement([tensor for _, tensor in named], eager_out, [name for name, _ in named], config["atol"])
     print(f"export check at batch {batch}: PASS: {shown}")
     record(file, named, config)

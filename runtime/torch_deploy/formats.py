@@ -2,9 +2,10 @@
 and the bundle check call it without importing torch).
 
 artifacts/formats.txt holds ``<format> <model file> <reference outputs> [<reference outputs at the second batch
-size>]`` per exported format, in deploy.json's order (the first is what make predict runs). ``exported()`` reads it;
-``checks()`` says what each model file is checked against, the one list that make verify, ctest and make
-package-check run (torch_deploy.verify).
+size>] [device=<type>]`` per exported format, in deploy.json's order (the first is what make predict runs);
+``device=cuda`` marks a model file compiled for GPUs (an AOTInductor package runs on the kind of device it was
+compiled for; a TorchScript file runs on any). ``exported()`` reads it; ``checks()`` says what each model file is
+checked against on a device, the one list that make verify, ctest and make package-check run (torch_deploy.verify).
 """
 
 from __future__ import annotations
@@ -34,9 +35,19 @@ class Format:
     model_file: str
     expected_file: str
 
-    def expected(self, batch: bool = False) -> str:
-        """The reference outputs' file; at the second batch size of a dynamic batch, ``<name>_batch.pt``."""
-        return self.expected_file.replace(".pt", "_batch.pt") if batch else self.expected_file
+    def expected(self, batch: bool = False, device: str = "cpu") -> str:
+        """The reference outputs' file; at the second batch size of a dynamic batch, ``<name>_batch.pt``. A model file
+        that runs on any device (TorchScript) has its own on a GPU, ``<name>_cuda.pt`` (torch_deploy.reference): on a
+        device of another type than the CPU, TF32 and other kernels give other numbers, as right as the CPU's."""
+        name = self.expected_file
+        if device != "cpu" and self.any_device:
+            name = name.replace(".pt", f"_{device}.pt")
+        return name.replace(".pt", "_batch.pt") if batch else name
+
+    @property
+    def any_device(self) -> bool:
+        """Whether the model file runs on any device (TorchScript), rather than on the one it was compiled for."""
+        return self.name == "torchscript"
 
 
 FORMATS = {
@@ -48,15 +59,22 @@ FORMATS = {
 @dataclass(frozen=True)
 class Entry:
     """One line of formats.txt: a format, its model file, and its reference outputs (at the second batch size too,
-    with a dynamic batch)."""
+    with a dynamic batch); ``device``, the type of device an AOTInductor package was compiled for (and ran on, to make
+    its reference outputs)."""
 
     format: Format
     model_file: str
     expected: str
     expected_batch: str | None = None
+    device: str = "cpu"
 
     def line(self) -> str:
-        return " ".join([self.format.name, self.model_file, self.expected, *filter(None, [self.expected_batch])])
+        gpu = f"device={self.device}" if self.device != "cpu" else None
+        return " ".join([self.format.name, self.model_file, self.expected, *filter(None, [self.expected_batch, gpu])])
+
+    def runs_on(self, device: str) -> bool:
+        """Whether the model file runs on ``device`` (cpu, cuda, cuda:N)."""
+        return self.format.any_device or device.split(":")[0] == self.device
 
 
 def write(folder: Path, entries: list[Entry]) -> None:
@@ -78,9 +96,10 @@ def exported(folder: Path) -> list[Entry]:
         fields = line.split()
         if not fields or fields[0].startswith("#"):
             continue
+        device = fields.pop()[len("device=") :] if fields[-1].startswith("device=") else "cpu"
         if fields[0] not in FORMATS or len(fields) not in (3, 4):
             raise ListingError(f"{listed} is malformed ({line!r}); run make export")
-        entries.append(Entry(FORMATS[fields[0]], fields[1], fields[2], fields[3] if len(fields) == 4 else None))
+        entries.append(Entry(FORMATS[fields[0]], fields[1], fields[2], fields[3] if len(fields) == 4 else None, device))
     if not entries:
         raise ListingError(f"{listed} lists no model file; run make export")
     return entries
@@ -88,37 +107,76 @@ def exported(folder: Path) -> list[Entry]:
 
 @dataclass(frozen=True)
 class Check:
-    """One run of the C++ runner against Python's reference outputs: ``model`` on ``input`` must reproduce
-    ``expected`` (bf16's outputs when ``expected`` is expected_bf16.pt, which records bf16 = 1: the runner takes
-    its precision from the file). ``kind`` is "parity", "second batch" or "bf16"; ``drift_from`` the fp32 reference
-    that bf16 is also compared with."""
+    """One run of the C++ runner against Python's reference outputs: ``model`` on ``input`` on ``device`` must
+    reproduce ``expected`` (bf16's outputs when ``expected`` is expected_bf16.pt, which records bf16 = 1: the runner
+    takes its precision from the file). ``kind`` is "parity", "second batch" or "bf16"; ``drift_from`` the reference
+    of the CPU or of fp32, which the outputs are also compared with."""
 
     kind: str
     model: str
     input: str
     expected: str
     drift_from: str | None = None
+    device: str = "cpu"
 
     def arguments(self, folder: str | Path) -> list[str]:
         """The runner's arguments, with the files in ``folder`` (the artifacts, or where a bundle holds them)."""
         args = [f"{folder}/{self.model}", "--input", f"{folder}/{self.input}", "--expect", f"{folder}/{self.expected}"]
-        return args + (["--drift-from", f"{folder}/{self.drift_from}"] if self.drift_from else [])
+        args += ["--drift-from", f"{folder}/{self.drift_from}"] if self.drift_from else []
+        return args + ["--device", self.device]
 
 
-def checks(folder: Path) -> list[Check]:
-    """Every check of the artifacts in ``folder``: each format's model file on the reference input; at the second
-    batch size when formats.txt names its outputs; model.pt in bf16 when the project's precision is bf16 (export.py
-    then wrote expected_bf16.pt)."""
-    entries = exported(folder)
+def checks(folder: Path, device: str = "cpu") -> list[Check]:
+    """Every check of the artifacts in ``folder`` on ``device``: each format's model file that runs there on the
+    reference input; at the second batch size when formats.txt names its outputs; model.pt in bf16 on the CPU when
+    the project's precision is bf16 (export.py then wrote expected_bf16.pt). Off the CPU, model.pt is held to its
+    reference on that type of device (torch_deploy.reference) and compared with the CPU's (the drift)."""
+    kind = device.split(":")[0]
     found = []
-    for entry in entries:
-        found.append(Check("parity", entry.model_file, INPUT, entry.expected))
-        if entry.expected_batch:
-            found.append(Check("second batch", entry.model_file, BATCH_INPUT, entry.expected_batch))
-    torchscript = next((e for e in entries if e.format.name == "torchscript"), None)
-    if torchscript and (folder / BF16_EXPECTED).is_file():
-        found.append(Check("bf16", torchscript.model_file, INPUT, BF16_EXPECTED, drift_from=torchscript.expected))
+    for entry in exported(folder):
+        if not entry.runs_on(device):
+            continue
+        expected, batch = entry.expected, entry.expected_batch
+        drift = None
+        if kind != "cpu" and entry.format.any_device:  # the same file on a GPU: its reference there
+            expected, batch, drift = entry.format.expected(False, kind), entry.format.expected(True, kind), expected
+            batch = batch if entry.expected_batch else None
+        found.append(Check("parity", entry.model_file, INPUT, expected, drift, device))
+        if batch:
+            found.append(Check("second batch", entry.model_file, BATCH_INPUT, batch, None, device))
+    torchscript = next((e for e in exported(folder) if e.format.name == "torchscript"), None)
+    if kind == "cpu" and torchscript and (folder / BF16_EXPECTED).is_file():
+        found.append(Check("bf16", torchscript.model_file, INPUT, BF16_EXPECTED, torchscript.expected, device))
     return found
+
+
+def not_checked(folder: Path, device: str) -> list[str]:
+    """The model files of ``folder`` that do not run on ``device`` (a package compiled for another type of device),
+    and why, one line each, for the parity driver to say."""
+    return [
+        f"{entry.model_file} is compiled for {'the CPU' if entry.device == 'cpu' else entry.device}: not checked on "
+        f"{device} (make verify DEVICE={entry.device} checks it)"
+        for entry in exported(folder)
+        if not entry.runs_on(device)
+    ]
+
+
+def stale_references(folder: Path, device: str) -> list[str]:
+    """The reference outputs on a GPU ``device`` of the model files that run on any device (model.pt) that ``folder``
+    lacks, or holds from before the model file or input they come from: torch_deploy.reference makes them, after
+    each export. None on the CPU, whose reference outputs are export's, as are those of a package compiled for GPUs."""
+    if device.split(":")[0] == "cpu":
+        return []
+    any_device = {entry.model_file for entry in exported(folder) if entry.format.any_device}
+    stale = []
+    for check in checks(folder, device):
+        expected = folder / check.expected
+        sources = [folder / check.model, folder / check.input]
+        if check.model in any_device and (
+            not expected.is_file() or any(path.stat().st_mtime_ns > expected.stat().st_mtime_ns for path in sources)
+        ):
+            stale.append(check.expected)
+    return stale
 
 
 def main(argv: list[str] | None = None) -> int:

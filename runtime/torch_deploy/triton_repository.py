@@ -111,6 +111,7 @@ class Model:
     inputs: list[Tensor]
     outputs: list[Tensor]
     kind: str
+    gpu: int | None  # the GPU of KIND_GPU instances, when the project names one (cuda:N); else every GPU
     batching: str
     torch_version: str
     module: torch.jit.ScriptModule | None = None  # what to save as the model file, when not the exported file itself
@@ -136,7 +137,10 @@ class Model:
             f"max_batch_size: {self.max_batch_size}",
             "input [\n" + ",\n".join(tensor.text() for tensor in self.inputs) + "\n]",
             "output [\n" + ",\n".join(tensor.text() for tensor in self.outputs) + "\n]",
-            "instance_group [\n  {\n    count: 1\n    kind: " + self.kind + "\n  }\n]",
+            "instance_group [\n  {\n    count: 1\n    kind: "
+            + self.kind
+            + (f"\n    gpus: [ {self.gpu} ]" if self.gpu is not None else "")
+            + "\n  }\n]",
         ]
         if self.max_batch_size > 0:
             lines.append("dynamic_batching { }")
@@ -273,13 +277,15 @@ def aoti_names(package: object, inputs: int, outputs: int) -> tuple[list[str], l
     return input_names, output_names
 
 
-def device_kind(package: object | None) -> str:
-    """Where the model runs: on the CPU, where export.py exported and checked it; a .pt2 runs only on the kind of
-    device it was compiled for, which its metadata names."""
+def device_kind(package: object | None, device: str) -> tuple[str, int | None]:
+    """Where Triton runs the model, and on which GPU when one is named: on the project's device (deploy.json's, as
+    the model file records it); a .pt2 runs only on the kind of device it was compiled for, which its metadata names."""
     if package is not None:
-        device = package.get_metadata().get("AOTI_DEVICE_KEY", "cpu")  # type: ignore[attr-defined]
-        return "KIND_GPU" if device.startswith("cuda") else "KIND_CPU"
-    return "KIND_CPU"
+        compiled = package.get_metadata().get("AOTI_DEVICE_KEY", "cpu")  # type: ignore[attr-defined]
+        device = device if compiled.startswith("cuda") and device.startswith("cuda") else compiled
+    if not device.startswith("cuda"):
+        return "KIND_CPU", None
+    return "KIND_GPU", int(device.split(":")[1]) if ":" in device else None
 
 
 def package_model_name(source: Path) -> None:
@@ -344,6 +350,7 @@ def model_config(name: str, entry: Entry, artifacts: Path, max_batch: int) -> Mo
     names = [f"input {n}" for n in input_names] + [f"output {n}" for n in output_names]
 
     batching, max_batch_size = batching_of(entry, shapes, second, names, max_batch)
+    kind, gpu = device_kind(package, info.device)
     batched = max_batch_size > 0
     tensors = []
     for i, (tensor_name, shape) in enumerate(zip(input_names + output_names, shapes, strict=True)):
@@ -366,7 +373,8 @@ def model_config(name: str, entry: Entry, artifacts: Path, max_batch: int) -> Mo
         max_batch_size=max_batch_size,
         inputs=tensors[: len(input_names)],
         outputs=tensors[len(input_names) :],
-        kind=device_kind(package),
+        kind=kind,
+        gpu=gpu,
         batching=batching,
         torch_version=info.torch,
         module=module,

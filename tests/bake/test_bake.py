@@ -77,6 +77,7 @@ def test_default_project_renders_cleanly(tmp_path: Path) -> None:
         "export_method": "script",
         "formats": ["torchscript"],
         "precision": "fp32",
+        "device": "cpu",
         "inputs": [{"name": "input", "shape": [1, 3, 224, 224], "dtype": "float32"}],
         "dynamic_batch": False,
         "seed": 0,

@@ -247,6 +247,7 @@ def test_deploy_json_is_derived_once_from_the_answers() -> None:
         "export_method": "script",
         "formats": ["torchscript", "aoti"],
         "precision": "fp32",
+        "device": "cpu",
         "inputs": [
             {"name": "ids", "shape": [2, 16], "dtype": "int64"},
             {"name": "mask", "shape": [2, 16], "dtype": "bool"},

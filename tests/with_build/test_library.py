@@ -138,7 +138,7 @@ def test_one_model_runs_from_several_threads_at_once(installed: SimpleNamespace,
     for model, expected in models:
         result = run([consumer / "build/threads", share / model, share / "input.pt", share / expected, 8, 5])
         assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.strip() == "threads: 8 x 5 runs: 40 passed, 0 failed", model
+        assert result.stdout.strip() == "threads: 8 x 5 runs on cpu: 40 passed, 0 failed", model
 
 
 def test_a_package_whose_libtorch_is_gone_says_so_in_one_line(

@@ -1,6 +1,7 @@
-// threads MODEL INPUT EXPECTED THREADS RUNS: one torch_deploy::Model shared by THREADS threads that all start at
-// once and each run it RUNS times on the reference input, comparing every output with Python's. Prints one line and
-// exits 0 only when every run passed, as include/torch_deploy/model.h promises.
+// threads MODEL INPUT EXPECTED THREADS RUNS [DEVICE]: one torch_deploy::Model on DEVICE (the project's by default)
+// shared by THREADS threads that all start at once and each run it RUNS times on the reference input, comparing every
+// output with Python's (on that device). Prints one line and exits 0 only when every run passed, as
+// include/torch_deploy/model.h promises.
 
 #include <torch_deploy/torch_deploy.h>
 
@@ -13,11 +14,15 @@
 #include <vector>
 
 int main(int argc, char* argv[]) {
-  if (argc != 6) {
-    std::cerr << "usage: threads MODEL INPUT EXPECTED THREADS RUNS\n";
+  if (argc != 6 && argc != 7) {
+    std::cerr << "usage: threads MODEL INPUT EXPECTED THREADS RUNS [DEVICE]\n";
     return 2;
   }
-  const torch_deploy::Model model(argv[1]);
+  torch_deploy::ModelOptions options;
+  if (argc == 7) {
+    options.device = argv[6];
+  }
+  const torch_deploy::Model model(argv[1], options);
   const torch_deploy::TensorFile input = torch_deploy::load_tensors(argv[2]);
   const torch_deploy::TensorFile expected = torch_deploy::load_tensors(argv[3]);
   const int threads = std::stoi(argv[4]);
@@ -55,7 +60,7 @@ int main(int argc, char* argv[]) {
   for (std::thread& thread : pool) {
     thread.join();
   }
-  std::cout << "threads: " << threads << " x " << runs << " runs: " << passed << " passed, " << failures.size()
-            << " failed" << (failures.empty() ? "" : " (first: " + failures.front() + ")") << "\n";
+  std::cout << "threads: " << threads << " x " << runs << " runs on " << model.device() << ": " << passed << " passed, "
+            << failures.size() << " failed" << (failures.empty() ? "" : " (first: " + failures.front() + ")") << "\n";
   return failures.empty() && passed == threads * runs ? 0 : 1;
 }

@@ -49,7 +49,7 @@ def test_the_cpu_lane_needs_cxx17_and_has_no_torchvision(tmp_path: Path) -> None
     assert checks["C++ standard"].detail.startswith("C++17") and checks["C++17 support"].ok
     assert checks["libtorch"].detail.startswith(f"2.13.0 (CPU build) at {torch_package(lane_python('cpu'))}")
     assert not checks["torchvision"].ok and not checks["torchvision"].blocking
-    assert "CPU build (CPU libtorch)" in checks["CUDA toolkit"].detail
+    assert "a CPU libtorch: builds run models on the CPU" in checks["GPU"].detail
 
 
 def test_inside_a_project_its_recorded_configuration_is_checked(tmp_path: Path) -> None:

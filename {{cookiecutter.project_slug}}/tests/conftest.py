@@ -1,5 +1,5 @@
-"""Shared fixtures: the project's configuration, its artifacts and the built C++ runner. A test that takes
-``model_format`` runs once per format deploy.json exports (test ids name it: [torchscript], [aoti])."""
+"""Shared fixtures: the project's configuration, its artifacts, the built C++ runner and the device it is checked on. A
+test that takes ``model_format`` runs once per format deploy.json exports (test ids name it: [torchscript], [aoti])."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from torch_deploy.device import project_device  # noqa: E402
 from torch_deploy.export import export_formats, load_config, top_k_of  # noqa: E402
-from torch_deploy.formats import FORMATS_FILE, Format  # noqa: E402
+from torch_deploy.formats import FORMATS_FILE, Entry, Format, exported  # noqa: E402
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -52,9 +53,26 @@ def artifacts(formats: list[Format]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def model_file(artifacts: Path, formats: list[Format]) -> Path:
-    """The first format's model file: the one make predict runs."""
-    return artifacts / formats[0].model_file
+def device() -> str:
+    """The device the runner is checked on: make's DEVICE (TORCH_DEPLOY_DEVICE), else deploy.json's "device"."""
+    return os.environ.get("TORCH_DEPLOY_DEVICE") or str(project_device(PROJECT_DIR / "deploy.json"))
+
+
+@pytest.fixture(scope="session")
+def entries(artifacts: Path) -> dict[str, Entry]:
+    """What export.py wrote, by format name (formats.txt: each model file and the device it runs on)."""
+    return {entry.format.name: entry for entry in exported(artifacts)}
+
+
+@pytest.fixture(scope="session")
+def model_file(artifacts: Path, formats: list[Format], entries: dict[str, Entry]) -> Path:
+    """The first format's model file that runs on the CPU (the first one, but for a package compiled for GPUs)."""
+    runs = [f for f in formats if entries[f.name].runs_on("cpu")]
+    if not runs:
+        pytest.skip(
+            f"{formats[0].model_file} is compiled for {entries[formats[0].name].device}: no model file here runs on the CPU"
+        )
+    return artifacts / runs[0].model_file
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch_deploy import artifacts as artifact_format
+from torch_deploy.device import parse, problem
 from torch_deploy.export import export_formats
 from torch_deploy.formats import Format
 
@@ -11,16 +13,20 @@ import export
 
 
 def test_exported_model_reproduces_the_recorded_output(
-    config: dict, artifacts, model_format: Format, top_k: int
+    config: dict, artifacts, model_format: Format, top_k: int, entries: dict
 ) -> None:
-    """Loading the model file in Python and running the reference input gives the output recorded from it."""
-    inputs = list(artifact_format.load_tensors(artifacts / "input.pt")[0].values())
+    """Loading the model file in Python and running the reference input gives the output recorded from it (on the
+    GPU for a package compiled for it)."""
+    compiled_for = entries[model_format.name].device
+    if problem(parse(compiled_for)):
+        pytest.skip(f"{model_format.model_file} is compiled for {compiled_for}: {problem(parse(compiled_for))}")
+    inputs = [t.to(compiled_for) for t in artifact_format.load_tensors(artifacts / "input.pt")[0].values()]
     expected = list(artifact_format.load_tensors(artifacts / model_format.expected())[0].values())
     deployed = artifact_format.load_model(artifacts / model_format.model_file)
     assert deployed.format == model_format  # told by the file's contents
     model = deployed.model
     with torch.no_grad():
-        actual = artifact_format.flatten(model(*inputs))
+        actual = [t.cpu() for t in artifact_format.flatten(model(*inputs))]
     assert artifact_format.compare(actual, expected, config["atol"], config["rtol"], top_k) is None
 
 
@@ -51,14 +57,19 @@ def test_compare_reports_a_difference_beyond_tolerance(config: dict, artifacts) 
     assert problem is not None and "max abs diff" in problem
 
 
-def test_model_file_records_what_cpp_needs(config: dict, artifacts, model_format: Format, top_k: int) -> None:
+def test_model_file_records_what_cpp_needs(
+    config: dict, artifacts, model_format: Format, top_k: int, entries: dict
+) -> None:
     """The model file carries its inputs (the reference inputs' names, shapes and dtypes), its output names (those
-    of its reference outputs) and top_k, so that the model file alone is a deployment: ts-infer and
-    torch_deploy::Model read them."""
+    of its reference outputs), top_k and the project's device, so that the model file alone is a deployment:
+    ts-infer and torch_deploy::Model read them."""
+    compiled_for = entries[model_format.name].device
+    if problem(parse(compiled_for)):
+        pytest.skip(f"{model_format.model_file} is compiled for {compiled_for}: {problem(parse(compiled_for))}")
     info = artifact_format.load_model(artifacts / model_format.model_file).info
     inputs, _ = artifact_format.load_tensors(artifacts / "input.pt")
     expected, _ = artifact_format.load_tensors(artifacts / model_format.expected())
     assert info is not None
     assert info.inputs == [(name, list(t.shape), artifact_format.dtype_name(t.dtype)) for name, t in inputs.items()]
     assert info.outputs == list(expected)
-    assert (info.top_k, info.torch) == (top_k, torch.__version__)
+    assert (info.top_k, info.torch, info.device) == (top_k, torch.__version__, config.get("device", "cpu"))

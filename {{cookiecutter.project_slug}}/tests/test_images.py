@@ -33,7 +33,9 @@ JPEG_GREY_LEVELS = 2
 
 
 def run(runner: Path, *args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True, timeout=300)
+    """The runner on the CPU: images are decoded and preprocessed there, and compared with Python's CPU results."""
+    command = [str(runner), *map(str, args)]
+    return subprocess.run(command + ["--device", "cpu"], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,12 @@
 #   TORCH_DEPLOY_LIBTORCH  explicit libtorch folder or torch package folder (wins over everything else; a
 #                          -DTorch_DIR or -DCMAKE_PREFIX_PATH given to CMake is honoured next)
 #   TORCH_DEPLOY_PYTHON    interpreter whose torch package to use (after Torch_DIR, LIBTORCH, CMAKE_PREFIX_PATH)
-#   TORCH_DEPLOY_CUDA      OFF (default): CPU build, also against a CUDA wheel and without the CUDA toolkit;
-#                          ON: link libtorch's CUDA libraries through find_package(Torch) (needs the toolkit)
+#   TORCH_DEPLOY_DEVICE    the device the project runs models on (cpu, cuda, cuda:N; empty, the default: deploy.json's
+#                          "device" beside the project, else cpu); decides TORCH_DEPLOY_CUDA=AUTO
+#   TORCH_DEPLOY_CUDA      AUTO (default): link libtorch's CUDA libraries when the device is a GPU and the libtorch
+#                          found has CUDA; ON: link them (a libtorch without CUDA is an error); OFF: a CPU build, also
+#                          against a CUDA wheel. Neither needs the CUDA toolkit: the runtime compiles no CUDA code, and
+#                          libtorch_cuda finds the CUDA libraries of the wheel (nvidia/*/lib) itself
 #   TORCH_DEPLOY_CCACHE    use ccache when it is found (default ON; TORCH_DEPLOY_CCACHE_PROGRAM names one)
 #   TORCH_DEPLOY_IMAGES    AUTO (default): link libjpeg and libpng into the library when they are found, and define
 #                          TORCH_DEPLOY_WITH_IMAGES (image decoding); ON: require them; OFF: no search
@@ -31,7 +35,9 @@ include_guard(GLOBAL)
 set(TORCH_DEPLOY_LIBTORCH "" CACHE PATH "libtorch folder or torch package folder (empty: discover)")
 # STRING, not FILEPATH: a command name such as python3 (make's default PYTHON) must not become a path in this folder.
 set(TORCH_DEPLOY_PYTHON "" CACHE STRING "Python interpreter whose torch package provides libtorch")
-option(TORCH_DEPLOY_CUDA "Link libtorch's CUDA libraries (needs the CUDA toolkit)" OFF)
+set(TORCH_DEPLOY_DEVICE "" CACHE STRING "The device models run on: cpu, cuda or cuda:N (empty: deploy.json's)")
+set(TORCH_DEPLOY_CUDA AUTO CACHE STRING "Link libtorch's CUDA libraries, to run models on GPUs: AUTO, ON or OFF")
+set_property(CACHE TORCH_DEPLOY_CUDA PROPERTY STRINGS AUTO ON OFF)
 option(TORCH_DEPLOY_CCACHE "Use ccache when it is found" ON)
 set(TORCH_DEPLOY_IMAGES AUTO CACHE STRING "Decode images with libjpeg and libpng (ts-infer --image): AUTO, ON or OFF")
 set_property(CACHE TORCH_DEPLOY_IMAGES PROPERTY STRINGS AUTO ON OFF)
@@ -114,27 +120,80 @@ message(STATUS "TorchDeploy: libtorch ${TORCH_DEPLOY_version} (${_torch_deploy_f
 message(STATUS "TorchDeploy: prefix ${TORCH_DEPLOY_prefix}")
 message(STATUS "TorchDeploy: C++${TORCH_DEPLOY_cxx_standard} (what libtorch ${TORCH_DEPLOY_version} needs)")
 
-if(TORCH_DEPLOY_cuda AND NOT TORCH_DEPLOY_CUDA)
-  message(STATUS "TorchDeploy: CPU-only build against the CUDA wheel (no CUDA toolkit needed; -DTORCH_DEPLOY_CUDA=ON to link CUDA)")
-else()
-  if(TORCH_DEPLOY_CUDA AND NOT TORCH_DEPLOY_cuda)
-    message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_CUDA=ON but libtorch ${TORCH_DEPLOY_version} at "
-      "${TORCH_DEPLOY_prefix} is a CPU build; install a CUDA build of torch or pass -DTORCH_DEPLOY_CUDA=OFF")
-  endif()
-  if(TORCH_DEPLOY_CUDA)
-    find_package(CUDAToolkit QUIET)
-    if(NOT CUDAToolkit_FOUND)
-      message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_CUDA=ON needs the CUDA toolkit, which CMake cannot find; "
-        "install it (or set CUDAToolkit_ROOT) or pass -DTORCH_DEPLOY_CUDA=OFF for a CPU build")
+# --- CUDA ---------------------------------------------------------------------------------------------------
+# The device: TORCH_DEPLOY_DEVICE (make's DEVICE), else the "device" of deploy.json beside the project, else cpu.
+set(_torch_deploy_device "${TORCH_DEPLOY_DEVICE}")
+set(_torch_deploy_device_from "TORCH_DEPLOY_DEVICE (make's DEVICE)")
+if(NOT _torch_deploy_device)
+  set(_torch_deploy_device cpu)
+  set(_torch_deploy_device_from "no device named")
+  if(EXISTS "${PROJECT_SOURCE_DIR}/deploy.json")
+    file(READ "${PROJECT_SOURCE_DIR}/deploy.json" _torch_deploy_config)
+    string(JSON _value ERROR_VARIABLE _no_device GET "${_torch_deploy_config}" device)
+    if(NOT _no_device)
+      set(_torch_deploy_device "${_value}")
+      set(_torch_deploy_device_from "deploy.json")
     endif()
   endif()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/deploy.json")
+endif()
+if(NOT _torch_deploy_device MATCHES "^(cpu|cuda(:[0-9]+)?)$")
+  message(FATAL_ERROR "TorchDeploy: the device '${_torch_deploy_device}' (${_torch_deploy_device_from}) is not a "
+    "device; use cpu, cuda or cuda:N")
+endif()
+string(TOUPPER "${TORCH_DEPLOY_CUDA}" _torch_deploy_cuda_mode)
+if(_torch_deploy_cuda_mode MATCHES "^(ON|YES|TRUE|Y|1)$")
+  set(_torch_deploy_cuda_mode ON)
+elseif(_torch_deploy_cuda_mode MATCHES "^(OFF|NO|FALSE|N|0)$")
+  set(_torch_deploy_cuda_mode OFF)
+elseif(NOT _torch_deploy_cuda_mode STREQUAL "AUTO")
+  message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_CUDA=${TORCH_DEPLOY_CUDA} is not AUTO, ON or OFF")
+endif()
+set(TORCH_DEPLOY_WITH_CUDA OFF)
+set(_torch_deploy_why "device ${_torch_deploy_device}")
+if(NOT _torch_deploy_device_from STREQUAL "no device named")
+  string(APPEND _torch_deploy_why " from ${_torch_deploy_device_from}")
+endif()
+if(_torch_deploy_cuda_mode STREQUAL "ON")
+  if(NOT TORCH_DEPLOY_cuda)
+    message(FATAL_ERROR "TorchDeploy: TORCH_DEPLOY_CUDA=ON but libtorch ${TORCH_DEPLOY_version} at "
+      "${TORCH_DEPLOY_prefix} is a CPU build; install a CUDA build of torch (pip install torch, on Linux) or pass "
+      "-DTORCH_DEPLOY_CUDA=AUTO")
+  endif()
+  set(TORCH_DEPLOY_WITH_CUDA ON)
+  set(_torch_deploy_why "TORCH_DEPLOY_CUDA=ON")
+elseif(_torch_deploy_cuda_mode STREQUAL "AUTO" AND _torch_deploy_device MATCHES "^cuda")
+  if(TORCH_DEPLOY_cuda)
+    set(TORCH_DEPLOY_WITH_CUDA ON)
+  else()
+    message(WARNING "TorchDeploy: ${_torch_deploy_why}, and libtorch ${TORCH_DEPLOY_version} at "
+      "${TORCH_DEPLOY_prefix} is a CPU build: this build runs models on the CPU only; install a CUDA build of torch "
+      "(pip install torch, on Linux) to run them on the GPU")
+  endif()
+endif()
+if(TORCH_DEPLOY_WITH_CUDA)
+  # What libtorch_cuda will load, through its own RPATH: the CUDA libraries of the wheel (site-packages/nvidia/*/lib),
+  # or those a libtorch download carries in its lib/.
+  file(GLOB _torch_deploy_cuda_dirs LIST_DIRECTORIES true "${TORCH_DEPLOY_prefix}/../nvidia/*/lib")
+  if(_torch_deploy_cuda_dirs)
+    get_filename_component(_torch_deploy_cuda_from "${TORCH_DEPLOY_prefix}/../nvidia" ABSOLUTE)
+  else()
+    set(_torch_deploy_cuda_from "${TORCH_DEPLOY_prefix}/lib")
+  endif()
+  message(STATUS "TorchDeploy: CUDA build (${_torch_deploy_why}): links libtorch_cuda (CUDA ${TORCH_DEPLOY_cuda}); "
+    "the CUDA libraries come from ${_torch_deploy_cuda_from}, no CUDA toolkit needed")
+elseif(TORCH_DEPLOY_cuda)
+  message(STATUS "TorchDeploy: CPU-only build against the CUDA wheel (no CUDA toolkit needed; ${_torch_deploy_why}; "
+    "make build DEVICE=cuda or -DTORCH_DEPLOY_CUDA=ON links CUDA)")
+endif()
+if(NOT TORCH_DEPLOY_cuda)
   # FORCE: a Torch_DIR cached by an earlier configure must not win over the libtorch just discovered.
   set(Torch_DIR "${TORCH_DEPLOY_cmake_dir}" CACHE PATH "Set by TorchDeploy from discovery" FORCE)
   set(_TORCH_DEPLOY_WRITTEN_Torch_DIR "${Torch_DIR}" CACHE INTERNAL "Torch_DIR as TorchDeploy wrote it")
 endif()
 include("${CMAKE_CURRENT_LIST_DIR}/TorchDeployLibtorch.cmake")
 torch_deploy_import_libtorch(PREFIX "${TORCH_DEPLOY_prefix}" CXX_STANDARD "${TORCH_DEPLOY_cxx_standard}"
-  CUDA "${TORCH_DEPLOY_cuda}" LINK_CUDA "${TORCH_DEPLOY_CUDA}" CXX_FLAGS "${TORCH_DEPLOY_cxx_flags}")
+  CUDA "${TORCH_DEPLOY_cuda}" LINK_CUDA "${TORCH_DEPLOY_WITH_CUDA}" CXX_FLAGS "${TORCH_DEPLOY_cxx_flags}")
 
 # --- faster rebuilds -----------------------------------------------------------------------------------------
 if(TORCH_DEPLOY_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
@@ -235,6 +294,7 @@ add_library(torch_deploy SHARED
   "${_torch_deploy_root}/src/compare.cpp"
   "${_torch_deploy_root}/src/bench.cpp"
   "${_torch_deploy_root}/src/operators.cpp"
+  "${_torch_deploy_root}/src/device.cpp"
   "${_torch_deploy_root}/src/detail.cpp")
 add_library(TorchDeploy::runtime ALIAS torch_deploy)
 target_include_directories(torch_deploy PUBLIC
@@ -272,6 +332,10 @@ if(TORCH_DEPLOY_WITH_AOTI)
   set_property(SOURCE "${_torch_deploy_root}/src/package.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
     TORCH_DEPLOY_WITH_AOTI)
 endif()
+if(TORCH_DEPLOY_WITH_CUDA)  # on device.cpp alone: switching CUDA off or on recompiles that file only
+  set_property(SOURCE "${_torch_deploy_root}/src/device.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
+    TORCH_DEPLOY_WITH_CUDA)
+endif()
 
 # --- torchvision's operators (when the exporting Python has torchvision) --------------------------------------
 # Detectors call torchvision::nms and roi_align, which torchvision registers from its own C++ library: the runtime
@@ -279,8 +343,10 @@ endif()
 # libraries of the wheel it needs beside it; a CUDA build uses the real libtorch_cuda, a CPU build stand-ins.
 if(TORCH_DEPLOY_torchvision_ops)
   _torch_deploy_stand_in(python libtorch_python.so empty_stand_in.cpp)
-  _torch_deploy_stand_in(cuda libtorch_cuda.so cuda_stand_in.cpp)
-  _torch_deploy_stand_in(c10_cuda libc10_cuda.so empty_stand_in.cpp)
+  if(NOT TORCH_DEPLOY_WITH_CUDA)  # a CUDA build has linked the real ones
+    _torch_deploy_stand_in(cuda libtorch_cuda.so cuda_stand_in.cpp)
+    _torch_deploy_stand_in(c10_cuda libc10_cuda.so empty_stand_in.cpp)
+  endif()
   string(REPLACE ";" ":" _torch_deploy_companions "${TORCH_DEPLOY_torchvision_companions}")
   set_property(SOURCE "${_torch_deploy_root}/src/operators.cpp" APPEND PROPERTY COMPILE_DEFINITIONS
     "TORCH_DEPLOY_TORCHVISION_OPS=\"${TORCH_DEPLOY_torchvision_ops}\""

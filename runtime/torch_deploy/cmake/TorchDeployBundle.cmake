@@ -17,17 +17,47 @@ set(_library "${_root}/${TORCH_DEPLOY_BUNDLE_LIBRARY}")
 
 # Resolved as the dynamic loader will on the build machine: through each file's RPATH (the runners' still name the
 # libtorch they were built with), so the closure is what actually runs there, CUDA wheel's libcudart included.
-file(GET_RUNTIME_DEPENDENCIES
-  EXECUTABLES ${_runners}
-  LIBRARIES "${_library}"
-  DIRECTORIES ${TORCH_DEPLOY_BUNDLE_SEARCH}
-  PRE_EXCLUDE_REGEXES ${_system}
-  RESOLVED_DEPENDENCIES_VAR _resolved
-  UNRESOLVED_DEPENDENCIES_VAR _unresolved)
-if(_unresolved)
-  string(REPLACE ";" ", " _unresolved "${_unresolved}")
-  message(FATAL_ERROR "TorchDeploy: cannot find ${_unresolved}, which the runner needs; the bundle would not run "
-    "(is the libtorch this build used still installed? make build, then make package)")
+function(_torch_deploy_closure result)
+  file(GET_RUNTIME_DEPENDENCIES
+    ${ARGN}
+    DIRECTORIES ${TORCH_DEPLOY_BUNDLE_SEARCH}
+    PRE_EXCLUDE_REGEXES ${_system}
+    RESOLVED_DEPENDENCIES_VAR _resolved
+    UNRESOLVED_DEPENDENCIES_VAR _unresolved)
+  if(_unresolved)
+    string(REPLACE ";" ", " _unresolved "${_unresolved}")
+    message(FATAL_ERROR "TorchDeploy: cannot find ${_unresolved}, which the runner needs; the bundle would not run "
+      "(is the libtorch this build used still installed? make build, then make package)")
+  endif()
+  set(${result} ${_resolved} PARENT_SCOPE)
+endfunction()
+_torch_deploy_closure(_resolved EXECUTABLES ${_runners} LIBRARIES "${_library}")
+
+# A build that runs models on GPUs: the libraries that libtorch's CUDA libraries open by name while running (dlopen),
+# which no NEEDED entry names, come too, with what they need. Pairs of a library of the closure and the files beside
+# it that it loads: cuDNN's sub-libraries (its graph API, engines and kernels), NVRTC's builtins (TorchScript compiles
+# its fused GPU kernels with NVRTC), and libtorch's linear algebra on the GPU (torch.linalg, with cuSOLVER).
+set(_loaded_by_name
+  "^libcudnn\\.so\\.[0-9]+$" "libcudnn_*.so.*"
+  "^libnvrtc\\.so\\.[0-9]+$" "libnvrtc-builtins.so.*"
+  "^libtorch_cuda\\.so$" "libtorch_cuda_linalg.so")
+set(_loaded "")
+while(_loaded_by_name)
+  list(POP_FRONT _loaded_by_name _loader _pattern)
+  foreach(_file IN LISTS _resolved)
+    get_filename_component(_name "${_file}" NAME)
+    if(_name MATCHES "${_loader}")
+      get_filename_component(_folder "${_file}" DIRECTORY)
+      file(GLOB _found "${_folder}/${_pattern}")
+      list(APPEND _loaded ${_found})
+    endif()
+  endforeach()
+endwhile()
+if(_loaded)
+  list(REMOVE_DUPLICATES _loaded)
+  _torch_deploy_closure(_needed LIBRARIES ${_loaded})
+  list(APPEND _resolved ${_loaded} ${_needed})
+  list(REMOVE_DUPLICATES _resolved)
 endif()
 
 foreach(_file IN LISTS _resolved)

@@ -16,6 +16,8 @@
 //   --bench N [--warmup W] [--json]   time N runs after W warm-up runs: latency percentiles and throughput
 //   --optimize MODE  onednn (default), ofi or none (also --no-optimize): see torch_deploy::Optimization; for
 //                TorchScript models (an AOTInductor package runs as compiled)
+//   --device D   cpu, cuda or cuda:N (default: the project's, recorded in the model file): see ModelOptions::device;
+//                checked before any work
 //   --precision P    fp32 or bf16 (default: the project's, recorded in the model file): see torch_deploy::Precision;
 //                without native bf16 the model runs in fp32, unless --emulate-bf16. In parity mode the precision is the
 //                expected file's (Python's bf16 reference, expected_bf16.pt, says bf16), emulated where need be
@@ -50,7 +52,8 @@ const char* program = "ts-infer";
 constexpr const char* kOptions =
     "MODEL [--input FILE] [--expect FILE] [--atol A] [--rtol R] [--top-k K] "
     "[--image FILE]... [--save-input FILE] [--threads N] [--bench N [--warmup W] [--json]] "
-    "[--optimize onednn|ofi|none] [--precision fp32|bf16] [--emulate-bf16] [--drift-from FILE]";
+    "[--device cpu|cuda|cuda:N] [--optimize onednn|ofi|none] [--precision fp32|bf16] [--emulate-bf16] "
+    "[--drift-from FILE]";
 
 std::string usage() { return std::string("usage: ") + program + " " + kOptions; }
 
@@ -73,6 +76,7 @@ struct Options {
   bool json = false;
   std::optional<torch_deploy::Optimization> optimize;  // unset: the model format's best
   std::optional<torch_deploy::Precision> precision;    // unset: the project's
+  std::optional<std::string> device;                   // unset: the project's
   bool emulate_bf16 = false;
   std::string drift_from;
 };
@@ -135,6 +139,11 @@ Options parse_args(int argc, const char* argv[]) {
       if (!options.precision) {
         throw UsageError("--precision " + precision + ": use fp32 or bf16");
       }
+    } else if (arg == "--device") {
+      options.device = value();
+      if (!torch_deploy::parse_device(*options.device)) {
+        throw UsageError("--device " + *options.device + ": use cpu, cuda or cuda:N (N: a GPU's index, from 0)");
+      }
     } else if (arg == "--emulate-bf16") {
       options.emulate_bf16 = true;
     } else if (arg == "--drift-from") {
@@ -175,13 +184,14 @@ int print_bench(const torch_deploy::Model& model, const std::vector<at::Tensor>&
   const char* format = torch_deploy::to_string(model.format());
   const char* mode = torch_deploy::to_string(model.optimization());
   const char* precision = torch_deploy::to_string(model.precision());
+  const std::string device = model.device().str();
   std::ostringstream out;
   out << std::fixed << std::setprecision(3);
   if (options.json) {
     out << "{\"runner\": \"" << program << "\", \"libtorch\": \"" TORCH_VERSION "\", \"runs\": " << options.bench
         << ", \"warmup\": " << options.warmup << ", \"threads\": " << at::get_num_threads() << ", \"format\": \""
-        << format << "\", \"optimize\": \"" << mode << "\", \"precision\": \"" << precision
-        << "\", \"native_bf16\": " << (torch_deploy::native_bf16() ? "true" : "false")
+        << format << "\", \"device\": \"" << device << "\", \"optimize\": \"" << mode << "\", \"precision\": \""
+        << precision << "\", \"native_bf16\": " << (torch_deploy::native_bf16() ? "true" : "false")
         << ", \"batch\": " << timing.batch << ", \"p50_ms\": " << timing.p50_ms << ", \"p90_ms\": " << timing.p90_ms
         << ", \"p99_ms\": " << timing.p99_ms << ", \"mean_ms\": " << timing.mean_ms
         << ", \"throughput_per_s\": " << timing.throughput_per_s << ", \"latencies_ms\": [";
@@ -191,9 +201,9 @@ int print_bench(const torch_deploy::Model& model, const std::vector<at::Tensor>&
     out << "]}";
   } else {
     out << "bench: " << options.bench << " runs after " << options.warmup << " warm-up, " << at::get_num_threads()
-        << " threads, " << format << " --optimize " << mode << " --precision " << precision << ": p50 " << timing.p50_ms
-        << " ms, p90 " << timing.p90_ms << " ms, p99 " << timing.p99_ms << " ms, mean " << timing.mean_ms
-        << " ms, throughput " << std::setprecision(1) << timing.throughput_per_s << "/s";
+        << " threads, " << format << " --device " << device << " --optimize " << mode << " --precision " << precision
+        << ": p50 " << timing.p50_ms << " ms, p90 " << timing.p90_ms << " ms, p99 " << timing.p99_ms << " ms, mean "
+        << timing.mean_ms << " ms, throughput " << std::setprecision(1) << timing.throughput_per_s << "/s";
   }
   std::cout << out.str() << "\n";
   return 0;
@@ -241,6 +251,9 @@ int classify_images(const torch_deploy::Model& model, const Options& options, in
 }
 
 int run(const Options& options) {
+  if (options.device) {  // before any work: a GPU that this machine or build lacks is named at once
+    torch_deploy::usable_device(*options.device);
+  }
   if (!options.images.empty() && !torch_deploy::images_supported()) {  // before the model is loaded
     throw std::runtime_error(
         "--image " + options.images.front() + ": this ts-infer was built without libjpeg and libpng, which " +
@@ -258,6 +271,7 @@ int run(const Options& options) {
   torch_deploy::ModelOptions model_options;
   model_options.optimization = options.optimize;
   model_options.precision = options.precision;
+  model_options.device = options.device;
   model_options.emulate_bf16 = options.emulate_bf16;
   if (expected && !options.precision) {  // the reference's precision, even emulated: that is what it checks
     const bool bf16 = expected->number("bf16", 0) != 0;
@@ -311,7 +325,8 @@ int run(const Options& options) {
   }
   const bool bf16 = model.precision() == torch_deploy::Precision::bf16;
   report.show_scale = !bf16;
-  std::cout << (bf16 ? "parity in bf16: " : "parity: ") << report.describe(expected->names) << "\n";
+  const std::string on = model.device().is_cpu() ? "" : " on " + model.device().str();
+  std::cout << (bf16 ? "parity in bf16" : "parity") << on << ": " << report.describe(expected->names) << "\n";
   return report.pass ? 0 : 1;
 }
 

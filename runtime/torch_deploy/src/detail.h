@@ -1,6 +1,7 @@
 // Internal helpers of the library (not installed).
 #pragma once
 
+#include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
 #include <exception>
@@ -24,6 +25,13 @@ std::string cause_of(const std::exception& error, CauseLine which = CauseLine::l
 void for_each_field(
     const std::string& text,
     const std::function<void(const std::string& key, std::istream& values, const std::string& line)>& field);
+
+// The free and total memory of the current GPU, "1234 MB free of 81559 MB", as the NVIDIA driver reports them ("" when
+// it cannot say).
+std::string gpu_memory();
+
+// Gives the GPU memory that libtorch's caching allocator holds unused on `device` back to the driver.
+void release_gpu_memory(c10::Device device);
 
 // The dtype that export.py writes as "float32", "int64", ... (the names of torch's dtypes without "torch.").
 std::optional<c10::ScalarType> scalar_type_named(const std::string& name);

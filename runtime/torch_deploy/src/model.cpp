@@ -6,12 +6,14 @@
 #include <ATen/core/Tensor.h>  // before the _ops headers, which need it
 #include <ATen/ops/rand_ops.h>
 #include <ATen/ops/randint_ops.h>
+#include <c10/core/DeviceGuard.h>
 #include <c10/core/InferenceMode.h>
 #include <torch_deploy/compare.h>
 #include <torch_deploy/error.h>
 #include <torch_deploy/model.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -20,6 +22,7 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -52,10 +55,12 @@ struct Description {
   std::string torch;                      // the version that exported the model
   bool dynamic_batch = false;             // whether the inputs' first dimension may differ from the recorded one
   Precision precision = Precision::fp32;  // the project's default
+  std::string device = "cpu";             // the project's default
 };
 
 // deploy.txt: "input <name> <dtype> <dim>...", "output <name>", "top_k <k>", "torch <version>" and "dynamic_batch 1"
-// lines, and "precision bf16" for a project that runs in bf16 ('#' starts a comment).
+// lines, "precision bf16" for a project that runs in bf16 and "device cuda" for one that runs on a GPU ('#' starts a
+// comment).
 Description parse_description(const std::string& path, const std::string& text) {
   Description description;
   detail::for_each_field(text, [&](const std::string& key, std::istream& fields, const std::string& line) {
@@ -90,6 +95,8 @@ Description parse_description(const std::string& path, const std::string& text) 
                     "); re-export it with make export");
       }
       description.precision = *precision;
+    } else if (key == "device") {
+      fields >> description.device;
     }
   });
   return description;
@@ -141,6 +148,14 @@ Runner bf16_runner_of(const detail::Script& script) {
     }
     return outputs;
   };
+}
+
+// The size of a file in MB, for messages ("?" when it cannot be read).
+std::string megabytes(const std::string& path) {
+  std::error_code error;
+  const auto bytes = std::filesystem::file_size(path, error);
+  constexpr double kMB = 1e6;
+  return error ? std::string("?") : std::to_string(std::llround(static_cast<double>(bytes) / kMB));
 }
 
 // Compiled code takes inputs of the kinds it was compiled for (the first dimension may vary with a dynamic batch).
@@ -230,8 +245,26 @@ struct Model::Impl {
     Precision precision = Precision::fp32;
   };
 
+  // Declared first, so destroyed last, after everything the model holds on its GPU: that memory then goes back to the
+  // driver, rather than staying in libtorch's cache for the rest of the process.
+  struct GpuMemory {
+    c10::Device device{c10::kCPU};
+    GpuMemory() = default;
+    GpuMemory(const GpuMemory&) = delete;
+    GpuMemory& operator=(const GpuMemory&) = delete;
+    GpuMemory(GpuMemory&&) = delete;
+    GpuMemory& operator=(GpuMemory&&) = delete;
+    ~GpuMemory() {
+      if (!device.is_cpu()) {
+        detail::release_gpu_memory(device);
+      }
+    }
+  } memory;
+
   std::string path;
   Format format = Format::torchscript;
+  c10::Device device{c10::kCPU};
+  bool outputs_on_device = false;
   detail::Script loaded;  // TorchScript: the module as loaded, the fallback of a prepared one that fails
   std::function<void(const std::string&)> note;
   Description description;
@@ -331,10 +364,11 @@ struct Model::Impl {
     }
   }
 
-  // A TorchScript model's precision: the one asked for, else the project's; bf16 only where it pays (native_bf16()).
+  // A TorchScript model's precision: the one asked for, else the project's; bf16 on the CPU only where it pays
+  // (native_bf16()); GPUs compute bf16 natively (Ampere and newer).
   Precision precision_for(std::optional<Precision> asked, bool emulate_bf16) const {
     const Precision wanted = asked.value_or(description.precision);
-    if (wanted == Precision::bf16 && !native_bf16() && !emulate_bf16) {
+    if (wanted == Precision::bf16 && device.is_cpu() && !native_bf16() && !emulate_bf16) {
       note("this CPU has no native bf16 (AVX512-BF16 or AMX), where emulated bf16 is slower than fp32: running " +
            path + " in fp32 (--emulate-bf16 runs bf16 anyway, to check its numbers)");
       return Precision::fp32;
@@ -342,22 +376,54 @@ struct Model::Impl {
     return wanted;
   }
 
-  void load_script(std::optional<Optimization> optimization, std::optional<Precision> precision, bool emulate_bf16) {
-    std::map<std::string, std::string> extras;  // the files to read: filled in when the model file has them
-    for (const char* name : {kDeployFile, kPreprocessFile, kClassesFile}) {
-      extras[name] = "";
+  // One line for running out of memory on the model's device: while doing what, the model's size, the GPU's free
+  // memory, and the fixes.
+  std::string out_of_memory(const std::string& doing, const c10::OutOfMemoryError& error) const {
+    std::string cause = detail::cause_of(error);
+    const size_t asked = cause.find("Tried to allocate");  // libtorch's sentence on the allocation that failed
+    if (asked != std::string::npos) {
+      cause = cause.substr(asked, cause.find(". ", asked) - asked);
     }
+    const std::string free = device.is_cpu() ? "" : detail::gpu_memory();
+    return path + ": out of memory on " + device.str() + " " + doing + " (" + cause + "; the model file is " +
+           megabytes(path) + " MB" + (free.empty() ? "" : ", and the GPU has " + free) + "); free memory there " +
+           (device.is_cpu() ? "" : "(other processes on the GPU: nvidia-smi) ") + "or give smaller batches" +
+           (device.is_cpu() ? "" : ", or run the model on the CPU (--device cpu)");
+  }
+
+  // The model's device: the one asked for, else the project's; checked before anything is loaded onto it.
+  void choose_device(const std::optional<std::string>& asked) {
+    device = usable_device(asked.value_or(description.device));
+    memory.device = device;
+  }
+
+  // TorchScript's preparation off the CPU: oneDNN Graph fusion is for the CPU, optimize_for_inference is not.
+  Optimization optimization_for(std::optional<Optimization> asked) const {
+    if (device.is_cpu()) {
+      return asked.value_or(Optimization::onednn);
+    }
+    if (asked == Optimization::onednn) {
+      note("--optimize onednn (oneDNN Graph fusion) is for the CPU; on " + device.str() +
+           " the model runs with --optimize ofi");
+    }
+    return asked == Optimization::none ? Optimization::none : Optimization::ofi;
+  }
+
+  void load_script(std::optional<Optimization> optimization, std::optional<Precision> precision, bool emulate_bf16,
+                   const std::optional<std::string>& asked_device) {
+    // export.py's texts first (kilobytes): the project's device is among them, and is checked before loading.
+    describe(detail::Script::extras(path, {kDeployFile, kPreprocessFile, kClassesFile}));
+    choose_device(asked_device);
     // Not an AOTInductor package (is_package() looked): a TorchScript file, or neither.
-    loaded = detail::Script::load(path, "model", &extras);
+    loaded = detail::Script::load(path, "model", nullptr, device);
     loaded.eval();
-    describe(extras);
-    if (extras.at(kDeployFile).empty()) {  // not exported by export.py: the names of forward()'s arguments only
+    if (description.inputs.empty()) {  // not exported by export.py: the names of forward()'s arguments only
       for (const std::string& name : loaded.argument_names()) {
         description.inputs.push_back({name, {}, at::ScalarType::Undefined});
       }
     }
     const Precision in_effect = precision_for(precision, emulate_bf16);
-    Optimization mode = optimization.value_or(Optimization::onednn);
+    Optimization mode = optimization_for(optimization);
     if (in_effect == Precision::bf16) {
       const detail::Script ready = loaded.in_bfloat16().prepared(mode, note);
       prepared = std::make_shared<const Prepared>(Prepared{bf16_runner_of(ready), mode, Precision::bf16});
@@ -367,9 +433,14 @@ struct Model::Impl {
     }
   }
 
-  void load_package(std::optional<Optimization> optimization, std::optional<Precision> precision) {
+  void load_package(std::optional<Optimization> optimization, std::optional<Precision> precision,
+                    const std::optional<std::string>& asked_device) {
     const std::map<std::string, std::string> metadata = detail::Package::metadata(path);
     describe(metadata);
+    if (description.device == "cpu") {  // a package made elsewhere: the device it was compiled for is its own
+      description.device = detail::Package::compiled_for(metadata);
+    }
+    choose_device(asked_device);
     if (precision == Precision::bf16) {  // asked for: a project's default of bf16 is its TorchScript model's
       note("--precision bf16 is for TorchScript models; " + path +
            " is an AOTInductor package, compiled ahead of time in fp32, and runs in fp32");
@@ -378,9 +449,10 @@ struct Model::Impl {
       note(std::string("--optimize ") + to_string(*optimization) + " is for TorchScript models; " + path +
            " is an AOTInductor package, compiled ahead of time, and runs as compiled");
     }
-    // One model instance per core: as many calls at once as there are cores to run them.
-    const int concurrency = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-    const detail::Package package = detail::Package::load(path, metadata, description.torch, concurrency);
+    // On the CPU one model instance per core, as many calls at once as there are cores to run them; on a GPU one:
+    // calls take turns on its stream.
+    const int concurrency = device.is_cpu() ? static_cast<int>(std::max(1U, std::thread::hardware_concurrency())) : 1;
+    const detail::Package package = detail::Package::load(path, metadata, description.torch, concurrency, device);
     prepared = std::make_shared<const Prepared>(
         Prepared{[package, kinds = description](const std::vector<at::Tensor>& inputs) {
                    if (!kinds.inputs.empty()) {
@@ -416,32 +488,65 @@ Model::Model(const std::string& given, ModelOptions options) : impl_(std::make_s
   const std::string path = model_file(given);
   impl.path = path;
   impl.note = options.on_note ? std::move(options.on_note) : [](const std::string&) {};
+  impl.outputs_on_device = options.outputs_on_device;
   if (options.threads > 0) {
     at::set_num_threads(options.threads);
   }
   impl.format = detail::is_package(path) ? Format::aoti : Format::torchscript;
-  if (impl.format == Format::aoti) {
-    impl.load_package(options.optimization, options.precision);
-  } else {
-    impl.load_script(options.optimization, options.precision, options.emulate_bf16);
+  try {
+    if (impl.format == Format::aoti) {
+      impl.load_package(options.optimization, options.precision, options.device);
+    } else {
+      impl.load_script(options.optimization, options.precision, options.emulate_bf16, options.device);
+    }
+  } catch (const c10::OutOfMemoryError& error) {
+    throw Error(impl.out_of_memory("loading it", error));
   }
 }
 
 std::vector<at::Tensor> Model::run(const std::vector<at::Tensor>& inputs) const {
   c10::InferenceMode inference_mode;  // no autograd bookkeeping (thread-local: each call sets its own)
+  const Impl& impl = *impl_;
+  const bool gpu = !impl.device.is_cpu();
+  std::optional<c10::DeviceGuard> on_device;  // the model's GPU is this thread's current one during the call
+  std::vector<at::Tensor> moved;
+  if (gpu) {
+    on_device.emplace(impl.device);
+    moved.reserve(inputs.size());
+    for (const at::Tensor& input : inputs) {
+      moved.push_back(input.to(impl.device));
+    }
+  }
   try {
-    return impl_->run(inputs);
+    std::vector<at::Tensor> outputs = impl_->run(gpu ? moved : inputs);
+    if (gpu && !impl.outputs_on_device) {
+      for (at::Tensor& output : outputs) {
+        output = output.cpu();
+      }
+    }
+    return outputs;
   } catch (const Error&) {
     throw;
+  } catch (const c10::OutOfMemoryError& error) {
+    throw Error(impl.out_of_memory("running it on input " + kinds(inputs), error));
   } catch (const std::exception& error) {
-    const std::string wanted = kinds(impl_->description.inputs);
-    throw Error(impl_->path + ": the model failed on input " + kinds(inputs) + ": " + detail::cause_of(error) +
+    const std::string cause = detail::cause_of(error);
+    // A model that makes a tensor of its own on the CPU (torch.zeros(3) without device=) cannot mix it with the GPU's.
+    if (gpu && cause.find("on the same device") != std::string::npos) {
+      throw Error(impl.path + ": the model failed on " + impl.device.str() + ": " + cause + "; the model makes a " +
+                  "tensor on the CPU while it runs on the GPU: make it on its input's device (torch.zeros(..., " +
+                  "device=x.device)), export again, or run the model on the CPU (--device cpu)");
+    }
+    const std::string wanted = kinds(impl.description.inputs);
+    throw Error(impl.path + ": the model failed on input " + kinds(inputs) + ": " + cause +
                 "; give inputs of the shape and dtype export.py used" +
                 (wanted.empty() ? std::string(" (artifacts/input.pt)") : " (" + wanted + ")"));
   }
 }
 
 const std::string& Model::path() const { return impl_->path; }
+
+c10::Device Model::device() const { return impl_->device; }
 
 Format Model::format() const { return impl_->format; }
 

@@ -82,13 +82,16 @@ std::string torchvision_operators() {
     try {
       // torchvision's op library NEEDs libtorch (see provide_libtorch()), libtorch_python (torch's Python bindings,
       // none of whose symbols its operators use, and which cannot load without an interpreter), and in a CUDA wheel
-      // libtorch_cuda and libc10_cuda (3 symbols, called by its CUDA kernels only). A CUDA build has loaded those two
-      // already; a CPU build gets stand-ins, and the CUDA kernels are registered but never run.
+      // libtorch_cuda and libc10_cuda (3 symbols, called by its CUDA kernels only). A CUDA build has linked those two
+      // (and builds no stand-ins for them); a CPU build gets stand-ins, and the CUDA kernels are registered but never
+      // run.
       const std::string why = "torchvision's operators need here";
       provide_libtorch(why);
       provide("libtorch_python.so", TORCH_DEPLOY_PYTHON_STAND_IN, why);
+#ifdef TORCH_DEPLOY_CUDA_STAND_IN
       provide("libtorch_cuda.so", TORCH_DEPLOY_CUDA_STAND_IN, why);
       provide("libc10_cuda.so", TORCH_DEPLOY_C10_CUDA_STAND_IN, why);
+#endif
       const std::string folder = library_folder();
       // What else it NEEDs from the wheel (libcudart), loaded first by path: nothing on the loader's path has it.
       for (const std::string& companion : split(TORCH_DEPLOY_TORCHVISION_COMPANIONS)) {

@@ -80,8 +80,13 @@ std::map<std::string, std::string> Package::metadata(const std::string& path) {
   }
 }
 
+std::string Package::compiled_for(const std::map<std::string, std::string>& metadata) {
+  const auto found = metadata.find("AOTI_DEVICE_KEY");
+  return found == metadata.end() || found->second.empty() ? "cpu" : found->second;
+}
+
 Package Package::load(const std::string& path, const std::map<std::string, std::string>& metadata,
-                      const std::string& torch, int concurrency) {
+                      const std::string& torch, int concurrency, c10::Device device) {
   if (!torch.empty() && minor_version(torch) != minor_version(TORCH_VERSION)) {
     throw Error(path + ": compiled by torch " + torch + ", and this libtorch is " + TORCH_VERSION +
                 "; an AOTInductor package runs with the torch version that made it: export it with torch " +
@@ -92,12 +97,17 @@ Package Package::load(const std::string& path, const std::map<std::string, std::
     const auto found = metadata.find(key);
     return found == metadata.end() ? std::string() : found->second;
   };
-  const std::string device = value("AOTI_DEVICE_KEY");
-  if (!device.empty() && device != "cpu") {
-    throw Error(path + ": compiled for the " + device + " device; torch_deploy runs models on the CPU: export it " +
-                "with the model and inputs on the CPU");
+  // AOTInductor compiles for the device the model was exported on: the package runs on that kind of device only.
+  const std::string compiled = compiled_for(metadata);
+  if (compiled != c10::DeviceTypeName(device.type(), /*lower_case=*/true)) {
+    const bool for_gpu = compiled != "cpu";
+    throw Error(path + ": compiled for " + (for_gpu ? "the GPU (" + compiled + ")" : std::string("the CPU")) +
+                ", and asked to run on " + device.str() + "; AOTInductor compiles for the device the model is " +
+                "exported on: run it with --device " + (for_gpu ? compiled : std::string("cpu")) + ", or export it " +
+                "for " + device.str() + " (deploy.json's \"device\"" +
+                (device.is_cpu() ? "" : std::string(", on a machine with the GPU")) + ")");
   }
-  const std::string missing = missing_cpu_features(value("AOTI_CPU_ISA"));
+  const std::string missing = device.is_cpu() ? missing_cpu_features(value("AOTI_CPU_ISA")) : "";
   if (!missing.empty()) {
     throw Error(path + ": compiled for " + value("AOTI_CPU_ISA") + ", and this CPU lacks " + missing +
                 " (libtorch sees " + at::get_cpu_capability() +
@@ -109,9 +119,11 @@ Package Package::load(const std::string& path, const std::map<std::string, std::
   setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", /*overwrite=*/0);
   Package package;
   try {
-    package.impl_ =
-        std::make_shared<Impl>(Impl{path, std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-                                              path, "model", false, static_cast<size_t>(std::max(concurrency, 1)))});
+    // The device index: a package compiled for cuda runs on any GPU (cuda:N); -1 leaves the current one.
+    const c10::DeviceIndex index = device.is_cpu() || !device.has_index() ? -1 : device.index();
+    package.impl_ = std::make_shared<Impl>(
+        Impl{path, std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+                       path, "model", false, static_cast<size_t>(std::max(concurrency, 1)), index)});
   } catch (const std::exception& error) {
     throw Error(path + ": cannot load this AOTInductor package (" + cause_of(error) +
                 "); re-export it with make export");
@@ -135,9 +147,12 @@ namespace {
 
 std::map<std::string, std::string> Package::metadata(const std::string& path) { unsupported(path); }
 
-Package Package::load(const std::string& path, const std::map<std::string, std::string>&, const std::string&, int) {
+Package Package::load(const std::string& path, const std::map<std::string, std::string>&, const std::string&, int,
+                      c10::Device) {
   unsupported(path);
 }
+
+std::string Package::compiled_for(const std::map<std::string, std::string>&) { return "cpu"; }
 
 std::vector<at::Tensor> Package::run(const std::vector<at::Tensor>&) const { return {}; }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <map>
 #include <memory>
@@ -22,11 +23,13 @@ class Package {
   // The package's metadata (export.py's texts, and AOTInductor's own AOTI_* entries), read without loading the
   // model's code. Errors name the file and the fix.
   static std::map<std::string, std::string> metadata(const std::string& path);
-  // Loads the model's code, after refusing what cannot run here: a package compiled by another torch version than
-  // this libtorch (`torch` is the version export.py recorded; empty: unknown), for another device, or for CPU
-  // features this machine lacks. `concurrency` calls may run at once; more wait for a free one.
+  // Loads the model's code onto `device`, after refusing what cannot run there: a package compiled by another torch
+  // version than this libtorch (`torch` is the version export.py recorded; empty: unknown), for another kind of
+  // device, or for CPU features this machine lacks. `concurrency` calls may run at once; more wait for a free one.
   static Package load(const std::string& path, const std::map<std::string, std::string>& metadata,
-                      const std::string& torch, int concurrency);
+                      const std::string& torch, int concurrency, c10::Device device);
+  // The kind of device a package was compiled for, from its metadata ("cpu", "cuda").
+  static std::string compiled_for(const std::map<std::string, std::string>& metadata);
 
   // The model on `inputs`: its outputs, flattened in the order Model::run() documents (AOTInductor returns them so).
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const;

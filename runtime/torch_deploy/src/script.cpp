@@ -2,6 +2,7 @@
 
 #include "script.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/codegen/onednn/interface.h>
 #include <torch/csrc/jit/serialization/import.h>
@@ -86,7 +87,8 @@ struct Script::Impl {
   std::string path;
 };
 
-Script Script::load(const std::string& path, const char* what, std::map<std::string, std::string>* extras) {
+Script Script::load(const std::string& path, const char* what, std::map<std::string, std::string>* extras,
+                    std::optional<c10::Device> device) {
   if (!std::ifstream(path, std::ios::binary)) {
     throw Error(path + ": cannot open the " + what + " (missing or unreadable); run make export");
   }
@@ -99,7 +101,7 @@ Script Script::load(const std::string& path, const char* what, std::map<std::str
   // that needs none never loads their library).
   for (std::string torchvision;;) {
     try {
-      script.impl_ = std::make_shared<Impl>(Impl{torch::jit::load(path, std::nullopt, files), path});
+      script.impl_ = std::make_shared<Impl>(Impl{torch::jit::load(path, device, files), path});
       break;
     } catch (const std::exception& error) {
       const std::string cause = cause_of(error, CauseLine::first);
@@ -118,6 +120,23 @@ Script Script::load(const std::string& path, const char* what, std::map<std::str
     }
   }
   return script;
+}
+
+std::map<std::string, std::string> Script::extras(const std::string& path, const std::vector<std::string>& names) {
+  std::map<std::string, std::string> found;
+  try {
+    caffe2::serialize::PyTorchStreamReader archive(path);
+    for (const std::string& name : names) {
+      const std::string record = "extra/" + name;
+      if (archive.hasRecord(record)) {
+        const auto [data, size] = archive.getRecord(record);
+        found[name] = std::string(static_cast<const char*>(data.get()), size);
+      }
+    }
+  } catch (const std::exception&) {
+    found.clear();  // not a TorchScript file (a zip archive of one): load() says what it is
+  }
+  return found;
 }
 
 void Script::eval() { impl_->module.eval(); }

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <torch_deploy/model.h>
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,10 +21,14 @@ namespace torch_deploy::detail {
 // several threads at once.
 class Script {
  public:
-  // torch::jit::load, with errors that name the file, the cause and the fix; `what` says what the file should be
-  // ("model", "tensor file"). Each key of `extras` names an extra file to read; its value is filled in when the file
-  // has it.
-  static Script load(const std::string& path, const char* what, std::map<std::string, std::string>* extras = nullptr);
+  // torch::jit::load onto `device` (the CPU by default), with errors that name the file, the cause and the fix; `what`
+  // says what the file should be ("model", "tensor file"). Each key of `extras` names an extra file to read; its value
+  // is filled in when the file has it.
+  static Script load(const std::string& path, const char* what, std::map<std::string, std::string>* extras = nullptr,
+                     std::optional<c10::Device> device = std::nullopt);
+  // The extra files `names` of a TorchScript file, read without loading the model (kilobytes, not its weights): those
+  // it has. Empty when the file is not a TorchScript file: load() then says what it is.
+  static std::map<std::string, std::string> extras(const std::string& path, const std::vector<std::string>& names);
 
   // Dropout and batch norm in inference behaviour.
   void eval();

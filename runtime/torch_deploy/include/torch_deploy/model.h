@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <torch_deploy/image.h>
 
 #include <cstdint>
@@ -54,6 +55,17 @@ bool native_bf16();
 // Writes a note to stderr, prefixed "torch_deploy: note: " (the default of ModelOptions::on_note).
 void print_note(const std::string& note);
 
+// Whether this library was built to run models on NVIDIA GPUs (TORCH_DEPLOY_CUDA: linked with libtorch_cuda).
+bool cuda_built();
+
+// The device `text` names: "cpu", "cuda" (the first GPU) or "cuda:N"; std::nullopt for any other text.
+std::optional<c10::Device> parse_device(const std::string& text);
+
+// The device `text` names (parse_device()), once this library and this machine can run models there. Otherwise
+// throws Error, one line naming what is wrong or missing: the text, a library built without CUDA, the NVIDIA driver
+// (libcuda.so.1), a GPU, that GPU (an index past the last). Asks the driver: no CUDA header or toolkit needed.
+c10::Device usable_device(const std::string& text);
+
 struct ModelOptions {
   // Unset: the format's best (onednn for TorchScript; none, i.e. as compiled, for an AOTInductor package).
   std::optional<Optimization> optimization;
@@ -65,6 +77,14 @@ struct ModelOptions {
   // Run bf16 even without native bf16 (emulated, slower than fp32): to check a bf16 model's numbers on a machine that
   // will not serve it (make verify does).
   bool emulate_bf16 = false;
+  // The device to run on: "cpu", "cuda" (the first GPU) or "cuda:N". Unset: the one the project recorded in the
+  // model file at export (deploy.json's "device"; cpu when it records none). The constructor checks it before loading
+  // (usable_device()). On a GPU a TorchScript model is loaded onto it and prepared with optimize_for_inference
+  // (oneDNN Graph fusion is for the CPU: asked for, it brings a note); an AOTInductor package runs on the kind of
+  // device it was compiled for, any GPU of that kind (cuda:N). run() takes inputs on any device.
+  std::optional<std::string> device;
+  // Leave run()'s outputs on the model's device. By default they come back on the CPU, where a caller can read them.
+  bool outputs_on_device = false;
   // Intra-op threads. libtorch has one pool per process, so this sets it for every Model (at::set_num_threads);
   // 0 leaves libtorch's choice (the number of cores).
   int threads = 0;
@@ -95,29 +115,35 @@ struct Prediction {
 std::string model_file(const std::string& path);
 
 // A deployed model: a TorchScript file or an AOTInductor package (see Format), both as export.py writes them. Loading
-// reads the file, puts the model in eval mode and prepares it (see Optimization). Every failure throws
-// torch_deploy::Error naming the file and the cause.
+// reads the file, puts the model on its device in eval mode and prepares it (see Optimization). Every failure throws
+// torch_deploy::Error naming the file and the cause; running out of memory on a GPU names the model's size and the
+// GPU's free memory. When the last copy of a Model on a GPU goes, the GPU memory it held goes back to the driver (the
+// blocks libtorch's caching allocator keeps unused are released), not kept for the rest of the process.
 //
 // Thread safety: one Model may be used from several threads at once. run() and classify() are const and may be
 // called concurrently: each call runs the model on its own inputs (TorchScript's interpreter supports concurrent
 // calls of one module; an AOTInductor package is loaded with one model instance per core) under its own inference
 // mode; calls do not wait for each other (beyond a package's instances), and together they share libtorch's
-// intra-op thread pool. Copies of a Model share the loaded model.
+// intra-op thread pool. Copies of a Model share the loaded model. On a GPU, calls run on the device's current stream
+// and take turns there.
 class Model {
  public:
   // `path`: a model file, or a folder of exports (artifacts/, a bundle's share/<project>/), which stands for the
   // first model file its formats.txt lists (deploy.json's first format; see model_file()).
   explicit Model(const std::string& path, ModelOptions options = {});
 
-  // Runs the model on `inputs` (in forward()'s order, as inputs() describes them) under inference mode. Returns
-  // every tensor of the model's output in the documented order, which is also output_names()'s: a tensor; the
-  // elements of a tuple or list, in order; the values of a dict, in insertion order; nested ones depth first; None
-  // (an unused optional output) skipped.
+  // Runs the model on `inputs` (in forward()'s order, as inputs() describes them) under inference mode, on the
+  // model's device (inputs elsewhere are copied there; outputs come back on the CPU unless
+  // ModelOptions::outputs_on_device). Returns every tensor of the model's output in the documented order, which is
+  // also output_names()'s: a tensor; the elements of a tuple or list, in order; the values of a dict, in insertion
+  // order; nested ones depth first; None (an unused optional output) skipped.
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const;
 
   // The file this model was loaded from, and its format.
   const std::string& path() const;
   Format format() const;
+  // The device it runs on (see ModelOptions::device).
+  c10::Device device() const;
   // The optimisation in effect (after any fallback).
   Optimization optimization() const;
   // The precision in effect (after any fallback).
