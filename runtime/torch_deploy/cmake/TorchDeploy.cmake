@@ -182,6 +182,9 @@ if(TORCH_DEPLOY_WITH_CUDA)
   endif()
   message(STATUS "TorchDeploy: CUDA build (${_torch_deploy_why}): links libtorch_cuda (CUDA ${TORCH_DEPLOY_cuda}); "
     "the CUDA libraries come from ${_torch_deploy_cuda_from}, no CUDA toolkit needed")
+elseif(TORCH_DEPLOY_cuda AND _torch_deploy_cuda_mode STREQUAL "OFF")
+  message(STATUS "TorchDeploy: CPU-only build against the CUDA wheel (no CUDA toolkit needed; TORCH_DEPLOY_CUDA=OFF; "
+    "-DTORCH_DEPLOY_CUDA=AUTO links CUDA for a GPU device, ON always)")
 elseif(TORCH_DEPLOY_cuda)
   message(STATUS "TorchDeploy: CPU-only build against the CUDA wheel (no CUDA toolkit needed; ${_torch_deploy_why}; "
     "make build DEVICE=cuda or -DTORCH_DEPLOY_CUDA=ON links CUDA)")

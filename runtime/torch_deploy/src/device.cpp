@@ -176,8 +176,8 @@ void release_gpu_memory(c10::Device device) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)  // c10's DeviceAllocator
   try {
     c10::getDeviceAllocator(device.type())->emptyCache();
-  } catch (const std::exception&) {
-    // the process is ending, or the device is gone: there is nothing left to give back
+  } catch (const std::exception& error) {  // a destructor's: said, not thrown (the device may be gone)
+    print_note("the GPU memory of a model on " + device.str() + " was not given back: " + cause_of(error));
   }
 #else
   (void)device;  // before torch 2.9 there is no way to it without CUDA's headers: the cache stays the process's
