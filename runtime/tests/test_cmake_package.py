@@ -26,7 +26,7 @@ def make():
 CONSUMER = """\
 cmake_minimum_required(VERSION 3.21)
 project(consumer LANGUAGES CXX)
-find_package(TorchDeploy 0.1 CONFIG REQUIRED)
+find_package(TorchDeploy 0.2 CONFIG REQUIRED)
 torch_deploy_add_runner(runner main.cpp)
 """
 
@@ -84,7 +84,7 @@ def test_the_runtime_exports_a_folder_with_no_export_py(consumer: SimpleNamespac
 
 
 def test_a_consumer_builds_the_library_from_the_cmake_package(consumer: SimpleNamespace) -> None:
-    """find_package(TorchDeploy 0.1) says which runtime it used and where, finds libtorch, and builds."""
+    """find_package(TorchDeploy 0.2) says which runtime it used and where, finds libtorch, and builds."""
     assert consumer.configured.returncode == 0, consumer.configured.stdout + consumer.configured.stderr
     cmake_dir = run([consumer.python, "-m", "torch_deploy", "--cmakedir"], cwd=consumer.folder).stdout.strip()
     version = run([consumer.python, "-m", "torch_deploy", "--version"], cwd=consumer.folder).stdout.strip()

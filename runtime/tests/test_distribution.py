@@ -59,7 +59,7 @@ def test_the_commands_are_listed_and_an_unknown_one_is_one_line() -> None:
 
 @pytest.mark.parametrize(
     ("asked", "compatible"),
-    [("", True), ("0.1", True), (RUNTIME_VERSION, True), ("0.2", False), ("0.0.9", False), ("1.0", False), ("0.1.99", False)],
+    [("", True), ("0.2", True), (RUNTIME_VERSION, True), ("0.3", False), ("0.1.9", False), ("1.0", False), ("0.2.99", False)],
 )  # fmt: skip
 def test_the_cmake_version_rule(asked: str, compatible: bool, tmp_path: Path) -> None:
     """find_package(TorchDeploy <asked>): while the major version is 0, the same minor version and at least as new."""

@@ -45,7 +45,7 @@ int main(int argc, const char* argv[]) { return torch_deploy::run_command_line(a
 CONSUMER = """\
 cmake_minimum_required(VERSION 3.21)
 project(consumer LANGUAGES CXX)
-find_package(TorchDeploy 0.1 CONFIG REQUIRED)
+find_package(TorchDeploy 0.2 CONFIG REQUIRED)
 torch_deploy_add_runner(runner main.cpp)
 torch_deploy_install(RUNNERS runner)
 """

@@ -16,4 +16,4 @@ What a generated project calls, one module each (none of them is imported here: 
   this file (``python -m torch_deploy --cmakedir``).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

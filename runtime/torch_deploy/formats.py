@@ -80,8 +80,8 @@ class Entry:
 def write(folder: Path, entries: list[Entry]) -> None:
     """formats.txt in ``folder``, listing ``entries`` in order."""
     (folder / FORMATS_FILE).write_text(
-        "# format, model file, reference outputs [at the second batch size]: written by export.py, checked by make\n"
-        + "".join(entry.line() + "\n" for entry in entries),
+        "# format, model file, reference outputs [at the second batch size] [device=<the GPU a package is compiled "
+        "for>]: written by export.py, checked by make\n" + "".join(entry.line() + "\n" for entry in entries),
         encoding="utf-8",
     )
 

@@ -4,7 +4,7 @@
 # lib/, and every RPATH pointing inside the bundle. The C and C++ runtime and the CUDA driver stay the machine's
 # (cmake/system-libraries.txt). Set by torch_deploy_install() before this file runs:
 #   TORCH_DEPLOY_BUNDLE_RUNNERS    the runners' paths below the install prefix (bin/ts-infer)
-#   TORCH_DEPLOY_BUNDLE_LIBRARY    the runtime library's path below the install prefix (lib/libtorch_deploy.so.0.1.0)
+#   TORCH_DEPLOY_BUNDLE_LIBRARY    the runtime library's path below the install prefix (lib/libtorch_deploy.so.0.2.0)
 #   TORCH_DEPLOY_BUNDLE_LIBDIR     where the libraries go (lib)
 #   TORCH_DEPLOY_BUNDLE_SEARCH     where the build found libtorch's libraries, searched after each file's own RPATH
 #   TORCH_DEPLOY_BUNDLE_SYSTEM     the file of regular expressions naming the system's libraries

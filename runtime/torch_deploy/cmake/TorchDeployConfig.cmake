@@ -2,7 +2,7 @@
 # is found from its wheel, in the Python it exports with (`python -m torch_deploy --cmakedir`), or in the copy it
 # carries (tsgen new --vendor: third_party/torch_deploy/cmake), then:
 #
-#   find_package(TorchDeploy 0.1 CONFIG REQUIRED)   # finds libtorch; defines TorchDeploy::runtime and the functions
+#   find_package(TorchDeploy 0.2 CONFIG REQUIRED)   # finds libtorch; defines TorchDeploy::runtime and the functions
 #   torch_deploy_add_runner(ts-infer src/ts-infer.cpp)            # of TorchDeploy.cmake beside this file
 #
 # The library is compiled in the project's build, against the libtorch found there (nothing is prebuilt).
