@@ -960,7 +960,12 @@ def check_output_dir(output_dir: Path) -> None:
         return
     if not output_dir.is_dir():
         raise ExportError(f"{output_dir}: is a file, not a folder for the artifacts; move it, or give --output-dir")
-    others = sorted(path.name for path in output_dir.iterdir() if path.name not in ARTIFACTS)
+    # (a ".<name>.partial" is a reference file torch_deploy.reference did not finish writing)
+    others = sorted(
+        path.name
+        for path in output_dir.iterdir()
+        if path.name not in ARTIFACTS and not (path.name.startswith(".") and path.name.endswith(".partial"))
+    )
     if others:
         raise ExportError(
             f"{output_dir}: holds files export.py did not write ({', '.join(others[:3])}); move them out (export.py "

@@ -14,6 +14,7 @@ ctest``), and make package-check runs the same checks in a bare root (torch_depl
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m torch_deploy verify", description=__doc__.splitlines()[0])
     parser.add_argument("--runner", type=Path, help="the C++ runner (build/ts-infer)")
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="the exported files")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: deploy.json's)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: TORCH_DEPLOY_DEVICE, else deploy.json's)")
     parser.add_argument("--log", type=Path, help="where the parity lines are kept (for the summary)")
     parser.add_argument("--summary", action="store_true", help="print the summary line of --log and --tests")
     parser.add_argument("--tests", type=Path, help="with --summary: the project's test log")
@@ -131,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.runner:
         parser.error("--runner is missing")
     try:
-        device = devices.parse(args.device) if args.device else devices.project_device(Path(devices.CONFIG_FILE))
+        asked = args.device or os.environ.get("TORCH_DEPLOY_DEVICE")  # make's DEVICE, for ctest too
+        device = devices.parse(asked) if asked else devices.project_device(Path(devices.CONFIG_FILE))
         missing = devices.problem(device)
         if missing:
             print(f"verify: FAIL: {device}: {missing}; verify on the CPU (DEVICE=cpu), or where the GPU is")
