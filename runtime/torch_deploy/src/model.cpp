@@ -509,15 +509,15 @@ std::vector<at::Tensor> Model::run(const std::vector<at::Tensor>& inputs) const 
   const Impl& impl = *impl_;
   const bool gpu = !impl.device.is_cpu();
   std::optional<c10::DeviceGuard> on_device;  // the model's GPU is this thread's current one during the call
-  std::vector<at::Tensor> moved;
-  if (gpu) {
-    on_device.emplace(impl.device);
-    moved.reserve(inputs.size());
-    for (const at::Tensor& input : inputs) {
-      moved.push_back(input.to(impl.device));
-    }
-  }
   try {
+    std::vector<at::Tensor> moved;
+    if (gpu) {
+      on_device.emplace(impl.device);
+      moved.reserve(inputs.size());
+      for (const at::Tensor& input : inputs) {
+        moved.push_back(input.to(impl.device));
+      }
+    }
     std::vector<at::Tensor> outputs = impl_->run(gpu ? moved : inputs);
     if (gpu && !impl.outputs_on_device) {
       for (at::Tensor& output : outputs) {
