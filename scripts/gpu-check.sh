@@ -110,7 +110,7 @@ else
   missing=${missing#device: FAIL: cuda: }
   missing=${missing%%; run it where*}
 fi
-[[ $torch_cuda != none || -z $GPU ]] || { say "FAIL: torch $torch_version of $PYTHON is a CPU build; use a CUDA build"; exit 1; }
+[[ $torch_cuda != none ]] || { say "FAIL: torch $torch_version of $PYTHON is a CPU build; give a Python with a CUDA build of torch: --python PATH"; exit 1; }
 DEVICE=${GPU:-cpu}
 
 # --- the projects: resnet18 in both formats, and two inputs with a dict output and a dynamic batch ------------------
@@ -141,19 +141,22 @@ rm -rf "$projects"
 (cd "$WORKDIR" && "$TSGEN" new resnet18 --device cuda --formats "$formats" --no-build --no-git -o "$projects" \
   && "$TSGEN" new pair --model pair.py:make --device cuda --formats "$formats" --dynamic-batch --no-build --no-git \
        -o "$projects") > "$LOGS/new.log" 2>&1 || { say "FAIL: tsgen new (log: $LOGS/new.log)"; tail -5 "$LOGS/new.log"; exit 1; }
-# make uses the venv's Python (its torch is the system's) and, through CMake, that torch's libtorch, built for the GPU
-# (on the CPU too, where the check runs on the CPU: TORCH_DEPLOY_CUDA=ON, as against any CUDA build of torch).
-build_for=$([[ $torch_cuda != none ]] && echo "-DTORCH_DEPLOY_CUDA=ON" || true)
+# make uses the venv's Python (its torch is the system's) and, through CMake, that torch's libtorch. The projects'
+# device is cuda, so their build is for the GPU (it links libtorch_cuda), also where the checks run on the CPU.
+verify_for_gpu() {
+  make -C "$projects/$1" verify DEVICE="$DEVICE" PYTHON="$PY"
+  ldd "$projects/$1/build/ts-infer" | grep -q "libtorch_cuda.so => " || { echo "build/ts-infer links no libtorch_cuda"; return 1; }
+}
 for project in resnet18 pair; do
   check "$project: make verify DEVICE=$DEVICE (formats $formats, built for the GPU)" "$LOGS/$project-verify.log" \
-    make -C "$projects/$project" verify DEVICE="$DEVICE" PYTHON="$PY" CMAKE_ARGS="$build_for"
+    verify_for_gpu "$project"
 done
 grep -h "^verify: PASS" "$LOGS"/*-verify.log | sed 's/^/    /' || true
 
 # --- one Model from 8 threads at once, on the device -------------------------------------------------------------
 resnet=$projects/resnet18
 threads_check() {
-  make -C "$resnet" install PREFIX="$WORKDIR/install" DEVICE="$DEVICE" PYTHON="$PY" CMAKE_ARGS="$build_for"
+  make -C "$resnet" install PREFIX="$WORKDIR/install" DEVICE="$DEVICE" PYTHON="$PY"
   mkdir -p "$WORKDIR/threads"
   cp "$REPO/tests/with_build/threads.cpp" "$WORKDIR/threads/"
   cat > "$WORKDIR/threads/CMakeLists.txt" <<'EOF'
@@ -179,7 +182,7 @@ grep -h "^threads:" "$LOGS/threads.log" | sed 's/^/    /' || true
 # --- the GPU beside the CPU --------------------------------------------------------------------------------------
 if [[ -n $GPU ]]; then
   check "resnet18: make bench DEVICE=cuda (C++ and Python on the GPU beside the CPU)" "$LOGS/bench.log" \
-    make -C "$resnet" bench DEVICE=cuda PYTHON="$PY" CMAKE_ARGS="$build_for" BENCH_RUNS=50
+    make -C "$resnet" bench DEVICE=cuda PYTHON="$PY" BENCH_RUNS=50
   timing=$("$PY" - "$resnet/bench/results.json" <<'EOF' || true
 import json, sys
 results = json.load(open(sys.argv[1]))
