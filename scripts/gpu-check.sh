@@ -145,7 +145,10 @@ rm -rf "$projects"
 # device is cuda, so their build is for the GPU (it links libtorch_cuda), also where the checks run on the CPU.
 verify_for_gpu() {
   make -C "$projects/$1" verify DEVICE="$DEVICE" PYTHON="$PY"
-  ldd "$projects/$1/build/ts-infer" | grep -q "libtorch_cuda.so => " || { echo "build/ts-infer links no libtorch_cuda"; return 1; }
+  # ldd's whole output first: under pipefail, grep -q leaving at its first match can kill ldd with SIGPIPE.
+  local linked
+  linked=$(ldd "$projects/$1/build/ts-infer")
+  [[ $linked == *"libtorch_cuda.so => "* ]] || { echo "build/ts-infer links no libtorch_cuda"; return 1; }
 }
 for project in resnet18 pair; do
   check "$project: make verify DEVICE=$DEVICE (formats $formats, built for the GPU)" "$LOGS/$project-verify.log" \
