@@ -7,6 +7,9 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <tuple>
+
+#include "script.h"
 
 namespace torch_deploy {
 
@@ -36,6 +39,9 @@ Timing bench(const Model& model, const std::vector<at::Tensor>& inputs, int runs
   }
   if (timing.latencies_ms.empty()) {
     return timing;
+  }
+  if (model.format() == Format::torchscript && model.optimization() == Optimization::onednn) {
+    std::tie(timing.fused_partitions, timing.unfused_operators) = detail::fusion_of_last_run();
   }
   std::vector<double> sorted = timing.latencies_ms;
   std::sort(sorted.begin(), sorted.end());

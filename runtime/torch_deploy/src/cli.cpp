@@ -179,6 +179,9 @@ Options parse_args(int argc, const char* argv[]) {
   return options;
 }
 
+// A count in JSON: null for -1 (not measured).
+std::string json_count(int64_t count) { return count < 0 ? "null" : std::to_string(count); }
+
 int print_bench(const torch_deploy::Model& model, const std::vector<at::Tensor>& inputs, const Options& options) {
   const torch_deploy::Timing timing = torch_deploy::bench(model, inputs, options.bench, options.warmup);
   const char* format = torch_deploy::to_string(model.format());
@@ -194,7 +197,9 @@ int print_bench(const torch_deploy::Model& model, const std::vector<at::Tensor>&
         << precision << "\", \"native_bf16\": " << (torch_deploy::native_bf16() ? "true" : "false")
         << ", \"batch\": " << timing.batch << ", \"p50_ms\": " << timing.p50_ms << ", \"p90_ms\": " << timing.p90_ms
         << ", \"p99_ms\": " << timing.p99_ms << ", \"mean_ms\": " << timing.mean_ms
-        << ", \"throughput_per_s\": " << timing.throughput_per_s << ", \"latencies_ms\": [";
+        << ", \"throughput_per_s\": " << timing.throughput_per_s
+        << ", \"fused_partitions\": " << json_count(timing.fused_partitions)
+        << ", \"unfused_operators\": " << json_count(timing.unfused_operators) << ", \"latencies_ms\": [";
     for (size_t i = 0; i < timing.latencies_ms.size(); ++i) {
       out << (i ? ", " : "") << timing.latencies_ms[i];
     }
@@ -204,6 +209,10 @@ int print_bench(const torch_deploy::Model& model, const std::vector<at::Tensor>&
         << " threads, " << format << " --device " << device << " --optimize " << mode << " --precision " << precision
         << ": p50 " << timing.p50_ms << " ms, p90 " << timing.p90_ms << " ms, p99 " << timing.p99_ms << " ms, mean "
         << timing.mean_ms << " ms, throughput " << std::setprecision(1) << timing.throughput_per_s << "/s";
+    if (timing.fused_partitions >= 0) {
+      out << "; " << timing.fused_partitions << " fused partitions, " << timing.unfused_operators
+          << (timing.unfused_operators == 1 ? " operator" : " operators") << " outside them";
+    }
   }
   std::cout << out.str() << "\n";
   return 0;

@@ -425,10 +425,10 @@ struct Model::Impl {
     const Precision in_effect = precision_for(precision, emulate_bf16);
     Optimization mode = optimization_for(optimization);
     if (in_effect == Precision::bf16) {
-      const detail::Script ready = loaded.in_bfloat16().prepared(mode, note);
+      const detail::Script ready = loaded.in_bfloat16().prepared(mode, note, description.inputs);
       prepared = std::make_shared<const Prepared>(Prepared{bf16_runner_of(ready), mode, Precision::bf16});
     } else {
-      const detail::Script ready = loaded.prepared(mode, note);
+      const detail::Script ready = loaded.prepared(mode, note, description.inputs);
       prepared = std::make_shared<const Prepared>(Prepared{runner_of(ready), mode});
     }
   }

@@ -3,15 +3,24 @@
 #include "script.h"
 
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/codegen/onednn/interface.h>
+#include <torch/csrc/jit/passes/remove_mutation.h>
+#include <torch/csrc/jit/passes/subgraph_rewrite.h>
+#include <torch/csrc/jit/passes/symbolic_shape_analysis.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/csrc/jit/runtime/graph_iterator.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/version.h>
 #include <torch_deploy/error.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <string_view>
+#include <unordered_set>
 
 #include "detail.h"
 #include "operators.h"
@@ -80,11 +89,131 @@ std::string load_failure(const std::string& path, const char* what, const std::s
          "; re-export it with make export (a matching torch version)";
 }
 
+// oneDNN Graph fuses only the operators its bridge maps (torch/csrc/jit/codegen/onednn/graph_helper.cpp); each one it
+// does not map ends a fused partition. The rewrites below put mapped operators in place of unmapped ones that
+// classifiers use often, so that more of the model runs fused.
+
+// Activations as operators the bridge maps, so that each fuses into the convolution before it:
+// - hardsigmoid(x) = min(max(x + 3, 0), 6) / 6, as ATen computes it, as add, hardtanh (oneDNN's clamp) and div; with
+//   it, the product a squeeze-excitation block scales by it fuses too (mobilenet_v3);
+// - silu(x) = x * sigmoid(x) as sigmoid and mul (efficientnet's activation, 49 times in efficientnet_b0): the bridge's
+//   own decomposition of silu looks for aten::_convolution before it, and a frozen graph has aten::conv2d there.
+// In-place variants (silu_, which torchvision's blocks use) are made functional first, where alias analysis allows.
+void rewrite_activations(std::shared_ptr<torch::jit::Graph>& graph) {
+  torch::jit::RemoveTensorMutation(graph);
+  torch::jit::SubgraphRewriter rewriter;
+  rewriter.RegisterRewritePattern(R"(
+graph(%x):
+  %y = aten::hardsigmoid(%x)
+  return (%y))",
+                                  R"(
+graph(%x):
+  %three : float = prim::Constant[value=3.0]()
+  %zero : float = prim::Constant[value=0.0]()
+  %six : float = prim::Constant[value=6.0]()
+  %alpha : int = prim::Constant[value=1]()
+  %shifted = aten::add(%x, %three, %alpha)
+  %clamped = aten::hardtanh(%shifted, %zero, %six)
+  %y = aten::div(%clamped, %six)
+  return (%y))");
+  rewriter.RegisterRewritePattern(R"(
+graph(%x):
+  %y = aten::silu(%x)
+  return (%y))",
+                                  R"(
+graph(%x):
+  %gate = aten::sigmoid(%x)
+  %y = aten::mul(%gate, %x)
+  return (%y))");
+  rewriter.runOnGraph(graph);
+}
+
+// A copy of `graph` whose global average pools (adaptive_avg_pool2d to 1 x 1, which the bridge does not map) are
+// avg_pool2d with a kernel as large as the pool's input (which it maps), for inputs of the shapes `inputs` records:
+// the pool's input sizes come from symbolic shape analysis. nullptr when the graph has no such pool, or the shapes are
+// unknown. The copy is right only for inputs of those sizes (a batch of any size): Script::run checks them.
+std::shared_ptr<torch::jit::Graph> with_fixed_pools(const std::shared_ptr<torch::jit::Graph>& graph,
+                                                    const std::vector<InputSpec>& inputs) {
+  using torch::jit::Graph;
+  using torch::jit::Node;
+  if (inputs.empty() || graph->inputs().size() != inputs.size() + 1) {  // + self
+    return nullptr;
+  }
+  std::shared_ptr<Graph> typed = graph->copy();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].shape.empty() || inputs[i].dtype == at::ScalarType::Undefined) {
+      return nullptr;  // not recorded by export.py
+    }
+    typed->inputs()[i + 1]->setType(c10::TensorType::createContiguous(inputs[i].dtype, at::kCPU, inputs[i].shape));
+  }
+  try {
+    torch::jit::PropagateShapesOnGraph(typed);
+  } catch (const std::exception&) {
+    return nullptr;  // an operator shape analysis cannot follow: the model runs with its own pools
+  }
+  std::shared_ptr<Graph> fixed = graph->copy();
+  bool changed = false;
+  // The copies list the same nodes in the same order; only the graph's top level is looked at.
+  const auto typed_nodes = typed->nodes();
+  auto typed_node = typed_nodes.begin();
+  for (auto it = fixed->nodes().begin(); it != fixed->nodes().end(); ++typed_node) {
+    Node* node = *it++;  // before node may be destroyed
+    if (node->kind() != c10::Symbol::fromQualString("aten::adaptive_avg_pool2d")) {
+      continue;
+    }
+    const std::optional<c10::IValue> size = torch::jit::toIValue(node->input(1));
+    const auto type = (*typed_node)->input(0)->type()->cast<c10::TensorType>();
+    const auto sizes = type ? type->sizes().concrete_sizes() : std::nullopt;
+    if (!size || !size->isIntList() || size->toIntVector() != std::vector<int64_t>{1, 1} || !sizes ||
+        sizes->size() < 3) {
+      continue;
+    }
+    const std::vector<int64_t> kernel(sizes->end() - 2, sizes->end());
+    torch::jit::WithInsertPoint here(node);
+    torch::jit::Value* pooled =
+        fixed->insert(c10::Symbol::fromQualString("aten::avg_pool2d"),
+                      {node->input(0), fixed->insertConstant(kernel), fixed->insertConstant(kernel),
+                       fixed->insertConstant(std::vector<int64_t>{0, 0}), fixed->insertConstant(false),
+                       fixed->insertConstant(true), fixed->insertConstant(c10::IValue())});
+    pooled->setType(node->output()->type());
+    node->output()->replaceAllUsesWith(pooled);
+    node->destroy();
+    changed = true;
+  }
+  return changed ? fixed : nullptr;
+}
+
+// TORCH_DEPLOY_REWRITES=0 leaves the graph as freezing made it: to measure what the rewrites buy, or to rule them out
+// when parity fails.
+bool rewrites_wanted() {
+  const char* value = std::getenv("TORCH_DEPLOY_REWRITES");
+  return value == nullptr || std::string_view(value) != "0";
+}
+
+// Whether `inputs` have the shapes `specs` records, but for the first dimension (the batch).
+bool same_shapes(const std::vector<at::Tensor>& inputs, const std::vector<InputSpec>& specs) {
+  if (inputs.size() != specs.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const at::IntArrayRef shape = inputs[i].sizes();
+    const std::vector<int64_t>& wanted = specs[i].shape;
+    if (shape.size() != wanted.size() || !std::equal(shape.begin() + 1, shape.end(), wanted.begin() + 1)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 struct Script::Impl {
   torch::jit::Module module;
   std::string path;
+  // A prepared model's forward() with global pools fixed for inputs of the recorded shapes (with_fixed_pools), run
+  // instead of forward() on such inputs; nullptr when there is none.
+  std::shared_ptr<torch::jit::GraphFunction> fixed_pools;
+  std::vector<InputSpec> fixed_for;
 };
 
 Script Script::load(const std::string& path, const char* what, std::map<std::string, std::string>* extras,
@@ -159,7 +288,8 @@ Script Script::in_bfloat16() const {
   return script;
 }
 
-Script Script::prepared(Optimization& mode, const std::function<void(const std::string&)>& note) const {
+Script Script::prepared(Optimization& mode, const std::function<void(const std::string&)>& note,
+                        const std::vector<InputSpec>& inputs) const {
   auto failed = [&](const std::string& what, const std::exception& error, const char* next) {
     note(what + " failed (" + cause_of(error) + "); using --optimize " + next);
   };
@@ -168,6 +298,16 @@ Script Script::prepared(Optimization& mode, const std::function<void(const std::
     try {
       torch::jit::RegisterLlgaFuseGraph::setEnabled(true);
       script.impl_ = std::make_shared<Impl>(Impl{torch::jit::freeze(impl_->module), impl_->path});
+      std::shared_ptr<torch::jit::Graph> graph = script.impl_->module.get_method("forward").graph();
+      if (!rewrites_wanted()) {
+        return script;
+      }
+      rewrite_activations(graph);
+      if (auto fixed = with_fixed_pools(graph, inputs)) {
+        // A second graph over the same module: its constants (the frozen weights) are shared, not copied.
+        script.impl_->fixed_pools = std::make_shared<torch::jit::GraphFunction>("forward_fixed_pools", fixed, nullptr);
+        script.impl_->fixed_for = inputs;
+      }
       return script;
     } catch (const std::exception& error) {
       torch::jit::RegisterLlgaFuseGraph::setEnabled(false);
@@ -190,7 +330,14 @@ Script Script::prepared(Optimization& mode, const std::function<void(const std::
 
 std::vector<at::Tensor> Script::run(const std::vector<at::Tensor>& inputs) const {
   torch::jit::Module module = impl_->module;  // a handle: forward() is not const, the module it runs is shared
-  const c10::IValue result = module.forward(std::vector<c10::IValue>(inputs.begin(), inputs.end()));
+  c10::IValue result;
+  if (impl_->fixed_pools && same_shapes(inputs, impl_->fixed_for)) {
+    torch::jit::Stack stack{module._ivalue()};
+    stack.insert(stack.end(), inputs.begin(), inputs.end());
+    result = (*impl_->fixed_pools)(std::move(stack));
+  } else {
+    result = module.forward(std::vector<c10::IValue>(inputs.begin(), inputs.end()));
+  }
   std::vector<at::Tensor> outputs;
   flatten(result, impl_->path, outputs);
   return outputs;
@@ -226,6 +373,39 @@ std::map<std::string, double> Script::numbers() const {
 }
 
 void disable_fusion() { torch::jit::RegisterLlgaFuseGraph::setEnabled(false); }
+
+std::pair<int64_t, int64_t> fusion_of_last_run() {
+  std::shared_ptr<torch::jit::Graph> graph = torch::jit::lastExecutedOptimizedGraph();
+  if (!graph) {
+    return {-1, -1};
+  }
+  int64_t partitions = 0;
+  int64_t unfused = 0;
+  const auto is_tensor = [](const torch::jit::Value* value) {
+    return value->type()->isSubtypeOf(*c10::TensorType::get());
+  };
+  // The values computed from the model's inputs: operators on other tensors (the scalar constants the bridge turns
+  // into tensors) and those giving numbers and lists (aten::size) cost next to nothing. The walk is in graph order, so
+  // a node's inputs are seen before it. A partition's operators are in its subgraph, an attribute the walk does not
+  // enter; the fallback of a partition whose guard fails is a function called from it, not a block, so it is not
+  // counted either.
+  std::unordered_set<const torch::jit::Value*> from_inputs(graph->inputs().begin(), graph->inputs().end());
+  for (torch::jit::DepthFirstGraphNodeIterator it(graph); const torch::jit::Node* node = it.next();) {
+    const auto& inputs = node->inputs();
+    if (std::none_of(inputs.begin(), inputs.end(), [&](const torch::jit::Value* v) { return from_inputs.count(v); })) {
+      continue;
+    }
+    from_inputs.insert(node->outputs().begin(), node->outputs().end());
+    if (node->kind() == c10::Symbol::fromQualString("prim::oneDNNFusionGroup")) {
+      ++partitions;
+    } else if (node->kind().is_aten() && node->outputs().size() == 1 && is_tensor(node->output()) &&
+               std::any_of(inputs.begin(), inputs.end(),
+                           [&](const torch::jit::Value* v) { return from_inputs.count(v) && is_tensor(v); })) {
+      ++unfused;
+    }
+  }
+  return {partitions, unfused};
+}
 
 void save_script_tensors(const std::string& path, const std::vector<std::string>& names,
                          const std::vector<at::Tensor>& tensors, const std::map<std::string, double>& numbers) {

@@ -37,8 +37,10 @@ class Script {
   Script in_bfloat16() const;
   // A copy prepared for inference in `mode`: a module that cannot be prepared that way (e.g. one that mutates its
   // attributes cannot be frozen) falls back to the next mode (onednn -> ofi -> none), and `note` hears why. `mode`
-  // becomes the optimisation in effect.
-  Script prepared(Optimization& mode, const std::function<void(const std::string&)>& note) const;
+  // becomes the optimisation in effect. For onednn, operators that oneDNN Graph does not fuse are rewritten as ones it
+  // does, some of them (global average pools) for inputs of the shapes `inputs` records only: run() then checks.
+  Script prepared(Optimization& mode, const std::function<void(const std::string&)>& note,
+                  const std::vector<InputSpec>& inputs = {}) const;
   // forward() on `inputs`, and every tensor of its result in the order Model::run() documents. A result that is not
   // made of tensors throws Error naming the file.
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const;
@@ -55,6 +57,10 @@ class Script {
 
 // Switches oneDNN Graph fusion off in this process (a model failed with it).
 void disable_fusion();
+
+// In the graph that this thread's last TorchScript run executed: its oneDNN Graph partitions, and the operators on
+// tensors computed from the inputs outside them (-1, -1 when it ran none).
+std::pair<int64_t, int64_t> fusion_of_last_run();
 
 // Writes a tensor file: a module holding `tensors` as buffers under `names`, and `numbers` as float attributes.
 void save_script_tensors(const std::string& path, const std::vector<std::string>& names,

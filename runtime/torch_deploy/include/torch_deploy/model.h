@@ -28,7 +28,8 @@ const char* to_string(Format format);
 // loaded; each time, ModelOptions::on_note hears why. An AOTInductor package is compiled already: it runs as it is
 // (none), and asking it for another mode brings a note saying so.
 enum class Optimization {
-  onednn,  // freeze (weights become constants, conv + batch norm fold), then oneDNN Graph fusion: the fastest
+  onednn,  // freeze (weights become constants, conv + batch norm fold), rewrite operators oneDNN Graph does not fuse
+           // into ones it does (hardsigmoid, silu, global average pools), then oneDNN Graph fusion: the fastest
   ofi,     // freeze, then optimize_for_inference (oneDNN convolutions with prepacked weights)
   none,    // the model as loaded
 };

@@ -1,0 +1,113 @@
+"""The graph rewrites of --optimize onednn, through the real runner: a squeeze-excitation model (mobilenet_v3's block:
+global average pool, two 1x1 convolutions, hardsigmoid, a product) fuses further with them, and computes what Python
+computes, at the shape the model file records and at others, where the pools fixed for that shape must not be used."""
+
+from __future__ import annotations
+
+import json
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from tests.conftest import run
+
+pytestmark = pytest.mark.e2e
+
+RECORDED = (1, 8, 14, 14)
+
+
+class SqueezeExcitation(torch.nn.Module):
+    """A convolution, mobilenet_v3's squeeze-excitation block, and a classifier head on a global average pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(8, 16, 3, padding=1)
+        self.squeeze = torch.nn.Conv2d(16, 4, 1)
+        self.excite = torch.nn.Conv2d(4, 16, 1)
+        self.head = torch.nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.hardswish(self.conv(x))
+        scale = torch.nn.functional.adaptive_avg_pool2d(x, 1)
+        scale = torch.nn.functional.hardsigmoid(self.excite(torch.relu(self.squeeze(scale))))
+        x = x * scale
+        return self.head(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+@pytest.fixture(scope="module")
+def squeeze_excitation(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The model scripted into a model file that records its input as export.py does, and inputs with the outputs
+    Python computes from them (tensor files, as make export writes them)."""
+    from torch_deploy.artifacts import save_tensors  # the runtime's writer, as export.py uses it
+
+    folder = tmp_path_factory.mktemp("rewrites")
+    torch.manual_seed(0)
+    model = SqueezeExcitation().eval()
+    shape = " ".join(map(str, RECORDED))
+    torch.jit.script(model).save(
+        str(folder / "model.pt"), _extra_files={"deploy.txt": f"input x float32 {shape}\noutput output\n"}
+    )
+    cases = {}
+    # the recorded shape; a batch of another size; a larger image (20 is under twice 14: a pool fixed for 14 x 14
+    # would average one 14 x 14 corner and still give 1 x 1); a smaller one (a fixed pool could not run).
+    sizes = {"recorded": RECORDED, "batch": (3, 8, 14, 14), "larger": (1, 8, 20, 20), "smaller": (1, 8, 9, 9)}
+    for name, size in sizes.items():
+        x = torch.rand(size)
+        with torch.no_grad():
+            output = model(x)
+        assert output.abs().max() > 0.05  # outputs well above the tolerance: the comparison can fail
+        save_tensors(folder / f"input_{name}.pt", {"x": x})
+        save_tensors(folder / f"expected_{name}.pt", {"output": output}, atol=1e-5, rtol=1e-5, top_k=5)
+        cases[name] = (folder / f"input_{name}.pt", folder / f"expected_{name}.pt")
+    return SimpleNamespace(model=folder / "model.pt", cases=cases)
+
+
+def ts_infer(default_project: SimpleNamespace, *args: object, rewrites: bool = True) -> str:
+    runner = default_project.path / "build" / "ts-infer"
+    result = run([runner, *args], env={**os.environ, "TORCH_DEPLOY_REWRITES": "1" if rewrites else "0"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("case", ["recorded", "batch", "larger", "smaller"])
+def test_the_rewritten_model_computes_what_python_computes(
+    default_project: SimpleNamespace, squeeze_excitation: SimpleNamespace, case: str
+) -> None:
+    """hardsigmoid as add, clamp and divide, and the global pools as fixed average pools for the recorded shape: the
+    runner's parity holds at that shape, at another batch size, and at other image sizes, where the model's own pools
+    run."""
+    assert default_project.first.returncode == 0, default_project.first.stdout
+    given, expected = squeeze_excitation.cases[case]
+    out = ts_infer(default_project, squeeze_excitation.model, "--input", given, "--expect", expected)
+    assert "parity: PASS" in out, out
+
+
+def test_the_rewrites_leave_fewer_operators_outside_the_fused_partitions(
+    default_project: SimpleNamespace, squeeze_excitation: SimpleNamespace
+) -> None:
+    """--bench --json counts the partitions and what runs outside them: without the rewrites (TORCH_DEPLOY_REWRITES=0)
+    the two pools, the hardsigmoid and the product it scales are left out; with them none of those are."""
+    assert default_project.first.returncode == 0, default_project.first.stdout
+    given, _ = squeeze_excitation.cases["recorded"]
+    counts = {}
+    for rewrites in (False, True):
+        out = ts_infer(default_project, squeeze_excitation.model, "--input", given, "--bench", "3", "--json",
+                       rewrites=rewrites)  # fmt: skip
+        result = json.loads(out)
+        counts[rewrites] = (result["fused_partitions"], result["unfused_operators"])
+    (partitions_before, outside_before), (partitions_after, outside_after) = counts[False], counts[True]
+    assert partitions_before >= 1 and partitions_after >= 1, counts
+    assert outside_after <= outside_before - 4, counts
+
+
+def test_an_aoti_package_reports_no_fusion_counts(default_project: SimpleNamespace) -> None:
+    """The counts are TorchScript's with --optimize onednn: a .pt2 (and --optimize ofi) gives null, not a made-up 0."""
+    assert default_project.first.returncode == 0, default_project.first.stdout
+    artifacts = default_project.path / "artifacts"
+    for args in (["model.pt2"], ["model.pt", "--optimize", "ofi"]):
+        out = ts_infer(default_project, artifacts / args[0], *args[1:], "--input", artifacts / "input.pt", "--bench", "2",
+                       "--json")  # fmt: skip
+        result = json.loads(out)
+        assert result["fused_partitions"] is None and result["unfused_operators"] is None, result
