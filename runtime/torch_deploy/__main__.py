@@ -3,7 +3,7 @@
 python -m torch_deploy --version
 python -m torch_deploy --cmakedir            # for CMake: find_package(TorchDeploy) with TorchDeploy_DIR=<this>
 python -m torch_deploy COMMAND [ARGS...]     # in the project folder: export, formats, device, reference, verify,
-                                             # bench, predict, triton, package, package-check, requirements,
+                                             # bench, tune, predict, triton, package, package-check, requirements,
                                              # libtorch
 """
 
@@ -26,6 +26,7 @@ COMMANDS = {
     "reference": ("reference", "model.pt's reference outputs on a GPU (make verify DEVICE=cuda makes them)"),
     "verify": ("verify", "the C++ runner against Python's reference outputs (make verify)"),
     "bench": ("bench", "time C++, Python, ONNX Runtime and OpenVINO side by side (make bench)"),
+    "tune": ("tune", "choose the fastest way to run the model that reproduces Python (make tune)"),
     "predict": ("predict", "classify images in Python, the reference of ts-infer --image"),
     "triton": ("triton_repository", "write a Triton Inference Server model repository (make triton)"),
     "package": ("bundle", "report the bundle of make package"),
@@ -35,7 +36,7 @@ COMMANDS = {
 }
 
 # The commands whose module imports torch (the others are standard library only).
-NEEDS_TORCH = {"export", "reference", "bench", "predict", "triton"}
+NEEDS_TORCH = {"export", "reference", "bench", "tune", "predict", "triton"}
 # The commands that are a subcommand of their module's own command line.
 SUBCOMMANDS = {"package": "report", "package-check": "check", "requirements": "requirements", "libtorch": "libtorch"}
 

@@ -431,7 +431,8 @@ function(torch_deploy_install)
     # the link export.py keeps to its latest export.
     install(CODE "
       file(REAL_PATH \"${arg_ARTIFACTS}\" _artifacts)
-      file(GLOB _files \"\${_artifacts}/*.pt\" \"\${_artifacts}/*.pt2\" \"\${_artifacts}/formats.txt\")
+      file(GLOB _files \"\${_artifacts}/*.pt\" \"\${_artifacts}/*.pt2\" \"\${_artifacts}/formats.txt\"
+           \"\${_artifacts}/tuned.txt\")
       if(NOT EXISTS \"\${_artifacts}/input.pt\")
         message(FATAL_ERROR \"TorchDeploy: ${arg_ARTIFACTS}/input.pt is missing; run make export before installing\")
       endif()

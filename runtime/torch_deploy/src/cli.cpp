@@ -14,13 +14,14 @@
 //   --top-k K    classes to print and, in parity mode, to compare (default: the project's top_k; 0: none)
 //   --threads N  intra-op threads (default: libtorch's choice)
 //   --bench N [--warmup W] [--json]   time N runs after W warm-up runs: latency percentiles and throughput
-//   --optimize MODE  onednn (default), ofi or none (also --no-optimize): see torch_deploy::Optimization; for
-//                TorchScript models (an AOTInductor package runs as compiled)
+//   --optimize MODE  onednn (default: make tune's choice, else onednn), ofi or none (also --no-optimize): see
+//                torch_deploy::Optimization; for TorchScript models (an AOTInductor package runs as compiled)
 //   --device D   cpu, cuda or cuda:N (default: the project's, recorded in the model file): see ModelOptions::device;
 //                checked before any work
-//   --precision P    fp32 or bf16 (default: the project's, recorded in the model file): see torch_deploy::Precision;
-//                without native bf16 the model runs in fp32, unless --emulate-bf16. In parity mode the precision is the
-//                expected file's (Python's bf16 reference, expected_bf16.pt, says bf16), emulated where need be
+//   --precision P    fp32 or bf16 (default: make tune's choice, else the project's, recorded in the model file): see
+//                torch_deploy::Precision; without native bf16 the model runs in fp32, unless --emulate-bf16. In parity
+//                mode the precision is the expected file's (Python's bf16 reference, expected_bf16.pt, says bf16),
+//                emulated where need be
 //   --drift-from FILE  in parity mode: also how far the output is from these reference outputs (fp32's: expected.pt)
 //
 // The inputs' names, shapes and dtypes, the top-k, the image preprocessing and the class names are read from the

@@ -264,6 +264,7 @@ struct Model::Impl {
   std::string path;
   Format format = Format::torchscript;
   c10::Device device{c10::kCPU};
+  std::optional<Tuned> tuned;  // make tune's choice for this model file, measured on the CPU
   bool outputs_on_device = false;
   detail::Script loaded;  // TorchScript: the module as loaded, the fallback of a prepared one that fails
   std::function<void(const std::string&)> note;
@@ -367,7 +368,8 @@ struct Model::Impl {
   // A TorchScript model's precision: the one asked for, else the project's; bf16 on the CPU only where it pays
   // (native_bf16()); GPUs compute bf16 natively (Ampere and newer).
   Precision precision_for(std::optional<Precision> asked, bool emulate_bf16) const {
-    const Precision wanted = asked.value_or(description.precision);
+    const bool tuned_here = tuned && tuned->precision && device.is_cpu();
+    const Precision wanted = asked.value_or(tuned_here ? *tuned->precision : description.precision);
     if (wanted == Precision::bf16 && device.is_cpu() && !native_bf16() && !emulate_bf16) {
       note("this CPU has no native bf16 (AVX512-BF16 or AMX), where emulated bf16 is slower than fp32: running " +
            path + " in fp32 (--emulate-bf16 runs bf16 anyway, to check its numbers)");
@@ -400,7 +402,7 @@ struct Model::Impl {
   // TorchScript's preparation off the CPU: oneDNN Graph fusion is for the CPU, optimize_for_inference is not.
   Optimization optimization_for(std::optional<Optimization> asked) const {
     if (device.is_cpu()) {
-      return asked.value_or(Optimization::onednn);
+      return asked.value_or(tuned && tuned->optimization ? *tuned->optimization : Optimization::onednn);
     }
     if (asked == Optimization::onednn) {
       note("--optimize onednn (oneDNN Graph fusion) is for the CPU; on " + device.str() +
@@ -464,9 +466,48 @@ struct Model::Impl {
   }
 };
 
+std::optional<Tuned> read_tuned(const std::string& folder) {
+  const std::filesystem::path file = std::filesystem::path(folder) / "tuned.txt";
+  std::ifstream in(file);
+  if (!in) {
+    return std::nullopt;
+  }
+  const auto malformed = [&](const std::string& line) {
+    return Error(file.string() + ": not make tune's (" + line + "); run make tune again, or delete it");
+  };
+  std::optional<Tuned> tuned;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    Tuned entry;
+    if (line.empty() || line[0] == '#' || !(fields >> entry.model_file)) {
+      continue;
+    }
+    if (tuned) {
+      throw malformed(line);  // one choice
+    }
+    for (std::string setting; fields >> setting;) {
+      const size_t equals = setting.find('=');
+      const std::string key = setting.substr(0, equals);
+      const std::string value = equals == std::string::npos ? "" : setting.substr(equals + 1);
+      if (key == "optimize" && parse_optimization(value)) {
+        entry.optimization = parse_optimization(value);
+      } else if (key == "precision" && parse_precision(value)) {
+        entry.precision = parse_precision(value);
+      } else {
+        throw malformed(line);
+      }
+    }
+    tuned = std::move(entry);
+  }
+  return tuned;
+}
+
 std::string model_file(const std::string& path) {
   if (!std::filesystem::is_directory(path)) {
     return path;
+  }
+  if (const auto tuned = read_tuned(path)) {
+    return (std::filesystem::path(path) / tuned->model_file).string();
   }
   const std::filesystem::path listing = std::filesystem::path(path) / "formats.txt";
   std::ifstream in(listing);
@@ -487,6 +528,11 @@ Model::Model(const std::string& given, ModelOptions options) : impl_(std::make_s
   Impl& impl = *impl_;
   const std::string path = model_file(given);
   impl.path = path;
+  const std::filesystem::path file(path);
+  impl.tuned = read_tuned(file.has_parent_path() ? file.parent_path().string() : ".");
+  if (impl.tuned && impl.tuned->model_file != file.filename().string()) {
+    impl.tuned.reset();  // the choice is another model file's
+  }
   impl.note = options.on_note ? std::move(options.on_note) : [](const std::string&) {};
   impl.outputs_on_device = options.outputs_on_device;
   if (options.threads > 0) {

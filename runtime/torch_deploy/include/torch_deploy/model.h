@@ -67,10 +67,25 @@ std::optional<c10::Device> parse_device(const std::string& text);
 // (libcuda.so.1), a GPU, that GPU (an index past the last). Asks the driver: no CUDA header or toolkit needed.
 c10::Device usable_device(const std::string& text);
 
-struct ModelOptions {
-  // Unset: the format's best (onednn for TorchScript; none, i.e. as compiled, for an AOTInductor package).
+// make tune's choice for the model files of a folder of exports, `tuned.txt` there: a comment line, then
+// "<model file> optimize=<mode> precision=<precision>" (a package's line has neither). The fastest configuration
+// that reproduced Python's outputs on the machine make tune ran on; a Model loading that file on the CPU takes it
+// for the options left unset.
+struct Tuned {
+  std::string model_file;
   std::optional<Optimization> optimization;
-  // Unset: the precision the project recorded in the model file at export (fp32 when it records none). bf16 converts
+  std::optional<Precision> precision;
+};
+
+// The tuned.txt of `folder`; std::nullopt when it has none. Throws Error on a malformed file (naming it and the fix).
+std::optional<Tuned> read_tuned(const std::string& folder);
+
+struct ModelOptions {
+  // Unset: make tune's choice for the model file (read_tuned()), else the format's best (onednn for TorchScript;
+  // none, i.e. as compiled, for an AOTInductor package).
+  std::optional<Optimization> optimization;
+  // Unset: make tune's choice for the model file, else the precision the project recorded in the model file at export
+  // (fp32 when it records none). bf16 converts
   // a TorchScript model's floating-point weights after loading, and float32 inputs on each run; bf16 outputs come
   // back as float32. On a CPU without native bf16 the model runs in fp32 and on_note hears so; an AOTInductor package
   // runs in the precision it was compiled in (fp32), also with a note.
@@ -111,8 +126,9 @@ struct Prediction {
   double probability = 0.0;
 };
 
-// The model file `path` names: `path` itself, or for a folder of exports the first model file of its formats.txt
-// (export.py's list of what it exported: a comment line, then "<format> <model file> <reference outputs>..." lines).
+// The model file `path` names: `path` itself, or for a folder of exports the model file make tune chose (its
+// tuned.txt), else the first model file of its formats.txt (export.py's list of what it exported: a comment line, then
+// "<format> <model file> <reference outputs>..." lines).
 std::string model_file(const std::string& path);
 
 // A deployed model: a TorchScript file or an AOTInductor package (see Format), both as export.py writes them. Loading
