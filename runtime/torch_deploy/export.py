@@ -81,6 +81,7 @@ CONFIG_FILE = "deploy.json"
 # verify DEVICE=cuda.
 ARTIFACTS = (
     listing.FORMATS_FILE,
+    listing.TUNED_FILE,  # not written by export, but by make tune into export's folder: replaced with it
     "input.pt",
     "input_batch.pt",
     BF16_EXPECTED,
@@ -766,6 +767,7 @@ def export(config: dict, output_dir: Path, seed: int | None = None, model: Build
     seed = config["seed"] if seed is None else seed
     formats = export_formats(config)
     check_output_dir(output_dir)
+    was_tuned = (output_dir / listing.TUNED_FILE).is_file()
     check_compiler(formats)
     with atomic_folder(output_dir) as staging, torchscript_deprecation_noted(FORMATS["torchscript"] in formats):
         source = (model or build_model)(config, seed)
@@ -776,6 +778,8 @@ def export(config: dict, output_dir: Path, seed: int | None = None, model: Build
             inputs = make_inputs(config["inputs"], seed)
         export_into(staging, source, inputs, config, formats, seed)
     print(f"Saved {', '.join(sorted(path.name for path in output_dir.iterdir()))} in {output_dir}")
+    if was_tuned:
+        print(f"note: make tune's choice ({listing.TUNED_FILE}) was for the previous export; make tune chooses anew")
 
 
 def export_into(

@@ -19,6 +19,7 @@ FORMATS_FILE = "formats.txt"
 BF16_EXPECTED = "expected_bf16.pt"  # model.pt's reference outputs in bf16 (deploy.json's "precision" bf16)
 INPUT = "input.pt"
 BATCH_INPUT = "input_batch.pt"  # the reference inputs at the second batch size (a dynamic batch)
+TUNED_FILE = "tuned.txt"  # make tune's choice (torch_deploy.tune); a new export removes it
 
 
 class ListingError(Exception):

@@ -29,9 +29,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch_deploy.formats import BF16_EXPECTED, INPUT, Check, ListingError, checks, exported
+from torch_deploy.formats import BF16_EXPECTED, INPUT, TUNED_FILE, Check, ListingError, checks, exported
 
-TUNED_FILE = "tuned.txt"
 RESULTS = Path("bench") / "tune.json"
 MODES = ("onednn", "ofi", "none")
 

@@ -64,6 +64,10 @@ def test_tune_records_the_fastest_candidate_that_passed_and_the_runner_follows_i
             assert [ran["optimize"], ran["precision"]] == settings, ran
     verify = run([python, "-m", "torch_deploy", "verify", "--runner", runner, "--device", "cpu"], cwd=project_copy)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    # tuned.txt is the export's to replace (a new export needs a new choice), not a file of the user's to keep
+    code = "import sys, pathlib; from torch_deploy.export import check_output_dir; check_output_dir(pathlib.Path(sys.argv[1]))"
+    checked = run([python, "-c", code, artifacts])
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_the_runner_follows_tuned_txt_and_is_told_otherwise(
