@@ -17,8 +17,9 @@ Measured, all on resnet18 (seeded random weights), batch 1, --threads (default 2
 - the two formats (a project with --formats both): the export time of each, as export.py reports it in one export;
   the runner's p50 on model.pt2 against model.pt (rounds alternate); and the cold build (no ccache) with the
   library's AOTInductor support against one without it (-DTORCH_DEPLOY_AOTI=OFF);
-- against the runtimes a user would pick instead (--peers-only for these rows alone): resnet18 and mobilenet_v3_small
-  projects with --precision bf16, each verified (C++ against Python in fp32 and bf16), then the project's `make bench`
+- against the runtimes a user would pick instead (--peers-only for these rows alone): resnet18, mobilenet_v3_small and
+  efficientnet_b0 projects with --precision bf16, each verified (C++ against Python in fp32 and bf16), the runner with
+  and without its oneDNN Graph rewrites (TORCH_DEPLOY_REWRITES=0; rounds alternate), then the project's `make bench`
   with ONNX Runtime and OpenVINO installed: the C++ runner's fp32 p50 against the faster of the two, and its bf16 p50
   against OpenVINO's bf16, with both drifts from fp32. On a CPU without native bf16 (AVX512-BF16 or AMX) the bf16
   rows are emulated on both sides and only informative.
@@ -71,11 +72,18 @@ def plain_install(work: Path) -> Path:
     return venv / "bin"
 
 
-def runner_p50(project: Path, optimize: str | None, runs: int, threads: int, model: str = "model.pt") -> float:
+def runner_bench(
+    project: Path, optimize: str | None, runs: int, threads: int, model: str = "model.pt", **env: str
+) -> dict:
+    """The runner's --bench --json line (``env``: more environment, e.g. TORCH_DEPLOY_REWRITES=0)."""
     command = [str(project / "build/ts-infer"), f"artifacts/{model}", "--input", "artifacts/input.pt"]
     command += ["--bench", str(runs), "--threads", str(threads), "--json"]
     command += ["--optimize", optimize] if optimize else []
-    return float(json.loads(run(command, project).stdout.splitlines()[-1])["p50_ms"])
+    return json.loads(run(command, project, **env).stdout.splitlines()[-1])
+
+
+def runner_p50(project: Path, optimize: str | None, runs: int, threads: int, model: str = "model.pt") -> float:
+    return float(runner_bench(project, optimize, runs, threads, model)["p50_ms"])
 
 
 def format_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[str, str, str]]:
@@ -112,7 +120,23 @@ def format_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[
     ]
 
 
-PEER_MODELS = ("resnet18", "mobilenet_v3_small")
+PEER_MODELS = ("resnet18", "mobilenet_v3_small", "efficientnet_b0")
+
+
+def rewrite_rows(arch: str, project: Path, rounds: int, runs: int, threads: int) -> list[tuple[str, str, str]]:
+    """The oneDNN Graph rewrites (docs/performance.md): the runner's p50 with them against without them
+    (TORCH_DEPLOY_REWRITES=0), rounds alternating, and the partitions and operators outside them, without -> with."""
+    with_them, without = [], []
+    for _ in range(rounds):
+        without.append(runner_bench(project, "onednn", runs, threads, TORCH_DEPLOY_REWRITES="0"))
+        with_them.append(runner_bench(project, "onednn", runs, threads, TORCH_DEPLOY_REWRITES="1"))
+    p50 = [statistics.median(b["p50_ms"] for b in benches) for benches in (with_them, without)]
+    counts = [f"{b[0]['fused_partitions']} / {b[0]['unfused_operators']}" for b in (without, with_them)]
+    return [
+        (f"{arch}: C++ p50 with / without the rewrites", f"{p50[0]:.2f} ms / {p50[1]:.2f} ms = {p50[0] / p50[1]:.2f}",
+         "info"),
+        (f"{arch}: partitions / operators outside them", f"{counts[0]} without, {counts[1]} with the rewrites", "info"),
+    ]  # fmt: skip
 
 
 def peer_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[str, str, str]]:
@@ -123,6 +147,7 @@ def peer_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[st
              "--no-build", "--no-git"], work)  # fmt: skip
         project = work / arch
         run(["make", "verify"], project)
+        rows += rewrite_rows(arch, project, rounds, runs, threads)
         benches = []
         for _ in range(rounds):
             bench = ["make", "bench", f"BENCH_RUNS={runs}", f"BENCH_THREADS={threads}", "BENCH_ARGS=--emulate-bf16"]
