@@ -365,8 +365,8 @@ struct Model::Impl {
     }
   }
 
-  // A TorchScript model's precision: the one asked for, else the project's; bf16 on the CPU only where it pays
-  // (native_bf16()); GPUs compute bf16 natively (Ampere and newer).
+  // A TorchScript model's precision: the one asked for, else make tune's (on the CPU), else the project's; bf16 on the
+  // CPU only where it pays (native_bf16()); GPUs compute bf16 natively (Ampere and newer).
   Precision precision_for(std::optional<Precision> asked, bool emulate_bf16) const {
     const bool tuned_here = tuned && tuned->precision && device.is_cpu();
     const Precision wanted = asked.value_or(tuned_here ? *tuned->precision : description.precision);

@@ -85,10 +85,9 @@ struct ModelOptions {
   // none, i.e. as compiled, for an AOTInductor package).
   std::optional<Optimization> optimization;
   // Unset: make tune's choice for the model file, else the precision the project recorded in the model file at export
-  // (fp32 when it records none). bf16 converts
-  // a TorchScript model's floating-point weights after loading, and float32 inputs on each run; bf16 outputs come
-  // back as float32. On a CPU without native bf16 the model runs in fp32 and on_note hears so; an AOTInductor package
-  // runs in the precision it was compiled in (fp32), also with a note.
+  // (fp32 when it records none). bf16 converts a TorchScript model's floating-point weights after loading, and float32
+  // inputs on each run; bf16 outputs come back as float32. On a CPU without native bf16 the model runs in fp32 and
+  // on_note hears so; an AOTInductor package runs in the precision it was compiled in (fp32), also with a note.
   std::optional<Precision> precision;
   // Run bf16 even without native bf16 (emulated, slower than fp32): to check a bf16 model's numbers on a machine that
   // will not serve it (make verify does).
