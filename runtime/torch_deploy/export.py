@@ -629,6 +629,45 @@ def check_operators(module: torch.jit.ScriptModule) -> None:
 # adds 40 % to the compile time and gained nothing measurable, so it is left off.
 AOTI_SETTINGS = {"freezing": True}
 
+# The x86-64 instruction sets a CPU package can be compiled for (deploy.json's "aoti_isa"), as gcc's -march level,
+# Inductor's vector width (the intrinsics of its own kernels) and the instructions they allow, by /proc/cpuinfo's
+# names. "native" (the default) is the exporting CPU's own: the fastest there, and it may not start on an older CPU.
+X86_64_V3 = ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "movbe")
+AOTI_ISAS: dict[str, tuple[str, int, tuple[str, ...]] | None] = {
+    "native": None,
+    "avx2": ("x86-64-v3", 256, X86_64_V3),
+    "avx512": ("x86-64-v4", 512, (*X86_64_V3, "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl")),
+}
+# The instruction set extensions -march=native may use, by /proc/cpuinfo's names: those of the exporting CPU are
+# recorded in the package, and the runtime refuses it on a CPU that lacks one (rather than dying of SIGILL).
+EXTENSIONS = (
+    *AOTI_ISAS["avx512"][2],  # type: ignore[index]
+    "avx_vnni", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx512vbmi", "avx512_vbmi2", "avx512_bitalg",
+    "avx512_vpopcntdq", "avx512ifma", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16", "gfni", "vaes", "vpclmulqdq",
+)  # fmt: skip
+
+
+def cpu_extensions() -> list[str]:
+    """This CPU's instruction set extensions among EXTENSIONS (Linux's /proc/cpuinfo; none known elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return [name for name in EXTENSIONS if name in flags]
+
+
+def aoti_isa(config: dict) -> str:
+    """deploy.json's "aoti_isa" (native when it has none), checked: one line for another value or a CPU without it."""
+    isa = config.get("aoti_isa", "native")
+    if isa not in AOTI_ISAS:
+        raise ExportError(f'aoti_isa: {isa!r} is not one; set "aoti_isa" in deploy.json to {", ".join(AOTI_ISAS)}')
+    target = AOTI_ISAS[isa]
+    lacking = [name for name in target[2] if name not in cpu_extensions()] if target else []
+    if lacking:  # the export's own check runs the package here
+        raise ExportError(f"aoti_isa {isa}: this CPU lacks {' '.join(lacking)}; export on a CPU that has {isa}")
+    return isa
+
 
 def export_aoti(
     folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict, describe: Describe
@@ -666,6 +705,13 @@ def export_aoti(
             ) from err
         output_names = [name for name, _ in named_outputs(model(*inputs.values()))]
         settings = {**AOTI_SETTINGS, "aot_inductor.metadata": describe(output_names)}
+        if not device.is_gpu:
+            target_isa = AOTI_ISAS[aoti_isa(config)]
+            if target_isa:
+                settings["cpp.march"], settings["cpp.simdlen"] = target_isa[0], target_isa[1]
+            # what the runtime checks this CPU against before loading the package
+            extensions = list(target_isa[2]) if target_isa else cpu_extensions()
+            settings["aot_inductor.metadata"]["cpu_extensions"] = " ".join(extensions)
         if dynamic_shapes:  # a dynamic size is taken to be 2 or more; the C++ input check must accept a batch of 1
             settings["aot_inductor.check_lowerbound"] = False
         with quiet_compiler_probe():
@@ -744,6 +790,8 @@ def export_formats(config: dict) -> list[Format]:
         devices.of_config(config)  # a device that is not one is named here, before anything is built
     except devices.DeviceError as err:
         raise ExportError(str(err)) from err
+    if "aoti" in names:
+        aoti_isa(config)
     precision = config.get("precision", "fp32")
     if precision not in PRECISIONS:
         raise ExportError(

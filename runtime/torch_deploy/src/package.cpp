@@ -16,6 +16,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <set>
 #include <sstream>
 #endif
 
@@ -58,6 +61,26 @@ std::string missing_cpu_features(const std::string& wanted) {
     }
     if (!present) {
       missing += (missing.empty() ? "" : " ") + feature;
+    }
+  }
+  return missing;
+}
+
+// The instruction set extensions a package's code may use (export.py records them: the exporting CPU's, for gcc's
+// -march=native, or those of the level deploy.json's "aoti_isa" names) that this CPU lacks, by the names of Linux's
+// /proc/cpuinfo; a CPU without one would stop at an illegal instruction. Empty where /proc/cpuinfo cannot be read.
+std::string missing_extensions(const std::string& wanted) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line) && line.rfind("flags", 0) != 0) {
+  }
+  std::istringstream flags(line.substr(std::min(line.size(), line.find(':') + 1)));
+  const std::set<std::string> present{std::istream_iterator<std::string>(flags), {}};
+  std::istringstream extensions(wanted);
+  std::string missing;
+  for (std::string extension; extensions >> extension;) {
+    if (!present.empty() && present.count(extension) == 0) {
+      missing += (missing.empty() ? "" : " ") + extension;
     }
   }
   return missing;
@@ -112,6 +135,12 @@ Package Package::load(const std::string& path, const std::map<std::string, std::
     throw Error(path + ": compiled for " + value("AOTI_CPU_ISA") + ", and this CPU lacks " + missing +
                 " (libtorch sees " + at::get_cpu_capability() +
                 "); export it on a machine with the CPU features of the one it runs on, or use the TorchScript file");
+  }
+  const std::string lacking = device.is_cpu() ? missing_extensions(value("cpu_extensions")) : "";
+  if (!lacking.empty()) {
+    throw Error(path + ": compiled for a CPU with " + lacking + ", which this CPU lacks (its code would stop at an " +
+                "illegal instruction); export it for older CPUs (\"aoti_isa\": \"avx2\" in deploy.json), or on a " +
+                "machine like this one, or use the TorchScript file");
   }
   provide_libtorch("AOTInductor packages need here (" + path + ")");
   // The model code checks its inputs' dtypes and sizes only when asked; unchecked, a wrong input reads out of

@@ -29,7 +29,8 @@ const char* to_string(Format format);
 // (none), and asking it for another mode brings a note saying so.
 enum class Optimization {
   onednn,  // freeze (weights become constants, conv + batch norm fold), rewrite operators oneDNN Graph does not fuse
-           // into ones it does (hardsigmoid, silu, global average pools), then oneDNN Graph fusion: the fastest
+           // into ones it does (hardsigmoid, silu, global average pools; in fp32), then oneDNN Graph fusion: the
+           // fastest
   ofi,     // freeze, then optimize_for_inference (oneDNN convolutions with prepacked weights)
   none,    // the model as loaded
 };
