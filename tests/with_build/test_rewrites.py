@@ -113,3 +113,18 @@ def test_an_aoti_package_reports_no_fusion_counts(default_project: SimpleNamespa
                        "--json")  # fmt: skip
         result = json.loads(out)
         assert result["fused_partitions"] is None and result["unfused_operators"] is None, result
+
+
+def test_a_bf16_model_is_not_rewritten(default_project: SimpleNamespace, squeeze_excitation: SimpleNamespace) -> None:
+    """In bf16 the graph stays as freezing made it: its reference is Python's frozen model, which has no rewrites."""
+    assert default_project.first.returncode == 0, default_project.first.stdout
+    given, _ = squeeze_excitation.cases["recorded"]
+    bf16 = ["--precision", "bf16", "--emulate-bf16", "--bench", "3", "--json"]
+    counts = [
+        (result["fused_partitions"], result["unfused_operators"])
+        for result in (
+            json.loads(ts_infer(default_project, squeeze_excitation.model, "--input", given, *bf16, rewrites=rewrites))
+            for rewrites in (False, True)
+        )
+    ]
+    assert counts[0] == counts[1], counts
