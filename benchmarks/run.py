@@ -75,9 +75,10 @@ def plain_install(work: Path) -> Path:
 def runner_bench(
     project: Path, optimize: str | None, runs: int, threads: int, model: str = "model.pt", **env: str
 ) -> dict:
-    """The runner's --bench --json line (``env``: more environment, e.g. TORCH_DEPLOY_REWRITES=0)."""
+    """The runner's --bench --json line in fp32, also in a bf16 project (``env``: more environment, e.g.
+    TORCH_DEPLOY_REWRITES=0)."""
     command = [str(project / "build/ts-infer"), f"artifacts/{model}", "--input", "artifacts/input.pt"]
-    command += ["--bench", str(runs), "--threads", str(threads), "--json"]
+    command += ["--bench", str(runs), "--threads", str(threads), "--precision", "fp32", "--json"]
     command += ["--optimize", optimize] if optimize else []
     return json.loads(run(command, project, **env).stdout.splitlines()[-1])
 
@@ -124,8 +125,8 @@ PEER_MODELS = ("resnet18", "mobilenet_v3_small", "efficientnet_b0")
 
 
 def rewrite_rows(arch: str, project: Path, rounds: int, runs: int, threads: int) -> list[tuple[str, str, str]]:
-    """The oneDNN Graph rewrites (docs/performance.md): the runner's p50 with them against without them
-    (TORCH_DEPLOY_REWRITES=0), rounds alternating, and the partitions and operators outside them, without -> with."""
+    """The oneDNN Graph rewrites (docs/performance.md), which apply in fp32: the runner's p50 with them against without
+    them (TORCH_DEPLOY_REWRITES=0), rounds alternating, and the partitions and operators outside them."""
     with_them, without = [], []
     for _ in range(rounds):
         without.append(runner_bench(project, "onednn", runs, threads, TORCH_DEPLOY_REWRITES="0"))
@@ -133,7 +134,7 @@ def rewrite_rows(arch: str, project: Path, rounds: int, runs: int, threads: int)
     p50 = [statistics.median(b["p50_ms"] for b in benches) for benches in (with_them, without)]
     counts = [f"{b[0]['fused_partitions']} / {b[0]['unfused_operators']}" for b in (without, with_them)]
     return [
-        (f"{arch}: C++ p50 with / without the rewrites", f"{p50[0]:.2f} ms / {p50[1]:.2f} ms = {p50[0] / p50[1]:.2f}",
+        (f"{arch}: C++ fp32 p50 with / without the rewrites", f"{p50[0]:.2f} ms / {p50[1]:.2f} ms = {p50[0] / p50[1]:.2f}",
          "info"),
         (f"{arch}: partitions / operators outside them", f"{counts[0]} without, {counts[1]} with the rewrites", "info"),
     ]  # fmt: skip
