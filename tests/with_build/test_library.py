@@ -206,7 +206,7 @@ def test_the_cpp_passes_clang_tidy(default_project: SimpleNamespace) -> None:
         )
         for i in range(2)
     ]
-    for half in halves:
-        output = half.communicate(timeout=600)[0]
+    outputs = [half.communicate(timeout=600)[0] for half in halves]  # both waited for, also when one fails
+    for half, output in zip(halves, outputs, strict=True):
         findings = [line for line in output.splitlines() if ": warning: " in line or ": error: " in line]
         assert half.returncode == 0 and not findings, output

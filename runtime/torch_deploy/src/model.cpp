@@ -368,8 +368,8 @@ struct Model::Impl {
   // A TorchScript model's precision: the one asked for, else make tune's (on the CPU), else the project's; bf16 on the
   // CPU only where it pays (native_bf16()); GPUs compute bf16 natively (Ampere and newer).
   Precision precision_for(std::optional<Precision> asked, bool emulate_bf16) const {
-    const bool tuned_here = tuned && tuned->precision && device.is_cpu();
-    const Precision wanted = asked.value_or(tuned_here ? *tuned->precision : description.precision);
+    const std::optional<Precision> from_tune = tuned && device.is_cpu() ? tuned->precision : std::nullopt;
+    const Precision wanted = asked.value_or(from_tune.value_or(description.precision));
     if (wanted == Precision::bf16 && device.is_cpu() && !native_bf16() && !emulate_bf16) {
       note("this CPU has no native bf16 (AVX512-BF16 or AMX), where emulated bf16 is slower than fp32: running " +
            path + " in fp32 (--emulate-bf16 runs bf16 anyway, to check its numbers)");
@@ -402,7 +402,8 @@ struct Model::Impl {
   // TorchScript's preparation off the CPU: oneDNN Graph fusion is for the CPU, optimize_for_inference is not.
   Optimization optimization_for(std::optional<Optimization> asked) const {
     if (device.is_cpu()) {
-      return asked.value_or(tuned && tuned->optimization ? *tuned->optimization : Optimization::onednn);
+      const std::optional<Optimization> from_tune = tuned ? tuned->optimization : std::nullopt;
+      return asked.value_or(from_tune.value_or(Optimization::onednn));
     }
     if (asked == Optimization::onednn) {
       note("--optimize onednn (oneDNN Graph fusion) is for the CPU; on " + device.str() +
