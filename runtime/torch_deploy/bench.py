@@ -84,9 +84,18 @@ def time_python(model: Callable[..., object], inputs: list[torch.Tensor], runs: 
         return time_calls(lambda: model(*inputs), runs, warmup)
 
 
-def time_cpp(runner: Path, model: Path, runs: int, warmup: int, threads: int, *options: str) -> dict:
-    """The C++ runner's own --bench measurement of a model file (its JSON line)."""
-    command = [str(runner), str(model), "--input", str(ARTIFACTS / "input.pt")]
+def time_cpp(
+    runner: Path,
+    model: Path,
+    runs: int,
+    warmup: int,
+    threads: int,
+    *options: str,
+    inputs: Path = ARTIFACTS / "input.pt",
+) -> dict:
+    """The C++ runner's own --bench measurement of a model file on ``inputs`` (its JSON line); ``threads`` 0 is
+    libtorch's choice."""
+    command = [str(runner), str(model), "--input", str(inputs)]
     command += ["--bench", str(runs), "--warmup", str(warmup), "--threads", str(threads), "--json", *options]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -663,7 +663,8 @@ def aoti_isa(config: dict) -> str:
     if isa not in AOTI_ISAS:
         raise ExportError(f'aoti_isa: {isa!r} is not one; set "aoti_isa" in deploy.json to {", ".join(AOTI_ISAS)}')
     target = AOTI_ISAS[isa]
-    lacking = [name for name in target[2] if name not in cpu_extensions()] if target else []
+    present = cpu_extensions() if target else []
+    lacking = [name for name in target[2] if name not in present] if target else []
     if lacking:  # the export's own check runs the package here
         raise ExportError(f"aoti_isa {isa}: this CPU lacks {' '.join(lacking)}; export on a CPU that has {isa}")
     return isa

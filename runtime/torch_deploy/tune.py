@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torch_deploy.formats import BF16_EXPECTED, INPUT, TUNED_FILE, Check, ListingError, checks, exported
+from torch_deploy.verify import PARITY_LINE
 
 RESULTS = Path("bench") / "tune.json"
 MODES = ("onednn", "ofi", "none")
@@ -95,7 +96,7 @@ def checks_of(candidate: Candidate, artifacts: Path, bf16_reference: Path | None
 def parity(runner: Path, arguments: list[str]) -> tuple[bool, str]:
     """Whether one check passes, and its parity line's result (``PASS: max abs diff ...``)."""
     result = subprocess.run([str(runner), *arguments], capture_output=True, text=True)
-    line = next((line for line in result.stdout.splitlines() if re.match(r"parity( in bf16)?:", line)), "")
+    line = next((line for line in result.stdout.splitlines() if PARITY_LINE.match(line)), "")
     said = line.split(": ", 1)[1] if line else (result.stderr.strip().splitlines() or ["no parity line"])[-1]
     return result.returncode == 0 and said.startswith("PASS"), said
 
@@ -108,17 +109,6 @@ def summary(said: str) -> str:
     words += [f"max abs diff {diff.group(1)}"] if diff else [said[:60]]
     words += [f"drift from fp32 {drift.group(1)}"] if drift else []
     return ", ".join(words)
-
-
-def p50(runner: Path, candidate: Candidate, artifacts: Path, runs: int, warmup: int, threads: int) -> dict:
-    """The runner's --bench JSON line for ``candidate`` on the reference input."""
-    command = [str(runner), str(artifacts / candidate.model), "--input", str(artifacts / INPUT), "--bench", str(runs)]
-    command += ["--warmup", str(warmup), "--json", *candidate.options()]
-    command += ["--threads", str(threads)] if threads else []
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise TuneError(f"{candidate.name}: ts-infer --bench failed ({result.stderr.strip()}); run make build")
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def bf16_reference(artifacts: Path, folder: Path) -> Path | None:
@@ -162,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def tune(args: argparse.Namespace) -> int:
     from torch_deploy.artifacts import native_bf16
+    from torch_deploy.bench import time_cpp  # imports torch
 
     artifacts = args.artifacts
     (artifacts / TUNED_FILE).unlink(missing_ok=True)  # the runs below are the runner's defaults otherwise
@@ -183,7 +174,8 @@ def tune(args: argparse.Namespace) -> int:
         threads = args.threads
         for _ in range(args.rounds):
             for candidate in passing:
-                measured = p50(args.runner, candidate, artifacts, args.runs, args.warmup, args.threads)
+                measured = time_cpp(args.runner, artifacts / candidate.model, args.runs, args.warmup, args.threads,
+                                    *candidate.options(), inputs=artifacts / INPUT)  # fmt: skip
                 timings[candidate].append(measured["p50_ms"])
                 threads = measured["threads"]
         medians = {candidate: statistics.median(times) for candidate, times in timings.items()}

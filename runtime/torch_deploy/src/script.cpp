@@ -21,6 +21,7 @@
 #include <fstream>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 
 #include "detail.h"
 #include "operators.h"
@@ -100,13 +101,13 @@ std::string load_failure(const std::string& path, const char* what, const std::s
 //   own decomposition of silu looks for aten::_convolution before it, and a frozen graph has aten::conv2d there.
 // In-place variants (silu_, which torchvision's blocks use) are made functional first, where alias analysis allows.
 void rewrite_activations(std::shared_ptr<torch::jit::Graph>& graph) {
-  torch::jit::RemoveTensorMutation(graph);
-  torch::jit::SubgraphRewriter rewriter;
-  rewriter.RegisterRewritePattern(R"(
+  // Each pattern and its replacement, in TorchScript's IR.
+  static constexpr std::pair<const char*, const char*> kRewrites[] = {
+      {R"(
 graph(%x):
   %y = aten::hardsigmoid(%x)
   return (%y))",
-                                  R"(
+       R"(
 graph(%x):
   %three : float = prim::Constant[value=3.0]()
   %zero : float = prim::Constant[value=0.0]()
@@ -115,16 +116,22 @@ graph(%x):
   %shifted = aten::add(%x, %three, %alpha)
   %clamped = aten::hardtanh(%shifted, %zero, %six)
   %y = aten::div(%clamped, %six)
-  return (%y))");
-  rewriter.RegisterRewritePattern(R"(
+  return (%y))"},
+      {R"(
 graph(%x):
   %y = aten::silu(%x)
   return (%y))",
-                                  R"(
+       R"(
 graph(%x):
   %gate = aten::sigmoid(%x)
   %y = aten::mul(%gate, %x)
-  return (%y))");
+  return (%y))"},
+  };
+  torch::jit::RemoveTensorMutation(graph);
+  torch::jit::SubgraphRewriter rewriter;
+  for (const auto& [pattern, replacement] : kRewrites) {
+    rewriter.RegisterRewritePattern(pattern, replacement);
+  }
   rewriter.runOnGraph(graph);
 }
 
@@ -152,13 +159,14 @@ std::shared_ptr<torch::jit::Graph> with_fixed_pools(const std::shared_ptr<torch:
     return nullptr;  // an operator shape analysis cannot follow: the model runs with its own pools
   }
   std::shared_ptr<Graph> fixed = graph->copy();
+  const c10::Symbol global_pool = c10::Symbol::fromQualString("aten::adaptive_avg_pool2d");
   bool changed = false;
   // The copies list the same nodes in the same order; only the graph's top level is looked at.
   const auto typed_nodes = typed->nodes();
   auto typed_node = typed_nodes.begin();
   for (auto it = fixed->nodes().begin(); it != fixed->nodes().end(); ++typed_node) {
     Node* node = *it++;  // before node may be destroyed
-    if (node->kind() != c10::Symbol::fromQualString("aten::adaptive_avg_pool2d")) {
+    if (node->kind() != global_pool) {
       continue;
     }
     const std::optional<c10::IValue> size = torch::jit::toIValue(node->input(1));
@@ -389,6 +397,7 @@ std::pair<int64_t, int64_t> fusion_of_last_run() {
   // a node's inputs are seen before it. A partition's operators are in its subgraph, an attribute the walk does not
   // enter; the fallback of a partition whose guard fails is a function called from it, not a block, so it is not
   // counted either.
+  const c10::Symbol partition = c10::Symbol::fromQualString("prim::oneDNNFusionGroup");
   std::unordered_set<const torch::jit::Value*> from_inputs(graph->inputs().begin(), graph->inputs().end());
   for (torch::jit::DepthFirstGraphNodeIterator it(graph); const torch::jit::Node* node = it.next();) {
     const auto& inputs = node->inputs();
@@ -396,7 +405,7 @@ std::pair<int64_t, int64_t> fusion_of_last_run() {
       continue;
     }
     from_inputs.insert(node->outputs().begin(), node->outputs().end());
-    if (node->kind() == c10::Symbol::fromQualString("prim::oneDNNFusionGroup")) {
+    if (node->kind() == partition) {
       ++partitions;
     } else if (node->kind().is_aten() && node->outputs().size() == 1 && is_tensor(node->output()) &&
                std::any_of(inputs.begin(), inputs.end(),
