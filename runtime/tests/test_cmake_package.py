@@ -183,28 +183,36 @@ class Identity(torch.nn.Module):
 torch.jit.script(Identity()).save(sys.argv[1])
 """
 
-# Input, the expected output the runner's (identical) output is compared with, and what the scale-aware rule says:
-# float32 rounding grows with the magnitude of what is summed, so each output is judged at its own largest |value|.
+# Input, the expected output the runner's (identical) output is compared with, what the scale-aware rule says, and
+# the top-k compared: float32 rounding grows with the magnitude of what is summed, so each output is judged at its own
+# largest |value|; and classes whose expected scores are within that tolerance of each other may swap places.
 SCALES = {
     # inception_v3 with random weights: logits near 4e11, off by 2.6e5 (6.5e-7 of the scale) and its small elements
     # off by 10, which an elementwise |a-b| <= atol + rtol*|b| fails.
-    "huge": ("[[4e11 + 2.6e5, 11.0]]", "[[4e11, 1.0]]", "PASS", "relative diff 6.500e-07 of the largest |expected| 4"),
-    "huge, off": ("[[4e11 + 1e8, 1.0]]", "[[4e11, 1.0]]", "FAIL", "relative diff 2.500e-04 of the largest |expected|"),
+    "huge": ("[[4e11 + 2.6e5, 11.0]]", "[[4e11, 1.0]]", "PASS", "relative diff 6.500e-07 of the largest |expected| 4", 0),
+    "huge, off": ("[[4e11 + 1e8, 1.0]]", "[[4e11, 1.0]]", "FAIL", "relative diff 2.500e-04 of the largest |expected|", 0),
     # efficientnet_b0 with random weights: outputs near 1e-18, which atol alone passes whatever they are.
     "tiny": ("[[1e-18, 2.024e-18]]", "[[1e-18, 2e-18]]", "PASS", "note: the output's largest |value| is 2.000e-18, "
              'below atol, so this check cannot tell it from zero (verify with trained weights, or set a smaller "atol" '
-             "in deploy.json)"),
+             "in deploy.json)", 0),
     # token ids: equal, or not (rtol * 30000 must not excuse an id off by one)
-    "ids": ("[[30001, 7]]", "[[30000, 7]]", "FAIL", "max abs diff 1.000e+00 exceeds"),
+    "ids": ("[[30001, 7]]", "[[30000, 7]]", "FAIL", "max abs diff 1.000e+00 exceeds", 0),
+    # the first two classes 1e-5 apart, closer than the tolerance (2e-4 here): the reference cannot order them
+    "tie": ("[[1.0, 1.00001, 0.5]]", "[[1.00001, 1.0, 0.5]]", "PASS", "top-2 as Python's up to ties (classes whose "
+            "scores differ by less than the tolerance swapped)", 2),
+    # 3e-4 apart, more than the tolerance: swapped, they are a different answer, though each value is within it
+    "swap": ("[[1.00016, 1.00014, 0.0]]", "[[1.0, 1.0003, 0.0]]", "FAIL", "within (atol 1.000e-04, rtol 1.000e-04), "
+             "top-2 differs from Python", 2),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("case", SCALES)
 def test_parity_is_judged_at_each_outputs_scale(consumer: SimpleNamespace, case: str) -> None:
-    """The runner's parity line and Python's export check apply the same rule (torch_deploy.artifacts.within and
-    torch_deploy::compare): a float output within atol + rtol * its largest |expected|, anything else equal; the
-    line gives the relative diff, and says when an output is too small for the check to mean anything."""
-    given, wanted, verdict, said = SCALES[case]
+    """The runner's parity line and Python's export check apply the same rule (torch_deploy.artifacts.compare and
+    torch_deploy::compare): a float output within atol + rtol * its largest |expected|, anything else equal, the same
+    top-k classes but for ties within that tolerance; the line gives the relative diff, and says when an output is too
+    small for the check to mean anything."""
+    given, wanted, verdict, said, k = SCALES[case]
     folder = consumer.folder / "scales"
     folder.mkdir(exist_ok=True)
     model = folder / "identity.pt"
@@ -217,7 +225,7 @@ def test_parity_is_judged_at_each_outputs_scale(consumer: SimpleNamespace, case:
          f"dtype = torch.int64 if {case == 'ids'} else torch.float64; "
          f"given, wanted = torch.tensor({given}, dtype=dtype), torch.tensor({wanted}, dtype=dtype); "
          "save_tensors('input.pt', {'x': given}); save_tensors('expected.pt', {'output': wanted}, atol=1e-4, "
-         "rtol=1e-4, top_k=0); print(compare([given], [wanted], 1e-4, 1e-4, 0) or 'PASS')"],
+         f"rtol=1e-4, top_k={k}); print(compare([given], [wanted], 1e-4, 1e-4, {k}) or 'PASS')"],
         cwd=folder,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr

@@ -443,8 +443,8 @@ def agreement(actual: list[torch.Tensor], expected: list[torch.Tensor], names: l
 
 
 def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: float, rtol: float, k: int) -> str | None:
-    """None when ``actual`` matches ``expected`` (each output within() its tolerance, the same top-k for scores),
-    else why not."""
+    """None when ``actual`` matches ``expected`` (each output within() its tolerance, the same top-k for scores up to
+    ties within that tolerance), else why not."""
     if len(actual) != len(expected):
         return f"{len(actual)} output tensors, expected {len(expected)}"
     for a, e in zip(actual, expected, strict=True):
@@ -458,9 +458,20 @@ def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: floa
                 f"max abs diff {max_abs_diff(actual, expected):.3e}{shown} exceeds atol {atol:g}, rtol {rtol:g} "
                 "of the output's largest |value|"
             )
-        if k > 0 and is_scores(a) and not torch.equal(top_k(a, k), top_k(e, k)):
+        if k > 0 and is_scores(a) and not same_top_k(a, e, k, atol + rtol * (largest(e) or 0.0)):
             return f"top-{k} differs: {top_k(a, k).tolist()} vs {top_k(e, k).tolist()}"
     return None
+
+
+def same_top_k(actual: torch.Tensor, expected: torch.Tensor, k: int, tolerance: float) -> bool:
+    """Whether ``actual`` ranks the same top-k classes as ``expected``, row by row, up to ties: a place may name
+    another class only where the expected scores of the two are within ``tolerance`` of each other, closer than the
+    reference can order them (the C++ runner's rule, torch_deploy::compare)."""
+    ours, theirs = top_k(actual, k), top_k(expected, k)
+    if torch.equal(ours, theirs):
+        return True
+    reference = expected.double()
+    return bool((reference.gather(1, ours) - reference.gather(1, theirs)).abs().le(tolerance).all())
 
 
 def max_abs_diff(actual: list[torch.Tensor], expected: list[torch.Tensor]) -> float:

@@ -31,9 +31,12 @@ struct Drift {
 // by 1e5 and are right, while an elementwise rule would fail their small elements); any other output (labels, masks,
 // token ids) must be equal.
 struct Report {
-  bool pass = false;                 // every output close, and the same top-k wherever it was compared
-  bool close = false;                // every output within its tolerance (above)
-  bool same_top_k = true;            // the same top-k class indices for every (batch, classes) floating output
+  bool pass = false;   // every output close, and the same top-k wherever it was compared
+  bool close = false;  // every output within its tolerance (above)
+  // The same top-k class indices for every (batch, classes) floating output, up to ties: two classes whose expected
+  // scores are within the output's tolerance may be swapped (the reference cannot order them).
+  bool same_top_k = true;
+  bool top_k_ties = false;           // same_top_k only up to such ties
   double max_abs_diff = 0;           // over all outputs
   std::vector<double> output_diffs;  // max abs diff of each output, in order
   // Each output's largest |expected value|; none for one that is empty or not floating-point.
@@ -70,7 +73,8 @@ struct Report {
 };
 
 // Compares `outputs` with `expected`: the same count and shapes, every output within its tolerance (Report), and for
-// every 2-D floating output (class scores) the same top-k class indices (top_k 0: not compared).
+// every 2-D floating output (class scores) the same top-k class indices up to ties (Report::same_top_k; top_k 0: not
+// compared).
 Report compare(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& expected, double atol,
                double rtol, int64_t top_k);
 
