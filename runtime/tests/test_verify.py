@@ -17,9 +17,11 @@ from torch_deploy.formats import (
     Check,
     Entry,
     ListingError,
+    Tuned,
     checks,
     exported,
     not_checked,
+    read_tuned,
     stale_references,
     write,
 )
@@ -261,10 +263,31 @@ def test_verify_without_an_export_names_it(tmp_path: Path, runner: Path) -> None
     assert result.stdout == f"verify: FAIL: {tmp_path / 'artifacts' / 'formats.txt'} is missing: run make export\n"
 
 
-def test_formats_command_prints_the_first_model_file(tmp_path: Path) -> None:
-    """`python -m torch_deploy formats --first` is what make predict runs."""
+def test_formats_command_prints_the_first_and_the_default_model_file(tmp_path: Path) -> None:
+    """`python -m torch_deploy formats --first` prints the first format's model file; --default the one ts-infer runs
+    given the folder (make predict's): make tune's choice, else the first."""
     folder = artifacts(tmp_path / "artifacts", formats=("aoti", "torchscript"))
-    result = subprocess.run(
-        [sys.executable, "-m", "torch_deploy", "formats", "--first", str(folder)], capture_output=True, text=True
-    )
-    assert result.returncode == 0 and result.stdout == f"{folder / 'model.pt2'}\n"
+
+    def formats(*options: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "torch_deploy", "formats", *options, str(folder)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert formats("--first") == formats("--default") == f"{folder / 'model.pt2'}\n"
+    (folder / "tuned.txt").write_text("# make tune's choice\nmodel.pt optimize=ofi precision=bf16\n")
+    assert read_tuned(folder) == Tuned("model.pt", "ofi", "bf16")
+    assert formats("--default") == f"{folder / 'model.pt'}\n" and formats("--first") == f"{folder / 'model.pt2'}\n"
+
+
+@pytest.mark.parametrize(
+    "line", ["model.pt optimize=fast", "model.pt precision=fp8", "model.pt threads=2", "model.pt\nmodel.pt2"]
+)
+def test_a_malformed_tuned_txt_is_refused_as_the_library_refuses_it(tmp_path: Path, line: str) -> None:
+    """The lines torch_deploy::read_tuned() refuses (tests/with_build/test_tune.py), with its words."""
+    (tmp_path / "tuned.txt").write_text(f"# make tune's choice\n{line}\n")
+    with pytest.raises(ListingError) as raised:
+        read_tuned(tmp_path)
+    assert str(raised.value).startswith(f"{tmp_path / 'tuned.txt'}: not make tune's (")
+    assert str(raised.value).endswith("); run make tune again, or delete it")

@@ -2,10 +2,12 @@
 and the bundle check call it without importing torch).
 
 artifacts/formats.txt holds ``<format> <model file> <reference outputs> [<reference outputs at the second batch
-size>] [device=<type>]`` per exported format, in deploy.json's order (the first is what make predict runs);
+size>] [device=<type>]`` per exported format, in deploy.json's order (the first is the default model file);
 ``device=cuda`` marks a model file compiled for GPUs (an AOTInductor package runs on the kind of device it was
 compiled for; a TorchScript file runs on any). ``exported()`` reads it; ``checks()`` says what each model file is
 checked against on a device, the one list that make verify, ctest and make package-check run (torch_deploy.verify).
+``read_tuned()`` reads make tune's choice (tuned.txt), and ``default_model()`` names the model file that ts-infer and
+torch_deploy::Model run when given the folder: that choice, else the first format's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,44 @@ BF16_EXPECTED = "expected_bf16.pt"  # model.pt's reference outputs in bf16 (depl
 INPUT = "input.pt"
 BATCH_INPUT = "input_batch.pt"  # the reference inputs at the second batch size (a dynamic batch)
 TUNED_FILE = "tuned.txt"  # make tune's choice (torch_deploy.tune); a new export removes it
+
+
+MODES = ("onednn", "ofi", "none")  # ts-infer's --optimize modes, as tuned.txt names them
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """make tune's choice (tuned.txt): a model file, and for a TorchScript file the --optimize mode and precision."""
+
+    model_file: str
+    optimize: str | None = None
+    precision: str | None = None
+
+
+def read_tuned(folder: Path) -> Tuned | None:
+    """The choice in ``folder``/tuned.txt, read as torch_deploy::read_tuned() reads it: one line (after # comments)
+    ``<model file> [optimize=<mode>] [precision=<precision>]``; None without the file. A malformed one raises
+    ListingError."""
+    file = folder / TUNED_FILE
+    if not file.is_file():
+        return None
+    lines = [line.split() for line in file.read_text(encoding="utf-8").splitlines() if line.split()]
+    lines = [fields for fields in lines if not fields[0].startswith("#")]
+    settings = dict(field.partition("=")[::2] for field in lines[0][1:]) if len(lines) == 1 else {}
+    valid = settings.keys() <= {"optimize", "precision"} and settings.get("optimize", MODES[0]) in MODES
+    if len(lines) != 1 or not valid or settings.get("precision", PRECISIONS[0]) not in PRECISIONS:
+        raise ListingError(
+            f"{file}: not make tune's ({' / '.join(map(' '.join, lines))}); run make tune again, or delete it"
+        )
+    return Tuned(lines[0][0], settings.get("optimize"), settings.get("precision"))
+
+
+def default_model(folder: Path) -> Path:
+    """The model file that ts-infer and torch_deploy::Model run when given ``folder``: make tune's choice, else the
+    first format's (torch_deploy::model_file())."""
+    tuned = read_tuned(folder)
+    return folder / (tuned.model_file if tuned else exported(folder)[0].model_file)
 
 
 class ListingError(Exception):
@@ -181,17 +221,24 @@ def stale_references(folder: Path, device: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m torch_deploy formats [--first] [FOLDER]``: the model files exported into FOLDER (artifacts), one a
-    line as paths, or the first alone (what make predict runs)."""
+    """``python -m torch_deploy formats [--first | --default] [FOLDER]``: the model files exported into FOLDER
+    (artifacts), one a line as paths; or the first format's alone; or the one ts-infer runs given the folder (make
+    tune's choice, else the first)."""
     parser = argparse.ArgumentParser(prog="python -m torch_deploy formats", description=main.__doc__)
     parser.add_argument("folder", nargs="?", type=Path, default=Path("artifacts"))
-    parser.add_argument("--first", action="store_true", help="only the first format's model file")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--first", action="store_true", help="only the first format's model file")
+    which.add_argument("--default", action="store_true", help="only the one ts-infer runs given the folder")
     args = parser.parse_args(argv)
     try:
         entries = exported(args.folder)
+        default = default_model(args.folder)
     except ListingError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
+    if args.default:
+        print(default)
+        return 0
     for entry in entries[:1] if args.first else entries:
         print(args.folder / entry.model_file)
     return 0

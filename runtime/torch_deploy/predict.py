@@ -3,7 +3,8 @@ is not a classifier, a segmentation say, one line per output: what it holds).
 
     python -m torch_deploy predict photo.jpg [more.png ...]    # in the project folder: top-k with class names, as
                                                                # ts-infer --image prints it
-    python -m torch_deploy predict --model artifacts/model.pt2 --top-k 3 photo.jpg   # default: the first format
+    python -m torch_deploy predict --model artifacts/model.pt2 --top-k 3 photo.jpg   # default: make tune's choice,
+                                                                                     # else the first format
     python -m torch_deploy predict --save-input image.pt photo.jpg   # the preprocessed tensor, for comparisons
 
 The preprocessing travels inside the exported model: export.py saves it (and the class names) in model.pt and
@@ -25,9 +26,10 @@ from typing import Any
 
 import torch
 
+from torch_deploy import formats
 from torch_deploy.artifacts import DeployError, ImageError, ImageSettings, is_scores, named_outputs
 from torch_deploy.artifacts import load_model as load_deployed
-from torch_deploy.formats import ListingError, exported
+from torch_deploy.formats import ListingError
 
 
 def load_model(path: Path) -> tuple[Any, ImageSettings | None, list[str] | None, int]:
@@ -40,10 +42,11 @@ def load_model(path: Path) -> tuple[Any, ImageSettings | None, list[str] | None,
     return deployed.model, deployed.image, deployed.classes, deployed.info.top_k if deployed.info else 5
 
 
-def first_model(artifacts: Path) -> Path:
-    """The first format's model file, as export.py listed the formats (what make predict runs in C++)."""
+def default_model(artifacts: Path) -> Path:
+    """The model file ts-infer runs given the folder (what make predict runs in C++): make tune's choice, else the
+    first format's."""
     try:
-        return artifacts / exported(artifacts)[0].model_file
+        return formats.default_model(artifacts)
     except ListingError as err:
         raise ImageError(str(err)) from err
 
@@ -148,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m torch_deploy predict", description="Classify images with the exported model (Python reference)."
     )
     parser.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG; any that Pillow reads)")
-    parser.add_argument("--model", type=Path, help="model file, model.pt or model.pt2 (default: the first exported)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="model file, model.pt or model.pt2 (default: make tune's choice, else the first exported)",
+    )
     parser.add_argument("--top-k", type=int, help="classes to print (default: the model file's top_k; 0: no classes)")
     parser.add_argument(
         "--save-input", type=Path, help="save the preprocessed tensor (a tuple of them for several images), torch.save"
@@ -156,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.model is None:
-            args.model = first_model(Path("artifacts"))
+            args.model = default_model(Path("artifacts"))
         model, settings, names, recorded = load_model(args.model)
         # As ts-infer --image: top_k 0 (a detector's, or deploy.json's for a model that is no classifier) prints what
         # each output holds, with a segmentation's 5 most frequent classes.

@@ -27,6 +27,9 @@ max_batch_size and dynamic_batching, with dims that leave out the batch; the AOT
 and -1 for the batch, since the backend does not batch AOTInductor models yet. A fixed batch: max_batch_size 0 and
 the whole shapes.
 
+When make tune chose one of the model files (artifacts/tuned.txt), its model's config says so in its comments, and so
+does the listing; the backend runs the file as exported: it has no switch for the runner's --optimize modes or bf16.
+
 The repository is written into a new folder beside triton/ (in .triton/) and swapped in (torch_deploy.staging), so
 that triton/ is always a complete repository, the previous one or the new one; a run that fails, or is killed, leaves
 the previous one.
@@ -51,7 +54,7 @@ from pathlib import Path
 import torch
 
 from torch_deploy.artifacts import DTYPES, DeployError, jit_quietly, load_model, load_tensors
-from torch_deploy.formats import FORMATS_FILE, Entry, ListingError, exported
+from torch_deploy.formats import FORMATS_FILE, TUNED_FILE, Entry, ListingError, Tuned, exported, read_tuned
 from torch_deploy.staging import atomic_folder
 
 # Triton's dynamic batcher gathers requests up to this many rows for a model whose batch may vary; small enough for
@@ -115,6 +118,7 @@ class Model:
     batching: str
     torch_version: str
     module: torch.jit.ScriptModule | None = None  # what to save as the model file, when not the exported file itself
+    tuned: Tuned | None = None  # make tune's choice, when it is this model file
 
     @property
     def platform(self) -> str:
@@ -130,6 +134,7 @@ class Model:
         lines = [
             f"{HEADER} from artifacts/{self.entry.model_file}; it rewrites this folder on each run.",
             *matching,
+            *(f"# {line}" for line in self.tuned_lines()),
             f"name: {quoted(self.name)}",
             'backend: "pytorch"',
             f"platform: {quoted(self.platform)}",
@@ -146,10 +151,26 @@ class Model:
             lines.append("dynamic_batching { }")
         return "\n".join(lines) + "\n"
 
+    def tuned_lines(self) -> list[str]:
+        """What make tune's choice means for this model, when it is this model file: the backend runs the file as
+        exported, with no switch for the runner's --optimize mode or bf16."""
+        if self.tuned is None:
+            return []
+        settings = [f"--optimize {self.tuned.optimize}"] if self.tuned.optimize else []
+        settings += [f"--precision {self.tuned.precision}"] if self.tuned.precision else []
+        lines = [f"make tune chose this model file as the fastest on its CPU (artifacts/{TUNED_FILE})."]
+        if settings:
+            lines.append(
+                f"Triton's PyTorch backend runs it as exported: it has no switch for {' '.join(settings)}, which "
+                "ts-infer and the library apply."
+            )
+        return lines
+
     def describe(self, output_dir: Path) -> list[str]:
         return [
             f"{output_dir.name}/{self.name}: {self.platform}, 1/{self.entry.format.model_file} "
             f"(artifacts/{self.entry.model_file}, torch {self.torch_version}), {self.kind}",
+            *(f"  {line}" for line in self.tuned_lines()),
             *(f"  input  {tensor.describe()}" for tensor in self.inputs),
             *(f"  output {tensor.describe()}" for tensor in self.outputs),
             f"  batching: {self.batching}",
@@ -485,9 +506,16 @@ def write_repository(name: str, artifacts: Path, output_dir: Path, max_batch: in
     check_name(name)
     check_output_dir(output_dir)
     models, skipped = [], 0
+    try:
+        tuned = read_tuned(artifacts)
+    except ListingError as err:
+        raise DeployError(str(err)) from err
     for entry in read_formats(artifacts):
         try:
-            models.append(model_config(name, entry, artifacts, max_batch))
+            model = model_config(name, entry, artifacts, max_batch)
+            if tuned and tuned.model_file == entry.model_file:
+                model.tuned = tuned
+            models.append(model)
         except Unservable as why:
             skipped += 1
             print(f"triton: skipped {entry.model_file}: {why}")

@@ -29,11 +29,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch_deploy.formats import BF16_EXPECTED, INPUT, TUNED_FILE, Check, ListingError, checks, exported
+from torch_deploy.formats import BF16_EXPECTED, INPUT, MODES, TUNED_FILE, Check, ListingError, checks, exported
 from torch_deploy.verify import PARITY_LINE
 
 RESULTS = Path("bench") / "tune.json"
-MODES = ("onednn", "ofi", "none")
 
 
 class TuneError(Exception):

@@ -64,6 +64,19 @@ def test_tune_records_the_fastest_candidate_that_passed_and_the_runner_follows_i
             assert [ran["optimize"], ran["precision"]] == settings, ran
     verify = run([python, "-m", "torch_deploy", "verify", "--runner", runner, "--device", "cpu"], cwd=project_copy)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    # make predict runs the folder, so the choice; the Triton model of the chosen file says it was chosen
+    default = run([python, "-m", "torch_deploy", "formats", "--default"], cwd=project_copy)
+    assert default.stdout == f"artifacts/{model}\n", default.stdout + default.stderr
+    triton = run([python, "-m", "torch_deploy", "triton"], cwd=project_copy)
+    assert triton.returncode == 0, triton.stdout + triton.stderr
+    marked = {
+        config.parent.name: "# make tune chose this model file" in config.read_text()
+        for config in (project_copy / "triton").glob("*/config.pbtxt")
+    }
+    chosen_folder = project_copy.name + ("_aoti" if model.endswith(".pt2") else "")
+    assert marked == {project_copy.name: chosen_folder == project_copy.name,
+                      f"{project_copy.name}_aoti": chosen_folder != project_copy.name}, marked  # fmt: skip
+    assert "make tune chose this model file" in triton.stdout, triton.stdout
     # tuned.txt is the export's to replace (a new export needs a new choice), not a file of the user's to keep
     code = "import sys, pathlib; from torch_deploy.export import check_output_dir; check_output_dir(pathlib.Path(sys.argv[1]))"
     checked = run([python, "-c", code, artifacts])
