@@ -232,13 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         entries = exported(args.folder)
-        default = default_model(args.folder)
+        listed = [default_model(args.folder)] if args.default else [args.folder / e.model_file for e in entries]
     except ListingError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
-    if args.default:
-        print(default)
-        return 0
-    for entry in entries[:1] if args.first else entries:
-        print(args.folder / entry.model_file)
+    print("\n".join(map(str, listed[:1] if args.first else listed)))
     return 0
