@@ -125,7 +125,7 @@ def main(context: dict) -> int:
     vendored = answers.is_yes(context.get("_vendor", False))
     (project / "deploy.json").write_text(answers.deploy_json(config), encoding="utf-8")
     requirements = answers.requirements_txt(
-        discover.model_packages(config), answers.runtime_version(template), vendored
+        list(discover.model_packages(config)), answers.runtime_version(template), vendored
     )
     (project / "requirements.txt").write_text(requirements, encoding="utf-8")
     if vendored:

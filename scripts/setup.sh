@@ -13,11 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
-# The test tools: pytest-xdist for two tests at a time (scripts/test.sh), tritonclient for Triton's config schema, check-jsonschema for GitHub's workflow schema, transformers
-# for a traced Hugging Face model, and the runtimes a generated project's make bench compares with (its
+# The test tools: pytest-xdist for two tests at a time (scripts/test.sh), tritonclient for Triton's config schema,
+# check-jsonschema for GitHub's workflow schema, transformers for a traced Hugging Face model, torchao for the int8
+# format (its quantizer), and the runtimes a generated project's make bench compares with (its
 # requirements-peers.txt).
-PEERS="onnxruntime openvino onnx"
-TEST_TOOLS="pytest>=8 pytest-xdist hypothesis ruff clang-format clang-tidy mypy matplotlib tritonclient[grpc] check-jsonschema transformers $PEERS"
+PEERS="onnxruntime openvino onnx nncf"
+TEST_TOOLS="pytest>=8 pytest-xdist hypothesis ruff clang-format clang-tidy mypy matplotlib tritonclient[grpc] check-jsonschema transformers torchao $PEERS"
 declare -A REQUIREMENTS=(
   [default]="torch==2.14.1 torchvision==0.29.1 $TEST_TOOLS"
   [cpu]="torch==2.13.0 pytest>=8 pillow"

@@ -236,9 +236,14 @@ def extra_files(info: ModelInfo, image: ImageSettings | None, classes: list[str]
     return extras
 
 
+# The package metadata entry of a quantized package ("int8"; absent in one that is not), which tells the formats apart.
+QUANTIZATION_KEY = "quantization"
+
+
 def format_of(path: Path) -> Format:
     """The format of a model file, from its contents (as torch_deploy::Model decides): an AOTInductor package is a
-    zip archive holding ``<name>/archive_format``; anything else is taken for TorchScript."""
+    zip archive holding ``<name>/archive_format``; anything else is taken for TorchScript. (Whether a package is
+    quantized is in its metadata, which load_model() reads.)"""
     try:
         with zipfile.ZipFile(path) as archive:
             packaged = any(name.count("/") == 1 and name.endswith("/archive_format") for name in archive.namelist())
@@ -250,8 +255,10 @@ def format_of(path: Path) -> Format:
 def load_model(path: Path) -> Deployed:
     """A model file (TorchScript or AOTInductor) with what export.py saved inside it (None where absent)."""
     model_format = format_of(path)
-    if model_format.name == "aoti":
+    if model_format.packaged:
         model, texts = load_package(path)
+        if texts[QUANTIZATION_KEY] == "int8":
+            model_format = FORMATS["aoti_int8"]
     else:
         extras: dict[str, Any] = {DEPLOY_FILE: "", PREPROCESS_FILE: "", CLASSES_FILE: ""}  # filled with bytes
         try:
@@ -278,7 +285,9 @@ def load_package(path: Path, device_index: int = -1) -> tuple[Any, dict[str, str
     except Exception as err:  # the loader raises RuntimeError, or others from its unpacking
         raise DeployError(f"{path}: cannot load it as an AOTInductor package ({err}); run make export") from err
     metadata = loaded.get_metadata()
-    return loaded, {name: metadata.get(name, "") for name in (DEPLOY_FILE, PREPROCESS_FILE, CLASSES_FILE)}
+    return loaded, {
+        name: metadata.get(name, "") for name in (DEPLOY_FILE, PREPROCESS_FILE, CLASSES_FILE, QUANTIZATION_KEY)
+    }
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], **numbers: float) -> None:

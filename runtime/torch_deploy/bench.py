@@ -118,10 +118,16 @@ def export_onnx(model: torch.nn.Module, inputs: list[torch.Tensor], names: list[
 
 
 def time_peers(
-    onnx_file: Path, inputs: dict[str, torch.Tensor], args: argparse.Namespace, bf16: bool
+    onnx_file: Path,
+    inputs: dict[str, torch.Tensor],
+    args: argparse.Namespace,
+    bf16: bool,
+    int8_calibration: list[tuple[torch.Tensor, ...]] | None = None,
 ) -> dict[str, tuple[list[float], list[Any]]]:
     """ONNX Runtime (CPU provider, every graph optimisation) and OpenVINO (CPU, latency hint) on the ONNX file, with
-    ``args.threads`` threads: each one's latencies and outputs, by row name; OpenVINO also in bf16 when ``bf16``."""
+    ``args.threads`` threads: each one's latencies and outputs, by row name; OpenVINO also in bf16 when ``bf16``, and
+    quantized to int8 by NNCF (its post-training quantization, calibrated on ``int8_calibration``, the samples our
+    int8 package was calibrated on) when that is given and nncf is installed."""
     import numpy as np
     import onnxruntime
     import openvino
@@ -139,6 +145,18 @@ def time_peers(
         request = compiled.create_infer_request()
         name = "OpenVINO" if precision == "f32" else "OpenVINO bf16"
         peers[name] = lambda request=request: [np.array(o) for o in request.infer(feed).values()]
+    if int8_calibration and importlib.util.find_spec("nncf"):
+        import nncf
+
+        samples = [{name: t.numpy() for name, t in zip(inputs, sample, strict=True)} for sample in int8_calibration]
+        quantized = nncf.quantize(core.read_model(str(onnx_file)), nncf.Dataset(samples), subset_size=len(samples))
+        settings = {
+            "INFERENCE_NUM_THREADS": args.threads,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32",
+        }
+        int8_request = core.compile_model(quantized, "CPU", settings).create_infer_request()
+        peers["OpenVINO int8 (NNCF)"] = lambda: [np.array(o) for o in int8_request.infer(feed).values()]
     return {name: (time_calls(run, args.runs, args.warmup), run()) for name, run in peers.items()}
 
 
@@ -232,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     inputs = list(named_inputs.values())
     ours = list(artifacts.load_tensors(ARTIFACTS / formats[0].expected())[0].values())  # what C++ reproduces
     batch = inputs[0].shape[0] if inputs[0].dim() else 1
-    eager = export.project_hook(Path.cwd())(config, config["seed"]).model  # the project's model, as export.py builds it
+    source = export.project_hook(Path.cwd())(config, config["seed"])  # the project's model, as export.py builds it
+    eager = source.model
 
     variants, cpp_p50s = {}, {}
 
@@ -258,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
                 add(f"{name} on {place}", cpp["latencies_ms"], "fp32", None)
                 cpp_p50s.setdefault(f"{place}", variants[f"{name} on {place}"]["p50_ms"])
                 continue
-            add(name, cpp["latencies_ms"], "fp32", (0.0, 0.0) if model_format == formats[0] else None)
+            if model_format.int8:  # what it computes (C++ reproduces its reference exactly), against ours
+                computed = list(artifacts.load_tensors(ARTIFACTS / model_format.expected())[0].values())
+                add(name, cpp["latencies_ms"], "int8", diff_from_ours(computed, ours))
+            else:
+                add(name, cpp["latencies_ms"], "fp32", (0.0, 0.0) if model_format == formats[0] else None)
             cpp_p50s[model_format.name] = variants[name]["p50_ms"]
     scripted = artifacts.FORMATS["torchscript"] in formats  # bf16 runs model.pt
     bf16 = scripted and (artifacts.native_bf16() or args.emulate_bf16)
@@ -282,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     for model_format in formats:
         if entries[model_format.name].runs_on("cpu"):
             exported = artifacts.load_model(ARTIFACTS / model_format.model_file).model
-            add(f"Python {model_format.title}", time_python(exported, inputs, args.runs, args.warmup), "fp32", None)
+            precision = "int8" if model_format.int8 else "fp32"
+            add(f"Python {model_format.title}", time_python(exported, inputs, args.runs, args.warmup), precision, None)
     if device.is_gpu:  # the same, on the GPU: inputs from the CPU, outputs back on it (each call waits for the GPU)
         target = torch.device(str(device))
         on_gpu = export.OnDevice(copy.deepcopy(eager).to(target), target)  # the CPU's stays for the peers
@@ -308,8 +332,12 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # the exporter fails in many types; all mean "this model is not exportable"
             say(f"peers: not timed: the model does not export to ONNX ({export.cause_of(err)})")
         else:
-            for name, (latencies, outputs) in time_peers(onnx_file, named_inputs, args, bf16).items():
-                add(name, latencies, "bf16" if "bf16" in name else "fp32", diff_from_ours(outputs, ours))
+            int8 = artifacts.FORMATS["aoti_int8"] in formats
+            with contextlib.redirect_stdout(io.StringIO()):  # calibration_inputs' note on the reference input
+                calibration = export.calibration_inputs(config, source, named_inputs) if int8 else None
+            for name, (latencies, outputs) in time_peers(onnx_file, named_inputs, args, bf16, calibration).items():
+                precision = "bf16" if "bf16" in name else "int8" if "int8" in name else "fp32"
+                add(name, latencies, precision, diff_from_ours(outputs, ours))
                 peer_p50s[name] = variants[name]["p50_ms"]
 
     rate = gemm_gflops(args.threads)
@@ -322,11 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "aoti" in cpp_p50s and "torchscript" in cpp_p50s:
         ratios["cpp_aoti_p50_over_torchscript_p50"] = cpp_p50s["aoti"] / cpp_p50s["torchscript"]
-    fp32_peers = {name: p50 for name, p50 in peer_p50s.items() if "bf16" not in name}
+    fp32_peers = {name: p50 for name, p50 in peer_p50s.items() if variants[name]["precision"] == "fp32"}
     if fp32_peers:
         ratios["cpp_p50_over_fastest_peer_p50"] = cpp_p50 / min(fp32_peers.values())
     if device.is_gpu:
         ratios["cpp_gpu_p50_over_cpp_cpu_p50"] = cpp_p50s[str(device)] / cpp_p50
+    if "aoti_int8" in cpp_p50s:
+        ratios["cpp_int8_p50_over_cpp_fp32_p50"] = cpp_p50s["aoti_int8"] / cpp_p50
+        if "OpenVINO int8 (NNCF)" in peer_p50s:
+            ratios["cpp_int8_p50_over_openvino_int8_p50"] = cpp_p50s["aoti_int8"] / peer_p50s["OpenVINO int8 (NNCF)"]
     if "bf16" in cpp_p50s:
         ratios["cpp_bf16_p50_over_cpp_fp32_p50"] = cpp_p50s["bf16"] / cpp_p50s["torchscript"]
         if "OpenVINO bf16" in peer_p50s:
@@ -391,6 +423,15 @@ def main(argv: list[str] | None = None) -> int:
             + (
                 f", C++ bf16/OpenVINO bf16 p50 {ratios['cpp_bf16_p50_over_openvino_bf16_p50']:.2f}"
                 if "cpp_bf16_p50_over_openvino_bf16_p50" in ratios
+                else ""
+            )
+        )
+    if "cpp_int8_p50_over_cpp_fp32_p50" in ratios:
+        print(
+            f"int8: C++ model_int8.pt2/{formats[0].model_file} p50 {ratios['cpp_int8_p50_over_cpp_fp32_p50']:.2f}"
+            + (
+                f", C++ int8/OpenVINO int8 (NNCF) p50 {ratios['cpp_int8_p50_over_openvino_int8_p50']:.2f}"
+                if "cpp_int8_p50_over_openvino_int8_p50" in ratios
                 else ""
             )
         )

@@ -362,22 +362,28 @@ def requirement_names(file: Path) -> list[str]:
     return names
 
 
-def model_packages(config: dict) -> list[str]:
-    """The packages besides torch that deploy.json's model needs to be built (what requirements.txt must list for it):
-    torchvision for a ``torchvision:<arch>`` model."""
-    return ["torchvision"] if str(config.get("model", "")).startswith("torchvision:") else []
+def model_packages(config: dict) -> dict[str, str]:
+    """The packages besides torch that deploy.json needs to build and export the model (what requirements.txt must
+    list for it), each with what needs it: torchvision for a ``torchvision:<arch>`` model, torchao for the int8 format
+    (its quantizer)."""
+    needed = {}
+    if str(config.get("model", "")).startswith("torchvision:"):
+        needed["torchvision"] = f"deploy.json's model {config['model']}"
+    if "aoti_int8" in (config.get("formats") or []):
+        needed["torchao"] = "deploy.json's format aoti_int8"
+    return needed
 
 
 def unlisted(config_file: Path, requirements: Path) -> str | None:
     """One line when deploy.json (edited since generation, say) needs a package that requirements.txt does not list."""
     config = json.loads(config_file.read_text(encoding="utf-8"))
     listed = {name.lower() for name in requirement_names(requirements)}
-    needed = [name for name in model_packages(config) if name.lower() not in listed]
-    if not needed:
+    name, needs = next(((n, why) for n, why in model_packages(config).items() if n.lower() not in listed), ("", ""))
+    if not name:
         return None
     return (
-        f"{config_file}'s model {config['model']} needs {', '.join(needed)}, which {requirements} does not list; add "
-        f"{' and '.join(needed)} to {requirements}, then {sys.executable} -m pip install -r {requirements}"
+        f"{needs.replace('deploy.json', str(config_file), 1)} needs {name}, which {requirements} does not list; add "
+        f"{name} to {requirements}, then {sys.executable} -m pip install -r {requirements}"
     )
 
 

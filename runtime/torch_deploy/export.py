@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -52,6 +53,7 @@ from torch_deploy.artifacts import (
     FORMATS,
     INTERPOLATIONS,
     PRECISIONS,
+    QUANTIZATION_KEY,
     DeployError,
     Format,
     ImageSettings,
@@ -670,14 +672,22 @@ def aoti_isa(config: dict) -> str:
     return isa
 
 
+def int8_max_drift(config: dict) -> float:
+    """deploy.json's "int8_max_drift" (INT8_MAX_DRIFT when it has none), checked: a number from 0 to 1."""
+    value = config.get("int8_max_drift", INT8_MAX_DRIFT)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ExportError(
+            f"int8_max_drift: {value!r} is not a fraction from 0 to 1; set it in deploy.json (default {INT8_MAX_DRIFT})"
+        )
+    return float(value)
+
+
 def export_aoti(
     folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict, describe: Describe
 ) -> Exported:
     """model.pt2: torch.export's program of the model, compiled ahead of time by AOTInductor for this CPU, or for the
     project's GPU (which must be here: AOTInductor compiles for the device it exports on), with its texts as the
     package's metadata."""
-    from torch._inductor import aoti_compile_and_package  # imported when needed: it takes seconds
-
     device = devices.of_config(config)
     target = torch.device("cpu")
     model = source.model
@@ -697,30 +707,155 @@ def export_aoti(
     # Exported and compiled without autograd: a program exported with grad enabled keeps the weights as inputs that
     # need gradients, which freezing cannot fold (measured: twice the compile time, 1.8 times the latency).
     with torch.no_grad():
-        try:
-            program = torch.export.export(model, examples, dynamic_shapes=dynamic_shapes)
-        except Exception as err:  # torch.export raises many types (UserError, GuardOnDataDependentSymNode, ...)
-            raise ExportError(
-                f'torch.export failed: {export_failure(err)}; make the model exportable, or set "formats" to '
-                '["torchscript"] in deploy.json (tsgen new --formats torchscript)'
-            ) from err
+        program = export_program(model, examples, dynamic_shapes)
         output_names = [name for name, _ in named_outputs(model(*inputs.values()))]
-        settings = {**AOTI_SETTINGS, "aot_inductor.metadata": describe(output_names)}
-        if not device.is_gpu:
-            target_isa = AOTI_ISAS[aoti_isa(config)]
-            if target_isa:
-                settings["cpp.march"], settings["cpp.simdlen"] = target_isa[0], target_isa[1]
-            # what the runtime checks this CPU against before loading the package
-            extensions = list(target_isa[2]) if target_isa else cpu_extensions()
-            settings["aot_inductor.metadata"]["cpu_extensions"] = " ".join(extensions)
-        if dynamic_shapes:  # a dynamic size is taken to be 2 or more; the C++ input check must accept a batch of 1
-            settings["aot_inductor.check_lowerbound"] = False
-        with quiet_compiler_probe():
-            aoti_compile_and_package(program, package_path=str(package), inductor_configs=settings)
+        compile_package(program, package, describe(output_names), config, device)
     loaded = load_package(package, -1 if target.index is None else target.index)[0]
     if not device.is_gpu:
         return Exported(loaded, "AOTInductor-compiled")
     return Exported(OnDevice(loaded, target), "AOTInductor-compiled", device, OnDevice(model, target))
+
+
+# How far the int8 package's outputs may be from the fp32 model's (deploy.json's "int8_max_drift"): a fraction of each
+# output's largest |value|. Random-weight resnet18 drifts 1.3 % (calibrated on its reference input).
+INT8_MAX_DRIFT = 0.05
+
+
+def export_aoti_int8(
+    folder: Path, source: Source, inputs: dict[str, torch.Tensor], config: dict, describe: Describe
+) -> Exported:
+    """model_int8.pt2: the model quantized to int8 after training (PyTorch's PT2E flow with torchao's x86 quantizer:
+    static, per-channel weights, activations calibrated on deploy.json's "calibration" inputs, else the reference
+    input) and compiled by AOTInductor for this CPU, where oneDNN runs the int8 convolutions and matrix products.
+    Its check is a gate: its outputs within "int8_max_drift" of the eager fp32 model's (export_into)."""
+    device = devices.of_config(config)
+    if device.is_gpu:
+        raise ExportError(
+            f"formats aoti_int8, device {device}: the int8 package is for the CPU (x86 oneDNN kernels); remove "
+            '"aoti_int8" from "formats" in deploy.json, or set "device" to "cpu"'
+        )
+    pytree = logging.getLogger("torch.utils._pytree")  # torchao 0.18 registers an enum torch 2.14 calls deprecated
+    level = pytree.level
+    pytree.setLevel(logging.ERROR)
+    try:
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+    except ImportError as err:
+        raise ExportError(
+            f"formats aoti_int8: quantizing needs torchao, which {sys.executable} lacks ({err}); pip install torchao"
+        ) from err
+    finally:
+        pytree.setLevel(level)
+    calibration = calibration_inputs(config, source, inputs)
+    examples, dynamic_shapes = export_examples(inputs, config)
+    with torch.no_grad():
+        # Captured strictly: a non-strict capture (torch 2.14) groups the nodes by module, and a module called twice
+        # (resnet's BasicBlock calls its relu twice) becomes one partition with two outputs, which the quantizer
+        # refuses ("Input partition has more than one output node").
+        captured = export_program(source.model, examples, dynamic_shapes, strict=True).module()
+        quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
+        try:
+            prepared = prepare_pt2e(captured, quantizer)
+            for sample in calibration:
+                prepared(*sample)
+            quantized = convert_pt2e(prepared)
+        except Exception as err:  # the quantizer raises many types (AssertionError, ValueError, RuntimeError, ...)
+            raise ExportError(
+                f'formats aoti_int8: quantizing failed ({cause_of(err)}); remove "aoti_int8" from "formats" in '
+                "deploy.json"
+            ) from err
+        program = export_program(quantized, examples, dynamic_shapes)
+        output_names = [name for name, _ in named_outputs(source.model(*inputs.values()))]
+        metadata = {**describe(output_names), QUANTIZATION_KEY: "int8"}
+        package = folder / FORMATS["aoti_int8"].model_file
+        with warnings.catch_warnings():  # Inductor's int8 lowering copies a tensor the way it tells users not to
+            warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning)
+            compile_package(program, package, metadata, config, device)
+    samples = (
+        f"{len(calibration)} samples of {config['calibration']}" if config.get("calibration") else "the reference input"
+    )
+    return Exported(load_package(package)[0], f"int8 (calibrated on {samples}) AOTInductor-compiled")
+
+
+def export_program(
+    model: Any, examples: tuple[torch.Tensor, ...], dynamic_shapes: Any, strict: bool = False
+) -> torch.export.ExportedProgram:
+    """torch.export's program of ``model``; one line saying why when it cannot be exported."""
+    try:
+        return torch.export.export(model, examples, dynamic_shapes=dynamic_shapes, strict=strict)
+    except Exception as err:  # torch.export raises many types (UserError, GuardOnDataDependentSymNode, ...)
+        raise ExportError(
+            f'torch.export failed: {export_failure(err)}; make the model exportable, or set "formats" to '
+            '["torchscript"] in deploy.json (tsgen new --formats torchscript)'
+        ) from err
+
+
+def compile_package(
+    program: torch.export.ExportedProgram, package: Path, metadata: dict[str, str], config: dict, device: Any
+) -> None:
+    """Compile ``program`` into ``package`` with AOTInductor's settings (AOTI_SETTINGS), for deploy.json's "aoti_isa"
+    on the CPU, with ``metadata`` and the CPU extensions the runtime checks before loading it."""
+    from torch._inductor import aoti_compile_and_package  # imported when needed: it takes seconds
+
+    settings: dict[str, Any] = {**AOTI_SETTINGS, "aot_inductor.metadata": metadata}
+    if not device.is_gpu:
+        target_isa = AOTI_ISAS[aoti_isa(config)]
+        if target_isa:
+            settings["cpp.march"], settings["cpp.simdlen"] = target_isa[0], target_isa[1]
+        # what the runtime checks this CPU against before loading the package
+        extensions = list(target_isa[2]) if target_isa else cpu_extensions()
+        settings["aot_inductor.metadata"]["cpu_extensions"] = " ".join(extensions)
+    if config.get("dynamic_batch"):  # a dynamic size is taken to be 2 or more; the C++ input check must accept 1
+        settings["aot_inductor.check_lowerbound"] = False
+    with quiet_compiler_probe():
+        aoti_compile_and_package(program, package_path=str(package), inductor_configs=settings)
+
+
+def calibration_inputs(config: dict, source: Source, inputs: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, ...]]:
+    """The inputs int8's activation ranges are measured on: deploy.json's "calibration", a folder of images
+    (preprocessed as the model's images are: ts-infer --image) or a file of input tensors (torch.save of a list whose
+    items are a tensor, or a tuple of tensors in forward()'s order); without it, the reference input, with a note."""
+    given = config.get("calibration")
+    if not given:
+        print(
+            'note: int8 is calibrated on the reference input alone (random values); set "calibration" in deploy.json '
+            "to a folder of your images, or a file of your inputs, for activation ranges that represent your data"
+        )
+        return [tuple(inputs.values())]
+    path = Path(config["project_dir"]) / given
+    fix = 'set "calibration" in deploy.json to a folder of images or a torch.save file of inputs'
+    if path.is_dir():
+        from torch_deploy.predict import preprocess, read_image
+
+        settings = image_settings(config, source, inputs)
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if settings is None or len(inputs) != 1 or not images:
+            why = "holds no .jpg or .png image" if not images else "is images, and the model's input is not an image"
+            raise ExportError(f"calibration={given}: {path} {why}; {fix}")
+        pixels = [preprocess(read_image(image), settings) for image in images]  # each a batch of 1
+        batch = next(iter(inputs.values())).shape[0]
+        if config.get("dynamic_batch") or batch == 1:
+            return [(image,) for image in pixels]
+        # batches of the model's fixed size, the images taken in turn (the last batch filled from the first ones)
+        count = -(-len(pixels) // batch) * batch
+        cycled = [pixels[i % len(pixels)] for i in range(count)]
+        return [(torch.cat(cycled[i : i + batch]),) for i in range(0, count, batch)]
+    try:
+        loaded = torch.load(path, weights_only=True)
+        samples = [(item,) if isinstance(item, torch.Tensor) else tuple(item) for item in loaded]
+    except (OSError, RuntimeError, TypeError, pickle.UnpicklingError) as err:
+        raise ExportError(
+            f"calibration={given}: cannot read {path} as a list of inputs ({cause_of(err)}); {fix}"
+        ) from err
+    skip = 1 if config.get("dynamic_batch") else 0  # any batch size, or the model's own
+    wanted = [(t.dtype, list(t.shape[skip:])) for t in inputs.values()]
+    if not samples or any([(t.dtype, list(t.shape[skip:])) for t in sample] != wanted for sample in samples):
+        shapes = ", ".join(f"{dtype} {shape}" for dtype, shape in wanted)
+        raise ExportError(
+            f"calibration={given}: {path} is not a list of inputs like the model's ({shapes}"
+            f"{' after the batch' if skip else ''}); {fix}"
+        )
+    return samples
 
 
 def export_examples(
@@ -761,15 +896,20 @@ def quiet_compiler_probe() -> Iterator[None]:
         logger.setLevel(level)
 
 
-EXPORTERS: dict[str, Callable[..., Exported]] = {"torchscript": export_torchscript, "aoti": export_aoti}
+EXPORTERS: dict[str, Callable[..., Exported]] = {
+    "torchscript": export_torchscript,
+    "aoti": export_aoti,
+    "aoti_int8": export_aoti_int8,
+}
 
 
 def check_compiler(formats: list[Format]) -> None:
     """AOTInductor compiles the model with the C++ compiler CXX names (else g++): refuse early when there is none."""
     compiler = os.environ.get("CXX") or "g++"
-    if FORMATS["aoti"] in formats and not shutil.which(compiler):
+    packaged = [f.name for f in formats if f.packaged]
+    if packaged and not shutil.which(compiler):
         raise ExportError(
-            f"formats aoti: no C++ compiler {compiler!r} (CXX, else g++), which AOTInductor compiles the model with; "
+            f"formats {packaged[0]}: no C++ compiler {compiler!r} (CXX, else g++), which AOTInductor compiles the model with; "
             'install one (Debian/Ubuntu: apt install g++), set CXX, or set "formats" to ["torchscript"] in deploy.json'
         )
 
@@ -782,7 +922,8 @@ def export_formats(config: dict) -> list[Format]:
         raise ExportError(
             f'formats: {unknown[0]!r} is not a format; set "formats" in deploy.json to a list of {", ".join(FORMATS)}'
         )
-    if "aoti" in names and config["model"].endswith(".pt"):
+    packaged = [name for name in names if FORMATS[name].packaged]
+    if packaged and config["model"].endswith(".pt"):
         raise ExportError(
             f'model={config["model"]}: a TorchScript file cannot be exported with torch.export; set "formats" to '
             '["torchscript"] in deploy.json, or export the Python model (a models/<file>.py:factory)'
@@ -791,8 +932,10 @@ def export_formats(config: dict) -> list[Format]:
         devices.of_config(config)  # a device that is not one is named here, before anything is built
     except devices.DeviceError as err:
         raise ExportError(str(err)) from err
-    if "aoti" in names:
+    if packaged:
         aoti_isa(config)
+    if "aoti_int8" in names:
+        int8_max_drift(config)
     precision = config.get("precision", "fp32")
     if precision not in PRECISIONS:
         raise ExportError(
@@ -868,8 +1011,11 @@ def export_into(
         started = time.monotonic()
         exported = EXPORTERS[model_format.name](folder, source, named_inputs, config, describe)
         seconds = time.monotonic() - started
-        eager_out, named = check_export(exported.eager or source.model, exported.model, named_inputs, config,
-                                        "export check")  # fmt: skip
+        # int8 is held to its gate against the eager fp32 model (relative alone: outputs below atol are no pass)
+        check_config = {**config, "atol": 0.0, "rtol": int8_max_drift(config)} if model_format.int8 else config
+        check = "int8 check" if model_format.int8 else "export check"
+        eager_out, named = check_export(exported.eager or source.model, exported.model, named_inputs, check_config,
+                                        check)  # fmt: skip
         exported_out = [tensor for _, tensor in named]
         if names and not source.detector:  # a detector's names are its labels', not a count of scores
             check_class_names(names, exported_out, config.get("labels"))
@@ -878,16 +1024,21 @@ def export_into(
                 print(f"Python model top {k} results:\n  {top_k(eager_out[0], k)}")
             print(f"{model_format.title} model top {k} results:\n  {top_k(exported_out[0], k)}")
         on = f" on {exported.device}" if exported.device.is_gpu else ""
+        shown = agreement(exported_out, eager_out, [name for name, _ in named], config["atol"])
+        if model_format.int8:
+            drift_diff, overlap = drift(exported_out, eager_out, k)
+            shown += f", top-{k} overlap {overlap}/{k}" if k > 0 and is_scores(eager_out[0]) else ""
+            shown += f", within the int8 gate (int8_max_drift {check_config['rtol']:g} of the largest |value|)"
         print(
-            f"export check{on}: PASS: {agreement(exported_out, eager_out, [name for name, _ in named], config['atol'])}"
-            f" between the eager and the {exported.made_by} model ({model_format.model_file}, exported in "
-            f"{seconds:.1f} s)"
+            f"{check}{on}: PASS: {shown} between the eager{' fp32' if model_format.int8 else ''} and the "
+            f"{exported.made_by} model "
+            f"({model_format.model_file}, exported in {seconds:.1f} s)"
         )
-        record(folder / model_format.expected(), named, config)
+        record(folder / model_format.expected(), named, config)  # what C++ must reproduce from this very file
         fp32_outputs[model_format.name] = exported_out
         if batch_inputs:
             check_second_batch(folder / model_format.expected(batch=True), exported.eager or source.model,
-                               exported.model, batch_inputs, config)  # fmt: skip
+                               exported.model, batch_inputs, config, check_config)  # fmt: skip
     if config.get("precision") == "bf16":
         record_bf16(folder, named_inputs, fp32_outputs["torchscript"], config)
     if settings:
@@ -996,11 +1147,14 @@ def second_batch(inputs: dict[str, torch.Tensor], config: dict, seed: int) -> di
     return {name: torch.cat([tensor, tensor[:1]]) for name, tensor in inputs.items()}
 
 
-def check_second_batch(file: Path, eager: Any, exported: Any, inputs: dict[str, torch.Tensor], config: dict) -> None:
-    """dynamic_batch: the exported model must agree with the ``eager`` one at a second batch size too (a trace can
-    bake the batch size in); its outputs there become the reference outputs ``file``."""
+def check_second_batch(
+    file: Path, eager: Any, exported: Any, inputs: dict[str, torch.Tensor], config: dict, check_config: dict
+) -> None:
+    """dynamic_batch: the exported model must agree with the ``eager`` one at a second batch size too, within
+    ``check_config``'s tolerances (a trace can bake the batch size in); its outputs there become the reference outputs
+    ``file``, with ``config``'s."""
     batch = next(iter(inputs.values())).shape[0]
-    eager_out, named = check_export(eager, exported, inputs, config, f"export check at batch {batch}")
+    eager_out, named = check_export(eager, exported, inputs, check_config, f"export check at batch {batch}")
     shown = agreement([tensor for _, tensor in named], eager_out, [name for name, _ in named], config["atol"])
     print(f"export check at batch {batch}: PASS: {shown}")
     record(file, named, config)

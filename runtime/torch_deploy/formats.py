@@ -90,10 +90,21 @@ class Format:
         """Whether the model file runs on any device (TorchScript), rather than on the one it was compiled for."""
         return self.name == "torchscript"
 
+    @property
+    def packaged(self) -> bool:
+        """Whether the model file is an AOTInductor package (.pt2)."""
+        return self.name != "torchscript"
+
+    @property
+    def int8(self) -> bool:
+        """Whether the model is quantized to int8 (its outputs drift from fp32's, within deploy.json's int8 gate)."""
+        return self.name == "aoti_int8"
+
 
 FORMATS = {
     "torchscript": Format("torchscript", "TorchScript", "model.pt", "expected.pt"),
     "aoti": Format("aoti", "AOTInductor", "model.pt2", "expected_aoti.pt"),
+    "aoti_int8": Format("aoti_int8", "AOTInductor int8", "model_int8.pt2", "expected_int8.pt"),
 }
 
 
@@ -171,9 +182,13 @@ def checks(folder: Path, device: str = "cpu") -> list[Check]:
     """Every check of the artifacts in ``folder`` on ``device``: each format's model file that runs there on the
     reference input; at the second batch size when formats.txt names its outputs; model.pt in bf16 on the CPU when
     the project's precision is bf16 (export.py then wrote expected_bf16.pt). Off the CPU, model.pt is held to its
-    reference on that type of device (torch_deploy.reference) and compared with the CPU's (the drift)."""
+    reference on that type of device (torch_deploy.reference) and compared with the CPU's (the drift). The int8
+    package's outputs are compared with the first fp32 format's reference too (its drift from fp32)."""
     kind = device.split(":")[0]
     found = []
+    fp32 = (
+        next((e for e in exported(folder) if not e.format.int8 and e.runs_on("cpu")), None) if kind == "cpu" else None
+    )
     for entry in exported(folder):
         if not entry.runs_on(device):
             continue
@@ -182,6 +197,8 @@ def checks(folder: Path, device: str = "cpu") -> list[Check]:
         if kind != "cpu" and entry.format.any_device:  # the same file on a GPU: its reference there
             expected, batch, drift = entry.format.expected(False, kind), entry.format.expected(True, kind), expected
             batch = batch if entry.expected_batch else None
+        if entry.format.int8 and fp32:  # its drift from the fp32 model's reference, shown beside its parity
+            drift = fp32.expected
         found.append(Check("parity", entry.model_file, INPUT, expected, drift, device))
         if batch:
             found.append(Check("second batch", entry.model_file, BATCH_INPUT, batch, None, device))

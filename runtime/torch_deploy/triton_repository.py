@@ -63,7 +63,7 @@ DEFAULT_MAX_BATCH = 8
 MAX_INT32 = 2**31 - 1  # max_batch_size is an int32 in Triton's ModelConfig
 # The first line of every config.pbtxt this script writes: how it recognises the folders it may replace.
 HEADER = "# Written by make triton (triton_repository.py)"
-PLATFORMS = {"torchscript": "pytorch_libtorch", "aoti": "torch_aoti"}
+PLATFORMS = {"torchscript": "pytorch_libtorch", "aoti": "torch_aoti", "aoti_int8": "torch_aoti"}
 # The data types the PyTorch backend converts to torch's (its src/libtorch_utils.cc): no bfloat16, which it refuses.
 TRITON_TYPES = {
     torch.bool: "TYPE_BOOL", torch.uint8: "TYPE_UINT8", torch.int8: "TYPE_INT8", torch.int16: "TYPE_INT16",
@@ -128,7 +128,7 @@ class Model:
         exported = f"# Exported by torch {self.torch_version}: a Triton whose PyTorch has this minor version"
         matching = (
             [f"{exported} runs it (an AOTInductor", "# package runs only with the torch that compiled it)."]
-            if self.entry.format.name == "aoti"
+            if self.entry.format.packaged
             else [f"{exported} or a newer one loads it."]
         )
         lines = [
@@ -338,7 +338,7 @@ def model_config(name: str, entry: Entry, artifacts: Path, max_batch: int) -> Mo
     if info is None:
         raise DeployError(f"{source} records no inputs (an older export); run make export")
     expected = tensor_file(artifacts / entry.expected)
-    package = deployed.model if entry.format.name == "aoti" else None
+    package = deployed.model if entry.format.packaged else None
     detector = package is None and deployed.model.original_name == "OneImageDetector"
     module = detections_as_tuple(deployed.model, [n for n, _ in expected], artifacts) if detector else None
     if package is not None:
@@ -388,7 +388,7 @@ def model_config(name: str, entry: Entry, artifacts: Path, max_batch: int) -> Mo
         data_type = (input_types + output_types)[i]
         tensors.append(Tensor(tensor_name, data_type, dims or [1], reshape=not dims))
     return Model(
-        name=name + ("_aoti" if package is not None else ""),
+        name=name + ("" if entry.format.name == "torchscript" else f"_{entry.format.name}"),
         entry=entry,
         source=source,
         max_batch_size=max_batch_size,
@@ -435,7 +435,7 @@ def batching_of(
     if second is None:
         return f'{unbatched} (the batch is fixed: "dynamic_batch" is false in deploy.json)', 0
     varying = f"{unbatched}, -1 where the batch goes (a client sends its whole batch in one request)"
-    if entry.format.name == "aoti":
+    if entry.format.packaged:
         return f"{varying}: Triton's PyTorch backend does not batch AOTInductor models yet", 0
     batch, batch2 = shapes[0][0] if shapes[0] else None, second[0][0] if second[0] else None
     for name, shape, other in zip(names, shapes, second, strict=True):
