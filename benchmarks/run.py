@@ -18,11 +18,13 @@ Measured, all on resnet18 (seeded random weights), batch 1, --threads (default 2
   the runner's p50 on model.pt2 against model.pt (rounds alternate); and the cold build (no ccache) with the
   library's AOTInductor support against one without it (-DTORCH_DEPLOY_AOTI=OFF);
 - against the runtimes a user would pick instead (--peers-only for these rows alone): resnet18, mobilenet_v3_small and
-  efficientnet_b0 projects with --precision bf16, each verified (C++ against Python in fp32 and bf16), the runner with
-  and without its oneDNN Graph rewrites (TORCH_DEPLOY_REWRITES=0; rounds alternate), then the project's `make bench`
-  with ONNX Runtime and OpenVINO installed: the C++ runner's fp32 p50 against the faster of the two, and its bf16 p50
-  against OpenVINO's bf16, with both drifts from fp32. On a CPU without native bf16 (AVX512-BF16 or AMX) the bf16
-  rows are emulated on both sides and only informative.
+  efficientnet_b0 projects (random weights, batch-norm statistics measured on random images: RECALIBRATED) with
+  --precision bf16 and the formats torchscript and aoti_int8, each verified (C++ against Python in fp32, bf16 and
+  int8), the runner with and without its oneDNN Graph rewrites (TORCH_DEPLOY_REWRITES=0; rounds alternate), then the
+  project's `make bench` with ONNX Runtime, OpenVINO and NNCF installed: the C++ runner's fp32 p50 against the faster
+  of the two, its bf16 p50 against OpenVINO's bf16 and its int8 package against OpenVINO's int8 (NNCF, calibrated on
+  the same input), with the drifts from fp32. On a CPU without native bf16 (AVX512-BF16 or AMX) the bf16 rows are
+  emulated on both sides and only informative.
 """
 
 from __future__ import annotations
@@ -122,6 +124,27 @@ def format_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[
 
 
 PEER_MODELS = ("resnet18", "mobilenet_v3_small", "efficientnet_b0")
+# Each peer model: the torchvision architecture with seeded random weights and its batch norms' statistics measured on
+# random images, so that its activations have a trained model's scale. With torchvision's initial statistics
+# mobilenet_v3_small's and efficientnet_b0's outputs are near 1e-10 and 1e-14: int8 rounds them to zero (its gate
+# refuses that), and top-k compares ties. Weights are never downloaded here.
+RECALIBRATED = """\
+import torch
+import torchvision
+
+
+def make():
+    torch.manual_seed(0)
+    model = torchvision.models.{arch}()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the batch below
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(8, 3, 224, 224, generator=torch.Generator().manual_seed(3)))
+    return model.eval()
+"""
 
 
 def rewrite_rows(arch: str, project: Path, rounds: int, runs: int, threads: int) -> list[tuple[str, str, str]]:
@@ -144,9 +167,14 @@ def peer_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[st
     """Our runner against ONNX Runtime and OpenVINO, per model in PEER_MODELS (see the module's docstring)."""
     rows = []
     for arch in PEER_MODELS:
-        run([sys.executable, "-m", "tsgen", "new", arch, "--model", f"torchvision:{arch}", "--precision", "bf16",
+        (work / f"{arch}.py").write_text(RECALIBRATED.format(arch=arch))
+        run([sys.executable, "-m", "tsgen", "new", arch, "--model", f"{work / arch}.py:make", "--precision", "bf16",
              "--no-build", "--no-git"], work)  # fmt: skip
         project = work / arch
+        config = json.loads((project / "deploy.json").read_text())
+        (project / "deploy.json").write_text(json.dumps({**config, "formats": ["torchscript", "aoti_int8"]}, indent=2))
+        with (project / "requirements.txt").open("a") as requirements:
+            requirements.write("torchao\n")  # the int8 format's quantizer (make requirements asks for it)
         run(["make", "verify"], project)
         rows += rewrite_rows(arch, project, rounds, runs, threads)
         benches = []
@@ -159,10 +187,12 @@ def peer_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[st
             raise SystemExit("benchmark step failed: onnxruntime, openvino and onnx are not installed; run setup.sh")
         p50 = {name: statistics.median(b["variants"][name]["p50_ms"] for b in benches) for name in names}
         diff = {name: names[name]["max_abs_diff_from_ours"] for name in names}
+        relative = {name: names[name]["relative_diff_from_ours"] for name in names}
         cpp = p50["C++ model.pt (onednn)"]
         peer = min(("ONNX Runtime", "OpenVINO"), key=p50.__getitem__)
         cpp_bf16_name = next(name for name in names if name.startswith("C++ model.pt bf16"))
         cpp_bf16, ov_bf16 = p50[cpp_bf16_name], p50["OpenVINO bf16"]
+        cpp_int8, ov_int8 = p50["C++ model_int8.pt2"], p50["OpenVINO int8 (NNCF)"]
         native = benches[0]["native_bf16"]
         rows += [
             (f"{arch}: C++ fp32 p50 / faster peer", f"{cpp:.2f} ms / {p50[peer]:.2f} ms ({peer}) = {cpp / p50[peer]:.2f}",
@@ -173,6 +203,11 @@ def peer_rows(work: Path, rounds: int, runs: int, threads: int) -> list[tuple[st
             (f"{arch}: C++ bf16 / fp32 p50", f"{cpp_bf16 / cpp:.2f}", "info"),
             (f"{arch}: bf16 drift from fp32, C++ / OpenVINO",
              f"{diff[cpp_bf16_name]:.3e} / {diff['OpenVINO bf16']:.3e} (max abs diff)", "info"),
+            (f"{arch}: C++ int8 p50 / OpenVINO int8 (NNCF)", f"{cpp_int8:.2f} ms / {ov_int8:.2f} ms = "
+             f"{cpp_int8 / ov_int8:.2f}", "info"),
+            (f"{arch}: C++ int8 / fp32 p50", f"{cpp_int8 / cpp:.2f}", "info"),
+            (f"{arch}: int8 drift from fp32, C++ / OpenVINO",
+             f"{relative['C++ model_int8.pt2']:.3e} / {relative['OpenVINO int8 (NNCF)']:.3e} (of the largest |value|)", "info"),
         ]  # fmt: skip
     return rows
 
