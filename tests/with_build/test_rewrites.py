@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -116,27 +115,16 @@ def test_an_aoti_package_reports_no_fusion_counts(default_project: SimpleNamespa
         assert result["fused_partitions"] is None and result["unfused_operators"] is None, result
 
 
-def test_a_bf16_model_is_rewritten_and_reproduces_pythons_bf16(
-    default_project: SimpleNamespace, squeeze_excitation: SimpleNamespace, tmp_path: Path
-) -> None:
-    """bf16 is rewritten too, and still passes its check against Python's bf16 reference (export's record_bf16: the
-    frozen, fused model without the rewrites), whose measured tolerance covers the other order of the same arithmetic."""
-    from torch_deploy.artifacts import load_tensors
-    from torch_deploy.export import record_bf16
-
+def test_a_bf16_model_is_not_rewritten(default_project: SimpleNamespace, squeeze_excitation: SimpleNamespace) -> None:
+    """In bf16 the graph stays as freezing made it: its reference is Python's frozen model, which has no rewrites."""
     assert default_project.first.returncode == 0, default_project.first.stdout
-    given, expected = squeeze_excitation.cases["recorded"]
-    (tmp_path / "model.pt").symlink_to(squeeze_excitation.model)
-    named_inputs, _ = load_tensors(given)
-    fp32, _ = load_tensors(expected)
-    record_bf16(tmp_path, named_inputs, list(fp32.values()), {"top_k": 5, "rtol": 1e-5})
-    bf16 = ["--precision", "bf16", "--emulate-bf16"]
-    out = ts_infer(default_project, squeeze_excitation.model, "--input", given, "--expect", tmp_path / "expected_bf16.pt",
-                   *bf16)  # fmt: skip
-    assert "parity in bf16: PASS" in out, out
-    counts = {}
-    for rewrites in (False, True):
-        result = json.loads(ts_infer(default_project, squeeze_excitation.model, "--input", given, *bf16, "--bench", "3",
-                                     "--json", rewrites=rewrites))  # fmt: skip
-        counts[rewrites] = result["unfused_operators"]
-    assert counts[True] <= counts[False] - 5, counts
+    given, _ = squeeze_excitation.cases["recorded"]
+    bf16 = ["--precision", "bf16", "--emulate-bf16", "--bench", "3", "--json"]
+    counts = [
+        (result["fused_partitions"], result["unfused_operators"])
+        for result in (
+            json.loads(ts_infer(default_project, squeeze_excitation.model, "--input", given, *bf16, rewrites=rewrites))
+            for rewrites in (False, True)
+        )
+    ]
+    assert counts[0] == counts[1], counts

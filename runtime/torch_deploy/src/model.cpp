@@ -428,12 +428,13 @@ struct Model::Impl {
     const Precision in_effect = precision_for(precision, emulate_bf16);
     Optimization mode = optimization_for(optimization);
     if (in_effect == Precision::bf16) {
-      // Python's bf16 reference (expected_bf16.pt) is the frozen, fused model without the rewrites: they compute the
-      // same arithmetic in another order, which its measured tolerance covers (and near-tied classes may swap).
-      const detail::Script ready = loaded.in_bfloat16().prepared(mode, note, description.inputs);
+      // Not rewritten: bf16's reference (expected_bf16.pt) is Python's frozen and fused model, which has no rewrites,
+      // and in bf16 they round where the fused operators do not: efficientnet_b0's 49 silu as sigmoid and product
+      // moved its outputs 1.16e-2 from that reference, past the 9.28e-3 its two correct computations differ by.
+      const detail::Script ready = loaded.in_bfloat16().prepared(mode, note);
       prepared = std::make_shared<const Prepared>(Prepared{bf16_runner_of(ready), mode, Precision::bf16});
     } else {
-      const detail::Script ready = loaded.prepared(mode, note, description.inputs);
+      const detail::Script ready = loaded.prepared(mode, note, /*rewrite=*/true, description.inputs);
       prepared = std::make_shared<const Prepared>(Prepared{runner_of(ready), mode});
     }
   }
