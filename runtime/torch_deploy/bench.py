@@ -139,8 +139,8 @@ def time_peers(
     session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
     peers = {"ONNX Runtime": (lambda: session.run(None, feed))}
     core = openvino.Core()
+    settings = {"INFERENCE_NUM_THREADS": args.threads, "PERFORMANCE_HINT": "LATENCY"}
     for precision in ("f32", "bf16") if bf16 else ("f32",):
-        settings = {"INFERENCE_NUM_THREADS": args.threads, "PERFORMANCE_HINT": "LATENCY"}
         compiled = core.compile_model(str(onnx_file), "CPU", {**settings, "INFERENCE_PRECISION_HINT": precision})
         request = compiled.create_infer_request()
         name = "OpenVINO" if precision == "f32" else "OpenVINO bf16"
@@ -150,12 +150,8 @@ def time_peers(
 
         samples = [{name: t.numpy() for name, t in zip(inputs, sample, strict=True)} for sample in int8_calibration]
         quantized = nncf.quantize(core.read_model(str(onnx_file)), nncf.Dataset(samples), subset_size=len(samples))
-        settings = {
-            "INFERENCE_NUM_THREADS": args.threads,
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": "f32",
-        }
-        int8_request = core.compile_model(quantized, "CPU", settings).create_infer_request()
+        compiled = core.compile_model(quantized, "CPU", {**settings, "INFERENCE_PRECISION_HINT": "f32"})
+        int8_request = compiled.create_infer_request()
         peers["OpenVINO int8 (NNCF)"] = lambda: [np.array(o) for o in int8_request.infer(feed).values()]
     return {name: (time_calls(run, args.runs, args.warmup), run()) for name, run in peers.items()}
 
@@ -333,8 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"peers: not timed: the model does not export to ONNX ({export.cause_of(err)})")
         else:
             int8 = artifacts.FORMATS["aoti_int8"] in formats
-            with contextlib.redirect_stdout(io.StringIO()):  # calibration_inputs' note on the reference input
-                calibration = export.calibration_inputs(config, source, named_inputs) if int8 else None
+            calibration = export.calibration_inputs(config, source, named_inputs) if int8 else None
             for name, (latencies, outputs) in time_peers(onnx_file, named_inputs, args, bf16, calibration).items():
                 precision = "bf16" if "bf16" in name else "int8" if "int8" in name else "fp32"
                 add(name, latencies, precision, diff_from_ours(outputs, ours))

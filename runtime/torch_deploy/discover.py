@@ -364,13 +364,13 @@ def requirement_names(file: Path) -> list[str]:
 
 def model_packages(config: dict) -> dict[str, str]:
     """The packages besides torch that deploy.json needs to build and export the model (what requirements.txt must
-    list for it), each with what needs it: torchvision for a ``torchvision:<arch>`` model, torchao for the int8 format
+    list for it), each with what of deploy.json needs it: torchvision for a ``torchvision:<arch>`` model, torchao for the int8 format
     (its quantizer)."""
     needed = {}
     if str(config.get("model", "")).startswith("torchvision:"):
-        needed["torchvision"] = f"deploy.json's model {config['model']}"
+        needed["torchvision"] = f"model {config['model']}"
     if "aoti_int8" in (config.get("formats") or []):
-        needed["torchao"] = "deploy.json's format aoti_int8"
+        needed["torchao"] = "format aoti_int8"
     return needed
 
 
@@ -382,7 +382,7 @@ def unlisted(config_file: Path, requirements: Path) -> str | None:
     if not name:
         return None
     return (
-        f"{needs.replace('deploy.json', str(config_file), 1)} needs {name}, which {requirements} does not list; add "
+        f"{config_file}'s {needs} needs {name}, which {requirements} does not list; add "
         f"{name} to {requirements}, then {sys.executable} -m pip install -r {requirements}"
     )
 

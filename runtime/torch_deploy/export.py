@@ -750,6 +750,11 @@ def export_aoti_int8(
     finally:
         pytree.setLevel(level)
     calibration = calibration_inputs(config, source, inputs)
+    if not config.get("calibration"):
+        print(
+            'note: int8 is calibrated on the reference input alone (random values); set "calibration" in deploy.json '
+            "to a folder of your images, or a file of your inputs, for activation ranges that represent your data"
+        )
     examples, dynamic_shapes = export_examples(inputs, config)
     with torch.no_grad():
         # Captured strictly: a non-strict capture (torch 2.14) groups the nodes by module, and a module called twice
@@ -817,13 +822,9 @@ def compile_package(
 def calibration_inputs(config: dict, source: Source, inputs: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, ...]]:
     """The inputs int8's activation ranges are measured on: deploy.json's "calibration", a folder of images
     (preprocessed as the model's images are: ts-infer --image) or a file of input tensors (torch.save of a list whose
-    items are a tensor, or a tuple of tensors in forward()'s order); without it, the reference input, with a note."""
+    items are a tensor, or a tuple of tensors in forward()'s order); without it, the reference input."""
     given = config.get("calibration")
     if not given:
-        print(
-            'note: int8 is calibrated on the reference input alone (random values); set "calibration" in deploy.json '
-            "to a folder of your images, or a file of your inputs, for activation ranges that represent your data"
-        )
         return [tuple(inputs.values())]
     path = Path(config["project_dir"]) / given
     fix = 'set "calibration" in deploy.json to a folder of images or a torch.save file of inputs'
@@ -1029,7 +1030,7 @@ def export_into(
         on = f" on {exported.device}" if exported.device.is_gpu else ""
         shown = agreement(exported_out, eager_out, [name for name, _ in named], config["atol"])
         if model_format.int8:
-            drift_diff, overlap = drift(exported_out, eager_out, k)
+            _, overlap = drift(exported_out, eager_out, k)
             shown += f", top-{k} overlap {overlap}/{k}" if k > 0 and is_scores(eager_out[0]) else ""
             shown += f", within the int8 gate (int8_max_drift {check_config['rtol']:g} of the largest |value|)"
         print(

@@ -186,10 +186,9 @@ def checks(folder: Path, device: str = "cpu") -> list[Check]:
     package's outputs are compared with the first fp32 format's reference too (its drift from fp32)."""
     kind = device.split(":")[0]
     found = []
-    fp32 = (
-        next((e for e in exported(folder) if not e.format.int8 and e.runs_on("cpu")), None) if kind == "cpu" else None
-    )
-    for entry in exported(folder):
+    entries = exported(folder)
+    fp32 = next((e for e in entries if not e.format.int8 and e.runs_on("cpu")), None) if kind == "cpu" else None
+    for entry in entries:
         if not entry.runs_on(device):
             continue
         expected, batch = entry.expected, entry.expected_batch
@@ -202,7 +201,7 @@ def checks(folder: Path, device: str = "cpu") -> list[Check]:
         found.append(Check("parity", entry.model_file, INPUT, expected, drift, device))
         if batch:
             found.append(Check("second batch", entry.model_file, BATCH_INPUT, batch, None, device))
-    torchscript = next((e for e in exported(folder) if e.format.name == "torchscript"), None)
+    torchscript = next((e for e in entries if e.format.name == "torchscript"), None)
     if kind == "cpu" and torchscript and (folder / BF16_EXPECTED).is_file():
         found.append(Check("bf16", torchscript.model_file, INPUT, BF16_EXPECTED, torchscript.expected, device))
     return found
