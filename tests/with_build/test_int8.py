@@ -67,7 +67,7 @@ def test_export_quantizes_calibrates_and_gates_the_int8_package(int8_project: Si
     assert re.fullmatch(
         r"int8 check: PASS: max abs diff \S+, relative diff (\S+), top-3 overlap \d/3, within the int8 gate "
         r"\(int8_max_drift 0.05 of the largest \|value\|\) between the eager fp32 and the int8 \(calibrated on 8 "
-        r"samples of calibration.pt\) AOTInductor-compiled model \(model_int8.pt2, exported in \S+ s\)",
+        r"inputs of calibration.pt\) AOTInductor-compiled model \(model_int8.pt2, exported in \S+ s\)",
         line,
     ), line
     assert float(re.search(r"relative diff (\S+),", line)[1]) > 0  # quantized: not the fp32 numbers
@@ -103,6 +103,8 @@ def test_the_runner_reproduces_the_int8_package_and_tune_times_it(
         r"top-3 overlap \d/3",
         parity,
     ), parity
+    timed = run([runner, folder / "artifacts" / "model_int8.pt2", "--bench", "2", "--warmup", "1", "--json"])
+    assert (json.loads(timed.stdout)["format"], json.loads(timed.stdout)["precision"]) == ("aoti", "int8"), timed.stdout
     tune = [python, "-m", "torch_deploy", "tune", "--runner", runner, "--runs", "3", "--warmup", "1", "--rounds", "1"]
     tuned = run(tune, cwd=folder)
     assert tuned.returncode == 0, tuned.stdout + tuned.stderr

@@ -206,7 +206,16 @@ std::optional<Optimization> parse_optimization(const std::string& text) {
   return std::nullopt;
 }
 
-const char* to_string(Precision precision) { return precision == Precision::bf16 ? "bf16" : "fp32"; }
+const char* to_string(Precision precision) {
+  switch (precision) {
+    case Precision::bf16:
+      return "bf16";
+    case Precision::int8:
+      return "int8";
+    default:
+      return "fp32";
+  }
+}
 
 std::optional<Precision> parse_precision(const std::string& text) {
   for (const Precision precision : {Precision::fp32, Precision::bf16}) {
@@ -286,8 +295,9 @@ struct Model::Impl {
     } catch (const Error&) {
       throw;  // the model ran: its result is what cannot be used
     } catch (const std::exception& error) {
-      if (taken->optimization == Optimization::none && taken->precision == Precision::fp32) {
-        throw;
+      if (format == Format::aoti ||
+          (taken->optimization == Optimization::none && taken->precision == Precision::fp32)) {
+        throw;  // nothing simpler to run: a package runs as compiled
       }
       const bool bf16 = taken->precision == Precision::bf16;
       const std::string failed = std::string("the model failed") + (bf16 ? " in bf16" : "") + " with --optimize " +
@@ -447,9 +457,14 @@ struct Model::Impl {
       description.device = detail::Package::compiled_for(metadata);
     }
     choose_device(asked_device);
+    // The aoti_int8 format's package says so in its metadata (export.py's "quantization").
+    const auto quantization = metadata.find("quantization");
+    const Precision compiled_in =
+        quantization != metadata.end() && quantization->second == "int8" ? Precision::int8 : Precision::fp32;
     if (precision == Precision::bf16) {  // asked for: a project's default of bf16 is its TorchScript model's
       note("--precision bf16 is for TorchScript models; " + path +
-           " is an AOTInductor package, compiled ahead of time in fp32, and runs in fp32");
+           " is an AOTInductor package, compiled ahead of time in " + to_string(compiled_in) + ", and runs in " +
+           to_string(compiled_in));
     }
     if (optimization && *optimization != Optimization::none) {
       note(std::string("--optimize ") + to_string(*optimization) + " is for TorchScript models; " + path +
@@ -466,7 +481,7 @@ struct Model::Impl {
                    }
                    return package.run(inputs);
                  },
-                 Optimization::none});
+                 Optimization::none, compiled_in});
   }
 };
 

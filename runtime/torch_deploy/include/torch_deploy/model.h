@@ -44,9 +44,11 @@ enum class Precision {
   fp32,  // float32: the model as exported
   bf16,  // bfloat16 weights and activations (float32 accumulation), on a CPU that has native bf16 (AVX512-BF16 or
          // AMX on x86-64, BF16 on Arm); about 3 significant digits, so outputs drift from fp32's (see make verify)
+  int8,  // an AOTInductor package quantized to int8 when it was exported (the aoti_int8 format): what such a package
+         // runs in, never a choice (parse_precision() does not take it)
 };
 
-// "fp32", "bf16"; and back (std::nullopt for any other text).
+// "fp32", "bf16", "int8"; and back for the precisions a caller can choose, fp32 and bf16 (std::nullopt otherwise).
 const char* to_string(Precision precision);
 std::optional<Precision> parse_precision(const std::string& text);
 
@@ -88,7 +90,8 @@ struct ModelOptions {
   // Unset: make tune's choice for the model file, else the precision the project recorded in the model file at export
   // (fp32 when it records none). bf16 converts a TorchScript model's floating-point weights after loading, and float32
   // inputs on each run; bf16 outputs come back as float32. On a CPU without native bf16 the model runs in fp32 and
-  // on_note hears so; an AOTInductor package runs in the precision it was compiled in (fp32), also with a note.
+  // on_note hears so; an AOTInductor package runs in the precision it was compiled in (fp32, or int8 for a
+  // quantized one), also with a note.
   std::optional<Precision> precision;
   // Run bf16 even without native bf16 (emulated, slower than fp32): to check a bf16 model's numbers on a machine that
   // will not serve it (make verify does).
