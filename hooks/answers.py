@@ -26,7 +26,12 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR_NAME = "{{cookiecutter.project_slug}}"
 RECORD_FILE = ".cookiecutter.json"
 # The formats answer and the model files it exports (export.py's FORMATS names them in deploy.json).
-FORMATS = {"torchscript": ["torchscript"], "aoti": ["aoti"], "both": ["torchscript", "aoti"]}
+FORMATS = {
+    "torchscript": ["torchscript"],
+    "aoti": ["aoti"],
+    "both": ["torchscript", "aoti"],
+    "int8": ["torchscript", "aoti_int8"],
+}
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 _FACTORY_END = re.compile(r":[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_DIMS = 8
@@ -465,6 +470,13 @@ def validate(answers: dict, bases: list[Path] | None = None) -> None:
     device = _text(answers, "device") or "cpu"
     if device not in DEVICES:
         raise AnswerError("device", device, "is not a device", f"use one of: {', '.join(DEVICES)}")
+    if formats == "int8" and device != "cpu":
+        raise AnswerError(
+            "formats",
+            formats,
+            f"quantizes for the CPU (oneDNN's x86 int8 kernels), and device {device} runs on a GPU",
+            "use formats torchscript, aoti or both, or device cpu",
+        )
     if formats != "torchscript" and _text(answers, "model").endswith(".pt"):
         raise AnswerError(
             "formats",

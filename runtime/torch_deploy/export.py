@@ -779,9 +779,13 @@ def export_aoti_int8(
         with warnings.catch_warnings():  # Inductor's int8 lowering copies a tensor the way it tells users not to
             warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning)
             compile_package(program, package, metadata, config, device)
-    samples = (
-        f"{len(calibration)} samples of {config['calibration']}" if config.get("calibration") else "the reference input"
-    )
+    given = config.get("calibration")
+    if not given:
+        samples = "the reference input"
+    elif (Path(config["project_dir"]) / given).is_dir():
+        samples = f"{len(calibration_images(Path(config['project_dir']) / given))} images of {given.rstrip('/')}/"
+    else:
+        samples = f"{len(calibration)} inputs of {given}"
     return Exported(load_package(package)[0], f"int8 (calibrated on {samples}) AOTInductor-compiled")
 
 
@@ -832,7 +836,7 @@ def calibration_inputs(config: dict, source: Source, inputs: dict[str, torch.Ten
         from torch_deploy.predict import preprocess, read_image
 
         settings = image_settings(config, source, inputs)
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        images = calibration_images(path)
         if settings is None or len(inputs) != 1 or not images:
             why = "holds no .jpg or .png image" if not images else "is images, and the model's input is not an image"
             raise ExportError(f"calibration={given}: {path} {why}; {fix}")
@@ -860,6 +864,11 @@ def calibration_inputs(config: dict, source: Source, inputs: dict[str, torch.Ten
             f"{' after the batch' if skip else ''}); {fix}"
         )
     return samples
+
+
+def calibration_images(folder: Path) -> list[Path]:
+    """The images of a calibration folder, in name order."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
 
 def export_examples(

@@ -114,6 +114,19 @@ def test_bf16_needs_the_torchscript_format() -> None:
     assert answers.deploy_config(defaults(precision="bf16"))["precision"] == "bf16"
 
 
+def test_formats_int8_adds_the_quantized_package_for_the_cpu() -> None:
+    """formats int8: model.pt and the int8 package (deploy.json lists aoti_int8, so requirements.txt gets torchao);
+    a GPU project cannot have it (its kernels are the CPU's), refused up front in one line."""
+    assert answers.deploy_config(defaults(formats="int8"))["formats"] == ["torchscript", "aoti_int8"]
+    with pytest.raises(answers.AnswerError) as caught:
+        answers.validate(defaults(formats="int8", device="cuda"))
+    assert str(caught.value) == (
+        "ERROR: formats='int8': quantizes for the CPU (oneDNN's x86 int8 kernels), and device cuda runs on a GPU; "
+        "use formats torchscript, aoti or both, or device cpu"
+    )
+    answers.validate(defaults(formats="int8", precision="bf16"))  # bf16 runs model.pt, which int8 keeps
+
+
 @pytest.mark.parametrize(("answer", "value", "why"), BAD, ids=[f"{a}={v!r}"[:40] for a, v, _ in BAD])
 def test_a_bad_answer_is_refused_in_one_line_naming_it(answer: str, value: str, why: str, tmp_path: Path) -> None:
     """Each bad answer raises AnswerError whose one line names the answer, the value, why, and a fix."""
