@@ -199,6 +199,27 @@ def test_verify_labels_each_check_and_the_summary_says_all(tmp_path: Path, runne
     assert summary(log, tests).endswith(" (inputs unchanged: last run's result)")
 
 
+def test_the_int8_package_is_checked_exactly_and_the_summary_gives_its_drift_from_fp32(
+    tmp_path: Path, runner: Path
+) -> None:
+    """model_int8.pt2 is held to Python's run of itself (expected_int8.pt) with its drift from fp32's reference."""
+    folder = artifacts(tmp_path / "artifacts", formats=("torchscript", "aoti_int8"))
+    log = tmp_path / "parity.log"
+    result = verify(runner, folder, log)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        f"parity of model_int8.pt2: PASS: max abs diff 1.0e-07 within (atol 1e-4); drift from {folder}/expected.pt"
+        in (result.stdout)
+    )
+    tests = tmp_path / "tests.log"
+    tests.write_text("3 passed in 1.00s\n")
+    assert summary(log, tests) == (
+        "verify: PASS: C++ reproduces Python (model.pt: max abs diff 1.0e-07 within (atol 1e-4); model_int8.pt2: max "
+        "abs diff 1.0e-07 within (atol 1e-4) (drift from fp32: max abs diff 1.0e-02, top-5 overlap 5/5)); tests: 3 "
+        "passed in 1.00s"
+    )
+
+
 def test_on_a_gpu_each_line_names_the_device_and_the_summary_the_drift_from_the_cpu(
     tmp_path: Path, runner: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -104,7 +104,8 @@ def summary(log: Path, tests: Path) -> str:
         if match:
             model, device, result, drift, rest = match.groups()
             on = f" on {device}" if device else on
-            shown = f"{result}{rest} (drift from the CPU: {drift})" if drift else result
+            # a drift is from the CPU's outputs on a GPU, and from fp32's for the int8 package (CPU only)
+            shown = f"{result}{rest} (drift from {'the CPU' if device else 'fp32'}: {drift})" if drift else result
             parts.append(f"{model}: {shown}" if model else shown)
         match = re.match(r"parity in bf16: PASS: (.*); drift from [^:]*: ([^;]*)(.*)", line)
         if match:  # the drift (up to the relative diff and any note) goes last, in parentheses
