@@ -35,6 +35,7 @@ The C++ side parses these files too (the runtime's src/): a change here is a cha
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import warnings
 import zipfile
@@ -352,11 +353,33 @@ def native_bf16() -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
+# The activation rewrites the library makes for oneDNN Graph (script.cpp's rewrite_activations includes this file):
+# {pattern, replacement} pairs of raw strings of TorchScript IR.
+REWRITES_FILE = Path(__file__).resolve().parent / "src" / "rewrites.inc"
+
+
+def onednn_rewrites() -> list[tuple[str, str]]:
+    """The library's activation rewrites for oneDNN Graph, as (pattern, replacement) pairs of TorchScript IR."""
+    texts = re.findall(r'R"\((.*?)\)"', REWRITES_FILE.read_text(encoding="utf-8"), re.DOTALL)
+    return list(zip(texts[0::2], texts[1::2], strict=True))
+
+
+def rewrite_activations(graph: torch._C.Graph) -> None:
+    """What the library's rewrite_activations does to a frozen graph (in-place operators made functional, then each
+    rewrite), unless TORCH_DEPLOY_REWRITES=0 leaves them out, as it does there."""
+    if os.environ.get("TORCH_DEPLOY_REWRITES") == "0":
+        return
+    torch._C._jit_pass_remove_mutation(graph)
+    for pattern, replacement in onednn_rewrites():
+        torch._C._jit_pass_custom_pattern_based_rewrite_graph(pattern, replacement, graph)
+
+
 def run_in_bf16(
     model_file: Path, inputs: list[torch.Tensor]
 ) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
     """A TorchScript model file run in bf16 as torch_deploy::Model runs it: floating-point weights in bf16, frozen,
-    oneDNN Graph fusion on, float32 inputs in bf16, bf16 outputs as float32. TorchScript fuses a frozen model after its
+    its activations rewritten for oneDNN Graph (rewrite_activations; not the global pools, which the library fixes in
+    fp32 only), oneDNN Graph fusion on, float32 inputs in bf16, bf16 outputs as float32. TorchScript fuses a frozen model after its
     first, profiling, run (torch._C._jit_get_num_profiled_runs()), so this returns both: the first run's outputs (not
     yet fused), and the outputs from then on, by name. A model that cannot run in bf16 raises RuntimeError."""
 
@@ -369,6 +392,7 @@ def run_in_bf16(
     try:
         with jit_quietly(), torch.no_grad():
             frozen = torch.jit.freeze(load_torchscript(model_file).eval().to(torch.bfloat16))
+            rewrite_activations(frozen.graph)
             first = float32(named_outputs(frozen(*converted)))
             for _ in range(torch._C._jit_get_num_profiled_runs()):
                 frozen(*converted)

@@ -1,12 +1,14 @@
 """The graph rewrites of --optimize onednn, through the real runner: a model with efficientnet's in-place silu and
 mobilenet_v3's squeeze-excitation block (global average pool, two 1x1 convolutions, hardsigmoid, a product) fuses
 further with them, and computes what Python computes, at the shape the model file records and at others, where the
-pools fixed for that shape must not be used."""
+pools fixed for that shape must not be used; and in bf16, where Python's reference makes the activation rewrites
+too."""
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -115,16 +117,38 @@ def test_an_aoti_package_reports_no_fusion_counts(default_project: SimpleNamespa
         assert result["fused_partitions"] is None and result["unfused_operators"] is None, result
 
 
-def test_a_bf16_model_is_not_rewritten(default_project: SimpleNamespace, squeeze_excitation: SimpleNamespace) -> None:
-    """In bf16 the graph stays as freezing made it: its reference is Python's frozen model, which has no rewrites."""
+def test_a_bf16_model_gets_the_activation_rewrites_and_its_python_reference_too(
+    default_project: SimpleNamespace, squeeze_excitation: SimpleNamespace, tmp_path: Path
+) -> None:
+    """In bf16 the activations are rewritten (silu, hardsigmoid and the product it scales fuse; the pools, fixed in
+    fp32 only, stay), and Python's bf16 reference (artifacts.run_in_bf16, what make export writes to
+    expected_bf16.pt) makes the same rewrites: the runner reproduces it to far below one bf16 step. Emulated where
+    the CPU has no native bf16, on both sides, as make verify checks it."""
+    from torch_deploy.artifacts import load_tensors, run_in_bf16, save_tensors
+
     assert default_project.first.returncode == 0, default_project.first.stdout
     given, _ = squeeze_excitation.cases["recorded"]
-    bf16 = ["--precision", "bf16", "--emulate-bf16", "--bench", "3", "--json"]
-    counts = [
-        (result["fused_partitions"], result["unfused_operators"])
-        for result in (
-            json.loads(ts_infer(default_project, squeeze_excitation.model, "--input", given, *bf16, rewrites=rewrites))
-            for rewrites in (False, True)
-        )
-    ]
-    assert counts[0] == counts[1], counts
+    bf16 = ["--precision", "bf16", "--emulate-bf16"]
+    counts = {
+        rewrites: json.loads(
+            ts_infer(
+                default_project,
+                squeeze_excitation.model,
+                "--input",
+                given,
+                *bf16,
+                "--bench",
+                "3",
+                "--json",
+                rewrites=rewrites,
+            )  # fmt: skip
+        )["unfused_operators"]
+        for rewrites in (False, True)
+    }
+    assert counts[True] <= counts[False] - 3, counts
+    inputs, _ = load_tensors(given)
+    _, fused = run_in_bf16(squeeze_excitation.model, list(inputs.values()))
+    reference = tmp_path / "expected_bf16.pt"
+    save_tensors(reference, dict(fused), atol=1e-6, rtol=0.0, top_k=5, bf16=1)
+    out = ts_infer(default_project, squeeze_excitation.model, "--input", given, "--expect", reference, *bf16)
+    assert "parity in bf16: PASS" in out, out

@@ -101,31 +101,9 @@ std::string load_failure(const std::string& path, const char* what, const std::s
 //   own decomposition of silu looks for aten::_convolution before it, and a frozen graph has aten::conv2d there.
 // In-place variants (silu_, which torchvision's blocks use) are made functional first, where alias analysis allows.
 void rewrite_activations(std::shared_ptr<torch::jit::Graph>& graph) {
-  // Each pattern and its replacement, in TorchScript's IR.
+  // Each pattern and its replacement, in TorchScript's IR (Python's bf16 reference applies the same ones).
   static constexpr std::pair<const char*, const char*> kRewrites[] = {
-      {R"(
-graph(%x):
-  %y = aten::hardsigmoid(%x)
-  return (%y))",
-       R"(
-graph(%x):
-  %three : float = prim::Constant[value=3.0]()
-  %zero : float = prim::Constant[value=0.0]()
-  %six : float = prim::Constant[value=6.0]()
-  %alpha : int = prim::Constant[value=1]()
-  %shifted = aten::add(%x, %three, %alpha)
-  %clamped = aten::hardtanh(%shifted, %zero, %six)
-  %y = aten::div(%clamped, %six)
-  return (%y))"},
-      {R"(
-graph(%x):
-  %y = aten::silu(%x)
-  return (%y))",
-       R"(
-graph(%x):
-  %gate = aten::sigmoid(%x)
-  %y = aten::mul(%gate, %x)
-  return (%y))"},
+#include "rewrites.inc"
   };
   torch::jit::RemoveTensorMutation(graph);
   torch::jit::SubgraphRewriter rewriter;
