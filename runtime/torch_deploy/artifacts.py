@@ -379,9 +379,10 @@ def run_in_bf16(
 ) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
     """A TorchScript model file run in bf16 as torch_deploy::Model runs it: floating-point weights in bf16, frozen,
     its activations rewritten for oneDNN Graph (rewrite_activations; not the global pools, which the library fixes in
-    fp32 only), oneDNN Graph fusion on, float32 inputs in bf16, bf16 outputs as float32. TorchScript fuses a frozen model after its
-    first, profiling, run (torch._C._jit_get_num_profiled_runs()), so this returns both: the first run's outputs (not
-    yet fused), and the outputs from then on, by name. A model that cannot run in bf16 raises RuntimeError."""
+    fp32 only), oneDNN Graph fusion on, float32 inputs in bf16, bf16 outputs as float32. TorchScript fuses a frozen
+    model after its first, profiling, run (torch._C._jit_get_num_profiled_runs()), so this returns both: the first
+    run's outputs (not yet fused), and the outputs from then on, by name. A model that cannot run in bf16 raises
+    RuntimeError."""
 
     def float32(outputs: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
         return [(name, t.float() if t.dtype == torch.bfloat16 else t) for name, t in outputs]
