@@ -364,8 +364,8 @@ def requirement_names(file: Path) -> list[str]:
 
 def model_packages(config: dict) -> dict[str, str]:
     """The packages besides torch that deploy.json needs to build and export the model (what requirements.txt must
-    list for it), each with what of deploy.json needs it: torchvision for a ``torchvision:<arch>`` model, torchao for the int8 format
-    (its quantizer)."""
+    list for it), each with what of deploy.json needs it: torchvision for a ``torchvision:<arch>`` model, torchao for
+    the int8 format (its quantizer)."""
     needed = {}
     if str(config.get("model", "")).startswith("torchvision:"):
         needed["torchvision"] = f"model {config['model']}"

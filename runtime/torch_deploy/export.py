@@ -750,7 +750,8 @@ def export_aoti_int8(
     finally:
         pytree.setLevel(level)
     calibration = calibration_inputs(config, source, inputs)
-    if not config.get("calibration"):
+    given = config.get("calibration")
+    if not given:
         print(
             'note: int8 is calibrated on the reference input alone (random values); set "calibration" in deploy.json '
             "to a folder of your images, or a file of your inputs, for activation ranges that represent your data"
@@ -779,7 +780,6 @@ def export_aoti_int8(
         with warnings.catch_warnings():  # Inductor's int8 lowering copies a tensor the way it tells users not to
             warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning)
             compile_package(program, package, metadata, config, device)
-    given = config.get("calibration")
     if not given:
         samples = "the reference input"
     elif (Path(config["project_dir"]) / given).is_dir():

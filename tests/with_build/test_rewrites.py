@@ -129,20 +129,9 @@ def test_a_bf16_model_gets_the_activation_rewrites_and_its_python_reference_too(
     assert default_project.first.returncode == 0, default_project.first.stdout
     given, _ = squeeze_excitation.cases["recorded"]
     bf16 = ["--precision", "bf16", "--emulate-bf16"]
+    timed = [squeeze_excitation.model, "--input", given, *bf16, "--bench", "3", "--json"]
     counts = {
-        rewrites: json.loads(
-            ts_infer(
-                default_project,
-                squeeze_excitation.model,
-                "--input",
-                given,
-                *bf16,
-                "--bench",
-                "3",
-                "--json",
-                rewrites=rewrites,
-            )  # fmt: skip
-        )["unfused_operators"]
+        rewrites: json.loads(ts_infer(default_project, *timed, rewrites=rewrites))["unfused_operators"]
         for rewrites in (False, True)
     }
     assert counts[True] <= counts[False] - 3, counts

@@ -439,12 +439,13 @@ struct Model::Impl {
     Optimization mode = optimization_for(optimization);
     if (in_effect == Precision::bf16) {
       // The activation rewrites, which bf16's reference (expected_bf16.pt, Python's frozen and fused model) makes too
-      // (artifacts.run_in_bf16 reads rewrites.inc); not the fixed pools, which it does not make. In bf16 a rewritten
-      // operator rounds where a fused one does not: unrewritten, that reference would be another computation.
-      const detail::Script ready = loaded.in_bfloat16().prepared(mode, note, /*rewrite=*/true);
+      // (artifacts.run_in_bf16 reads rewrites.inc); not the fixed pools (no input shapes given), which it does not
+      // make. In bf16 a rewritten operator rounds where a fused one does not: unrewritten, that reference would be
+      // another computation.
+      const detail::Script ready = loaded.in_bfloat16().prepared(mode, note);
       prepared = std::make_shared<const Prepared>(Prepared{bf16_runner_of(ready), mode, Precision::bf16});
     } else {
-      const detail::Script ready = loaded.prepared(mode, note, /*rewrite=*/true, description.inputs);
+      const detail::Script ready = loaded.prepared(mode, note, description.inputs);
       prepared = std::make_shared<const Prepared>(Prepared{runner_of(ready), mode});
     }
   }

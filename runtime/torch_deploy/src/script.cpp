@@ -274,7 +274,7 @@ Script Script::in_bfloat16() const {
   return script;
 }
 
-Script Script::prepared(Optimization& mode, const std::function<void(const std::string&)>& note, bool rewrite,
+Script Script::prepared(Optimization& mode, const std::function<void(const std::string&)>& note,
                         const std::vector<InputSpec>& inputs) const {
   auto failed = [&](const std::string& what, const std::exception& error, const char* next) {
     note(what + " failed (" + cause_of(error) + "); using --optimize " + next);
@@ -285,7 +285,7 @@ Script Script::prepared(Optimization& mode, const std::function<void(const std::
       torch::jit::RegisterLlgaFuseGraph::setEnabled(true);
       script.impl_ = std::make_shared<Impl>(Impl{torch::jit::freeze(impl_->module), impl_->path});
       std::shared_ptr<torch::jit::Graph> graph = script.impl_->module.get_method("forward").graph();
-      if (!rewrite || !rewrites_wanted()) {
+      if (!rewrites_wanted()) {
         return script;
       }
       rewrite_activations(graph);

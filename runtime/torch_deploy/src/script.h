@@ -37,10 +37,10 @@ class Script {
   Script in_bfloat16() const;
   // A copy prepared for inference in `mode`: a module that cannot be prepared that way (e.g. one that mutates its
   // attributes cannot be frozen) falls back to the next mode (onednn -> ofi -> none), and `note` hears why. `mode`
-  // becomes the optimisation in effect. For onednn with `rewrite`, operators that oneDNN Graph does not fuse are
-  // rewritten as ones it does, some of them (global average pools) for inputs of the shapes `inputs` records only:
-  // run() then checks.
-  Script prepared(Optimization& mode, const std::function<void(const std::string&)>& note, bool rewrite = false,
+  // becomes the optimisation in effect. For onednn, operators that oneDNN Graph does not fuse are rewritten as ones it
+  // does, the global average pools only when `inputs` are given, and for inputs of the shapes they record: run() then
+  // checks.
+  Script prepared(Optimization& mode, const std::function<void(const std::string&)>& note,
                   const std::vector<InputSpec>& inputs = {}) const;
   // forward() on `inputs`, and every tensor of its result in the order Model::run() documents. A result that is not
   // made of tensors throws Error naming the file.
