@@ -374,32 +374,83 @@ def rewrite_activations(graph: torch._C.Graph) -> None:
         torch._C._jit_pass_custom_pattern_based_rewrite_graph(pattern, replacement, graph)
 
 
+def fix_pools(graph: torch._C.Graph, inputs: list[torch.Tensor]) -> None:
+    """What the library's with_fixed_pools does to a rewritten graph for inputs of these shapes: each global average
+    pool (adaptive_avg_pool2d to 1 x 1, which oneDNN Graph does not map) becomes an avg_pool2d whose kernel is its
+    input's height and width (which it maps), found by symbolic shape analysis. A graph it cannot follow keeps its
+    pools, as there; TORCH_DEPLOY_REWRITES=0 leaves them too."""
+    if os.environ.get("TORCH_DEPLOY_REWRITES") == "0":
+        return
+    typed = graph.copy()
+    for value, tensor in zip(list(typed.inputs())[1:], inputs, strict=True):  # [0] is self
+        value.setType(torch._C.TensorType.create_from_tensor(tensor))
+    try:
+        torch._C._jit_pass_propagate_shapes_on_graph(typed)
+    except RuntimeError:
+        return
+    # The copies list the same nodes in the same order; only the graph's top level is looked at, as there.
+    for node, typed_node in zip(list(graph.nodes()), list(typed.nodes()), strict=True):
+        if node.kind() != "aten::adaptive_avg_pool2d" or node.inputsAt(1).toIValue() != [1, 1]:
+            continue
+        sizes = typed_node.inputsAt(0).type().sizes()
+        if sizes is None or len(sizes) < 3 or None in sizes:
+            continue
+        kernel = sizes[-2:]
+        # kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: the library's arguments
+        arguments = [kernel, kernel, [0, 0], False, True, None]
+        with graph.insert_point_guard(node):
+            pooled = graph.insertNode(
+                graph.create("aten::avg_pool2d", [node.inputsAt(0), *map(graph.insertConstant, arguments)])
+            )
+        pooled.output().setType(node.output().type())
+        node.output().replaceAllUsesWith(pooled.output())
+        node.destroy()
+
+
 def run_in_bf16(
     model_file: Path, inputs: list[torch.Tensor]
 ) -> tuple[list[torch.Tensor], list[tuple[str, torch.Tensor]]]:
     """A TorchScript model file run in bf16 as torch_deploy::Model runs it: floating-point weights in bf16, frozen,
-    its activations rewritten for oneDNN Graph (rewrite_activations; not the global pools, which the library fixes in
-    fp32 only), oneDNN Graph fusion on, float32 inputs in bf16, bf16 outputs as float32. TorchScript fuses a frozen
-    model after its first, profiling, run (torch._C._jit_get_num_profiled_runs()), so this returns both: the first
-    run's outputs (not yet fused), and the outputs from then on, by name. A model that cannot run in bf16 raises
-    RuntimeError."""
+    its activations rewritten for oneDNN Graph (rewrite_activations) and, for inputs of the shapes the file records
+    (a batch of any size), its global pools fixed for them (fix_pools), oneDNN Graph fusion on, float32 inputs in bf16
+    and images (is_image) channels-last, bf16 outputs as float32. TorchScript fuses a frozen model after its first,
+    profiling, run (torch._C._jit_get_num_profiled_runs()), so this returns both: the first run's outputs (not yet
+    fused), and the outputs from then on, by name. A model that cannot run in bf16 raises RuntimeError."""
 
     def float32(outputs: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
         return [(name, t.float() if t.dtype == torch.bfloat16 else t) for name, t in outputs]
 
     converted = [t.to(torch.bfloat16) if t.dtype == torch.float32 else t for t in inputs]
+    converted = [t.contiguous(memory_format=torch.channels_last) if is_image(t) else t for t in converted]
     previous = torch.jit.onednn_fusion_enabled()
     torch.jit.enable_onednn_fusion(True)
     try:
         with jit_quietly(), torch.no_grad():
-            frozen = torch.jit.freeze(load_torchscript(model_file).eval().to(torch.bfloat16))
+            deployed = load_model(model_file)
+            frozen = torch.jit.freeze(deployed.model.to(torch.bfloat16))
             rewrite_activations(frozen.graph)
+            recorded = [shape for _, shape, _ in deployed.info.inputs] if deployed.info else []
+            if recorded and all(recorded) and same_shapes(inputs, recorded):
+                fix_pools(frozen.graph, converted)
             first = float32(named_outputs(frozen(*converted)))
             for _ in range(torch._C._jit_get_num_profiled_runs()):
                 frozen(*converted)
             return [t for _, t in first], float32(named_outputs(frozen(*converted)))
     finally:
         torch.jit.enable_onednn_fusion(previous)
+
+
+def same_shapes(inputs: list[torch.Tensor], shapes: list[list[int]]) -> bool:
+    """Whether ``inputs`` have these shapes but for the first dimension (the batch), as the library's same_shapes."""
+    return len(inputs) == len(shapes) and all(
+        t.dim() == len(shape) and list(t.shape[1:]) == shape[1:] for t, shape in zip(inputs, shapes, strict=True)
+    )
+
+
+def is_image(tensor: torch.Tensor) -> bool:
+    """Whether the library gives a model optimised for oneDNN Graph this input channels-last (Script::run): a 4-D
+    floating-point one, unless TORCH_DEPLOY_CHANNELS_LAST=0 leaves the inputs in their layout, as it does there."""
+    return tensor.dim() == 4 and tensor.is_floating_point() and os.environ.get("TORCH_DEPLOY_CHANNELS_LAST") != "0"
 
 
 def drift(actual: list[torch.Tensor], reference: list[torch.Tensor], k: int) -> tuple[float, int]:

@@ -1,8 +1,7 @@
 """The graph rewrites of --optimize onednn, through the real runner: a model with efficientnet's in-place silu and
 mobilenet_v3's squeeze-excitation block (global average pool, two 1x1 convolutions, hardsigmoid, a product) fuses
 further with them, and computes what Python computes, at the shape the model file records and at others, where the
-pools fixed for that shape must not be used; and in bf16, where Python's reference makes the activation rewrites
-too."""
+pools fixed for that shape must not be used; and in bf16, where Python's reference makes the same rewrites."""
 
 from __future__ import annotations
 
@@ -80,8 +79,8 @@ def test_the_rewritten_model_computes_what_python_computes(
     default_project: SimpleNamespace, squeeze_excitation: SimpleNamespace, case: str
 ) -> None:
     """silu as sigmoid and product, hardsigmoid as add, clamp and divide, and the global pools as fixed average pools
-    for the recorded shape: the runner's parity holds at that shape, at another batch size, and at other image sizes, where the model's own pools
-    run."""
+    for the recorded shape: the runner's parity holds at that shape, at another batch size, and at other image sizes,
+    where the model's own pools run."""
     assert default_project.first.returncode == 0, default_project.first.stdout
     given, expected = squeeze_excitation.cases[case]
     out = ts_infer(default_project, squeeze_excitation.model, "--input", given, "--expect", expected)
@@ -117,27 +116,74 @@ def test_an_aoti_package_reports_no_fusion_counts(default_project: SimpleNamespa
         assert result["fused_partitions"] is None and result["unfused_operators"] is None, result
 
 
-def test_a_bf16_model_gets_the_activation_rewrites_and_its_python_reference_too(
-    default_project: SimpleNamespace, squeeze_excitation: SimpleNamespace, tmp_path: Path
+@pytest.mark.parametrize("case", ["recorded", "larger"])
+def test_a_bf16_model_gets_the_rewrites_and_its_python_reference_too(
+    default_project: SimpleNamespace,
+    squeeze_excitation: SimpleNamespace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
 ) -> None:
-    """In bf16 the activations are rewritten (silu, hardsigmoid and the product it scales fuse; the pools, fixed in
-    fp32 only, stay), and Python's bf16 reference (artifacts.run_in_bf16, what make export writes to
-    expected_bf16.pt) makes the same rewrites: the runner reproduces it to far below one bf16 step. Emulated where
-    the CPU has no native bf16, on both sides, as make verify checks it."""
-    from torch_deploy.artifacts import load_tensors, run_in_bf16, save_tensors
+    """In bf16 the activations are rewritten and, at the recorded shape, the pools fixed (silu, the pools, hardsigmoid
+    and the product it scales fuse), and Python's bf16 reference (artifacts.run_in_bf16, what make export writes to
+    expected_bf16.pt) makes the same rewrites, and fixes the pools only where the runner does: the runner reproduces
+    it to far below one bf16 step, at the recorded shape and at a larger image, where the model's own pools run.
+    Emulated where the CPU has no native bf16, on both sides, as make verify checks it."""
+    from torch_deploy import artifacts
+    from torch_deploy.artifacts import load_tensors, save_tensors
 
     assert default_project.first.returncode == 0, default_project.first.stdout
-    given, _ = squeeze_excitation.cases["recorded"]
+    given, _ = squeeze_excitation.cases[case]
     bf16 = ["--precision", "bf16", "--emulate-bf16"]
-    timed = [squeeze_excitation.model, "--input", given, *bf16, "--bench", "3", "--json"]
-    counts = {
-        rewrites: json.loads(ts_infer(default_project, *timed, rewrites=rewrites))["unfused_operators"]
-        for rewrites in (False, True)
-    }
-    assert counts[True] <= counts[False] - 3, counts
+    if case == "recorded":
+        timed = [squeeze_excitation.model, "--input", given, *bf16, "--bench", "3", "--json"]
+        counts = {
+            rewrites: json.loads(ts_infer(default_project, *timed, rewrites=rewrites))["unfused_operators"]
+            for rewrites in (False, True)
+        }
+        assert counts[True] <= counts[False] - 5, counts
     inputs, _ = load_tensors(given)
-    _, fused = run_in_bf16(squeeze_excitation.model, list(inputs.values()))
+    pools_left = []  # after each fix_pools: the global pools left in the graph
+    library_fix = artifacts.fix_pools
+
+    def fix_pools(graph: torch._C.Graph, inputs: list[torch.Tensor]) -> None:
+        library_fix(graph, inputs)
+        pools_left.append(str(graph).count("aten::adaptive_avg_pool2d"))
+
+    monkeypatch.setattr(artifacts, "fix_pools", fix_pools)
+    _, fused = artifacts.run_in_bf16(squeeze_excitation.model, list(inputs.values()))
+    assert pools_left == ([0] if case == "recorded" else []), pools_left
     reference = tmp_path / "expected_bf16.pt"
     save_tensors(reference, dict(fused), atol=1e-6, rtol=0.0, top_k=5, bf16=1)
     out = ts_infer(default_project, squeeze_excitation.model, "--input", given, "--expect", reference, *bf16)
     assert "parity in bf16: PASS" in out, out
+
+
+@pytest.mark.parametrize("channels_last", ["1", "0"])
+def test_an_image_output_is_right_with_channels_last_inputs_and_without(
+    default_project: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, channels_last: str
+) -> None:
+    """A model whose output is an image too (a segmentation's shape): the runner gives it its input channels-last, or
+    as given under TORCH_DEPLOY_CHANNELS_LAST=0, and either way reproduces Python's fp32 output, and in bf16 Python's
+    reference computed under the same setting."""
+    from torch_deploy.artifacts import run_in_bf16, save_tensors
+
+    assert default_project.first.returncode == 0, default_project.first.stdout
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.SiLU(), torch.nn.Conv2d(8, 4, 1)).eval()
+    torch.jit.script(model).save(
+        str(tmp_path / "model.pt"), _extra_files={"deploy.txt": "input x float32 1 3 16 16\noutput output\n"}
+    )
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        output = model(x)
+    save_tensors(tmp_path / "input.pt", {"x": x})
+    save_tensors(tmp_path / "expected.pt", {"output": output}, atol=1e-5, rtol=1e-5, top_k=0)
+    monkeypatch.setenv("TORCH_DEPLOY_CHANNELS_LAST", channels_last)  # the runner's, and Python's bf16 reference's
+    runner = [default_project.path / "build" / "ts-infer", tmp_path / "model.pt", "--input", tmp_path / "input.pt"]
+    fp32 = run([*runner, "--expect", tmp_path / "expected.pt"])
+    assert "parity: PASS" in fp32.stdout, fp32.stdout + fp32.stderr
+    _, fused = run_in_bf16(tmp_path / "model.pt", [x])
+    save_tensors(tmp_path / "expected_bf16.pt", dict(fused), atol=1e-6, rtol=0.0, top_k=0, bf16=1)
+    bf16 = run([*runner, "--expect", tmp_path / "expected_bf16.pt", "--precision", "bf16", "--emulate-bf16"])
+    assert "parity in bf16: PASS" in bf16.stdout, bf16.stdout + bf16.stderr

@@ -438,11 +438,11 @@ struct Model::Impl {
     const Precision in_effect = precision_for(precision, emulate_bf16);
     Optimization mode = optimization_for(optimization);
     if (in_effect == Precision::bf16) {
-      // The activation rewrites, which bf16's reference (expected_bf16.pt, Python's frozen and fused model) makes too
-      // (artifacts.run_in_bf16 reads rewrites.inc); not the fixed pools (no input shapes given), which it does not
-      // make. In bf16 a rewritten operator rounds where a fused one does not: unrewritten, that reference would be
-      // another computation.
-      const detail::Script ready = loaded.in_bfloat16().prepared(mode, note);
+      // The activation rewrites and the fixed pools, which bf16's reference (expected_bf16.pt, Python's frozen and
+      // fused model) makes too (artifacts.run_in_bf16 reads rewrites.inc, and fix_pools mirrors with_fixed_pools). In
+      // bf16 a rewritten operator rounds where a fused one does not: unrewritten, that reference would be another
+      // computation.
+      const detail::Script ready = loaded.in_bfloat16().prepared(mode, note, description.inputs);
       prepared = std::make_shared<const Prepared>(Prepared{bf16_runner_of(ready), mode, Precision::bf16});
     } else {
       const detail::Script ready = loaded.prepared(mode, note, description.inputs);

@@ -169,10 +169,11 @@ std::shared_ptr<torch::jit::Graph> with_fixed_pools(const std::shared_ptr<torch:
   return changed ? fixed : nullptr;
 }
 
-// TORCH_DEPLOY_REWRITES=0 leaves the graph as freezing made it: to measure what the rewrites buy, or to rule them out
-// when parity fails.
-bool rewrites_wanted() {
-  const char* value = std::getenv("TORCH_DEPLOY_REWRITES");
+// Whether the environment leaves on what `variable` names of onednn mode's work beyond freezing (any value but 0):
+// TORCH_DEPLOY_REWRITES=0 leaves the graph as freezing made it, TORCH_DEPLOY_CHANNELS_LAST=0 the inputs in their
+// layout, to measure what each buys, or to rule it out when parity fails.
+bool wanted(const char* variable) {
+  const char* value = std::getenv(variable);
   return value == nullptr || std::string_view(value) != "0";
 }
 
@@ -200,6 +201,12 @@ struct Script::Impl {
   // instead of forward() on such inputs; nullptr when there is none.
   std::shared_ptr<torch::jit::GraphFunction> fixed_pools;
   std::vector<InputSpec> fixed_for;
+  // Whether run() gives forward() its 4-D floating-point inputs (images) in the channels-last layout. A oneDNN Graph
+  // partition's inputs and outputs have the strides TorchScript's profiling run saw, while its kernels work
+  // channels-last: from NCHW images each partition of a model cut into many (squeeze-excitation blocks) reorders its
+  // input in and its output back, 34 reorders a run in efficientnet_b0. From channels-last ones the tensors between
+  // partitions stay channels-last, as aten's convolutions keep the layout of their input.
+  bool channels_last = false;
 };
 
 Script Script::load(const std::string& path, const char* what, std::map<std::string, std::string>* extras,
@@ -284,8 +291,9 @@ Script Script::prepared(Optimization& mode, const std::function<void(const std::
     try {
       torch::jit::RegisterLlgaFuseGraph::setEnabled(true);
       script.impl_ = std::make_shared<Impl>(Impl{torch::jit::freeze(impl_->module), impl_->path});
+      script.impl_->channels_last = wanted("TORCH_DEPLOY_CHANNELS_LAST");
       std::shared_ptr<torch::jit::Graph> graph = script.impl_->module.get_method("forward").graph();
-      if (!rewrites_wanted()) {
+      if (!wanted("TORCH_DEPLOY_REWRITES")) {
         return script;
       }
       rewrite_activations(graph);
@@ -316,16 +324,25 @@ Script Script::prepared(Optimization& mode, const std::function<void(const std::
 
 std::vector<at::Tensor> Script::run(const std::vector<at::Tensor>& inputs) const {
   torch::jit::Module module = impl_->module;  // a handle: forward() is not const, the module it runs is shared
-  c10::IValue result;
-  if (impl_->fixed_pools && same_shapes(inputs, impl_->fixed_for)) {
-    torch::jit::Stack stack{module._ivalue()};
-    stack.insert(stack.end(), inputs.begin(), inputs.end());
-    result = (*impl_->fixed_pools)(std::move(stack));
-  } else {
-    result = module.forward(std::vector<c10::IValue>(inputs.begin(), inputs.end()));
+  std::vector<c10::IValue> arguments;
+  arguments.reserve(inputs.size() + 1);
+  const bool fixed_pools = impl_->fixed_pools && same_shapes(inputs, impl_->fixed_for);
+  if (fixed_pools) {
+    arguments.emplace_back(module._ivalue());  // self: forward() adds it itself
   }
+  for (const at::Tensor& input : inputs) {
+    const bool image = impl_->channels_last && input.dim() == 4 && input.is_floating_point();
+    arguments.emplace_back(image ? input.contiguous(at::MemoryFormat::ChannelsLast) : input);
+  }
+  const c10::IValue result =
+      fixed_pools ? (*impl_->fixed_pools)(std::move(arguments)) : module.forward(std::move(arguments));
   std::vector<at::Tensor> outputs;
   flatten(result, impl_->path, outputs);
+  if (impl_->channels_last) {
+    for (at::Tensor& output : outputs) {
+      output = output.contiguous();  // an image-shaped output (segmentation) in the layout callers expect
+    }
+  }
   return outputs;
 }
 

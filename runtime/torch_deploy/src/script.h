@@ -39,7 +39,7 @@ class Script {
   // attributes cannot be frozen) falls back to the next mode (onednn -> ofi -> none), and `note` hears why. `mode`
   // becomes the optimisation in effect. For onednn, operators that oneDNN Graph does not fuse are rewritten as ones it
   // does, the global average pools only when `inputs` are given, and for inputs of the shapes they record: run() then
-  // checks.
+  // checks; and run() gives the model its images (4-D floating-point inputs) channels-last.
   Script prepared(Optimization& mode, const std::function<void(const std::string&)>& note,
                   const std::vector<InputSpec>& inputs = {}) const;
   // forward() on `inputs`, and every tensor of its result in the order Model::run() documents. A result that is not
