@@ -85,10 +85,11 @@ def runner_bench(
     precision: str = "fp32",
     **env: str,
 ) -> dict:
-    """The runner's --bench --json line, in fp32 unless ``precision`` says bf16, also in a bf16 project (``env``: more
-    environment, e.g. TORCH_DEPLOY_REWRITES=0)."""
+    """The runner's --bench --json line, in fp32 unless ``precision`` says bf16 (emulated on a CPU without native bf16,
+    as the peers' rows are), also in a bf16 project (``env``: more environment, e.g. TORCH_DEPLOY_REWRITES=0)."""
     command = [str(project / "build/ts-infer"), f"artifacts/{model}", "--input", "artifacts/input.pt"]
     command += ["--bench", str(runs), "--threads", str(threads), "--precision", precision, "--json"]
+    command += ["--emulate-bf16"] if precision == "bf16" else []
     command += ["--optimize", optimize] if optimize else []
     return json.loads(run(command, project, **env).stdout.splitlines()[-1])
 
