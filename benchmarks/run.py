@@ -159,13 +159,22 @@ def make():
 """
 
 
+def switched(
+    project: Path, switch: str, rounds: int, runs: int, threads: int, precision: str = "fp32"
+) -> tuple[list[dict], list[dict]]:
+    """The runner's --bench results with one of the library's switches (TORCH_DEPLOY_REWRITES,
+    TORCH_DEPLOY_CHANNELS_LAST) on and off (=0), rounds alternating: (on, off), round by round."""
+    on, off = [], []
+    for _ in range(rounds):
+        off.append(runner_bench(project, "onednn", runs, threads, precision=precision, **{switch: "0"}))
+        on.append(runner_bench(project, "onednn", runs, threads, precision=precision, **{switch: "1"}))
+    return on, off
+
+
 def rewrite_rows(arch: str, project: Path, rounds: int, runs: int, threads: int) -> list[tuple[str, str, str]]:
     """The oneDNN Graph rewrites (docs/performance.md), which apply in fp32: the runner's p50 with them against without
     them (TORCH_DEPLOY_REWRITES=0), rounds alternating, and the partitions and operators outside them."""
-    with_them, without = [], []
-    for _ in range(rounds):
-        without.append(runner_bench(project, "onednn", runs, threads, TORCH_DEPLOY_REWRITES="0"))
-        with_them.append(runner_bench(project, "onednn", runs, threads, TORCH_DEPLOY_REWRITES="1"))
+    with_them, without = switched(project, "TORCH_DEPLOY_REWRITES", rounds, runs, threads)
     p50 = [statistics.median(b["p50_ms"] for b in benches) for benches in (with_them, without)]
     counts = [f"{b[0]['fused_partitions']} / {b[0]['unfused_operators']}" for b in (without, with_them)]
     return [
@@ -177,19 +186,15 @@ def rewrite_rows(arch: str, project: Path, rounds: int, runs: int, threads: int)
 
 def layout_rows(arch: str, project: Path, rounds: int, runs: int, threads: int) -> list[tuple[str, str, str]]:
     """The runner's channels-last images (docs/performance.md): its p50 with them against the inputs as given
-    (TORCH_DEPLOY_CHANNELS_LAST=0), in fp32 and bf16, rounds alternating."""
+    (TORCH_DEPLOY_CHANNELS_LAST=0), in fp32 and bf16, rounds alternating, and the median of the rounds' ratios."""
     rows = []
     for precision in ("fp32", "bf16"):
-        ratios, p50 = [], {"1": [], "0": []}
-        for _ in range(rounds):
-            for wanted in ("0", "1"):
-                bench = runner_bench(project, "onednn", runs, threads, precision=precision,
-                                     TORCH_DEPLOY_CHANNELS_LAST=wanted)  # fmt: skip
-                p50[wanted].append(bench["p50_ms"])
-            ratios.append(p50["1"][-1] / p50["0"][-1])
-        ours, given = statistics.median(p50["1"]), statistics.median(p50["0"])
+        on, off = switched(project, "TORCH_DEPLOY_CHANNELS_LAST", rounds, runs, threads, precision)
+        ours, given = [b["p50_ms"] for b in on], [b["p50_ms"] for b in off]
+        ratio = statistics.median(a / b for a, b in zip(ours, given, strict=True))
         label = f"{arch}: C++ {precision} p50 channels-last / inputs as given"
-        rows.append((label, f"{ours:.2f} ms / {given:.2f} ms, ratio {statistics.median(ratios):.2f}", "info"))
+        value = f"{statistics.median(ours):.2f} ms / {statistics.median(given):.2f} ms, ratio {ratio:.2f}"
+        rows.append((label, value, "info"))
     return rows
 
 

@@ -358,6 +358,12 @@ def native_bf16() -> bool:
 REWRITES_FILE = Path(__file__).resolve().parent / "src" / "rewrites.inc"
 
 
+def wanted(switch: str) -> bool:
+    """Whether the environment leaves on the part of the library's onednn mode that ``switch`` names (any value but
+    0), as script.cpp's wanted() decides: TORCH_DEPLOY_REWRITES, TORCH_DEPLOY_CHANNELS_LAST."""
+    return os.environ.get(switch) != "0"
+
+
 def onednn_rewrites() -> list[tuple[str, str]]:
     """The library's activation rewrites for oneDNN Graph, as (pattern, replacement) pairs of TorchScript IR."""
     texts = re.findall(r'R"\((.*?)\)"', REWRITES_FILE.read_text(encoding="utf-8"), re.DOTALL)
@@ -367,7 +373,7 @@ def onednn_rewrites() -> list[tuple[str, str]]:
 def rewrite_activations(graph: torch._C.Graph) -> None:
     """What the library's rewrite_activations does to a frozen graph (in-place operators made functional, then each
     rewrite), unless TORCH_DEPLOY_REWRITES=0 leaves them out, as it does there."""
-    if os.environ.get("TORCH_DEPLOY_REWRITES") == "0":
+    if not wanted("TORCH_DEPLOY_REWRITES"):
         return
     torch._C._jit_pass_remove_mutation(graph)
     for pattern, replacement in onednn_rewrites():
@@ -379,7 +385,7 @@ def fix_pools(graph: torch._C.Graph, inputs: list[torch.Tensor]) -> None:
     pool (adaptive_avg_pool2d to 1 x 1, which oneDNN Graph does not map) becomes an avg_pool2d whose kernel is its
     input's height and width (which it maps), found by symbolic shape analysis. A graph it cannot follow keeps its
     pools, as there; TORCH_DEPLOY_REWRITES=0 leaves them too."""
-    if os.environ.get("TORCH_DEPLOY_REWRITES") == "0":
+    if not wanted("TORCH_DEPLOY_REWRITES"):
         return
     typed = graph.copy()
     for value, tensor in zip(list(typed.inputs())[1:], inputs, strict=True):  # [0] is self
@@ -450,7 +456,7 @@ def same_shapes(inputs: list[torch.Tensor], shapes: list[list[int]]) -> bool:
 def is_image(tensor: torch.Tensor) -> bool:
     """Whether the library gives a model optimised for oneDNN Graph this input channels-last (Script::run): a 4-D
     floating-point one, unless TORCH_DEPLOY_CHANNELS_LAST=0 leaves the inputs in their layout, as it does there."""
-    return tensor.dim() == 4 and tensor.is_floating_point() and os.environ.get("TORCH_DEPLOY_CHANNELS_LAST") != "0"
+    return tensor.dim() == 4 and tensor.is_floating_point() and wanted("TORCH_DEPLOY_CHANNELS_LAST")
 
 
 def drift(actual: list[torch.Tensor], reference: list[torch.Tensor], k: int) -> tuple[float, int]:
