@@ -131,25 +131,6 @@ Runner runner_of(const detail::Script& script) {
   return [script](const std::vector<at::Tensor>& inputs) { return script.run(inputs); };
 }
 
-// A bf16 model's runner: float32 inputs converted to bf16, bf16 outputs back to float32 (inputs and outputs of other
-// dtypes, float16 or float64 ones included, are the model's choice and stay as they are).
-Runner bf16_runner_of(const detail::Script& script) {
-  return [script](const std::vector<at::Tensor>& inputs) {
-    std::vector<at::Tensor> converted;
-    converted.reserve(inputs.size());
-    for (const at::Tensor& input : inputs) {
-      converted.push_back(input.scalar_type() == at::kFloat ? input.to(at::kBFloat16) : input);
-    }
-    std::vector<at::Tensor> outputs = script.run(converted);
-    for (at::Tensor& output : outputs) {
-      if (output.scalar_type() == at::kBFloat16) {
-        output = output.to(at::kFloat);
-      }
-    }
-    return outputs;
-  };
-}
-
 // The size of a file in MB, for messages ("?" when it cannot be read).
 std::string megabytes(const std::string& path) {
   std::error_code error;
@@ -443,7 +424,7 @@ struct Model::Impl {
       // bf16 a rewritten operator rounds where a fused one does not: unrewritten, that reference would be another
       // computation.
       const detail::Script ready = loaded.in_bfloat16().prepared(mode, note, description.inputs);
-      prepared = std::make_shared<const Prepared>(Prepared{bf16_runner_of(ready), mode, Precision::bf16});
+      prepared = std::make_shared<const Prepared>(Prepared{runner_of(ready), mode, Precision::bf16});
     } else {
       const detail::Script ready = loaded.prepared(mode, note, description.inputs);
       prepared = std::make_shared<const Prepared>(Prepared{runner_of(ready), mode});

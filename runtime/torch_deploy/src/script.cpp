@@ -207,6 +207,9 @@ struct Script::Impl {
   // input in and its output back, 34 reorders a run in efficientnet_b0. From channels-last ones the tensors between
   // partitions stay channels-last, as aten's convolutions keep the layout of their input.
   bool channels_last = false;
+  // in_bfloat16's module: run() takes and gives float32, converting at the boundary (in the copy that changes an
+  // image's layout, when it does).
+  bool bfloat16 = false;
 };
 
 Script Script::load(const std::string& path, const char* what, std::map<std::string, std::string>* extras,
@@ -272,6 +275,7 @@ Script Script::in_bfloat16() const {
       tensor.set_data(tensor.to(at::kBFloat16));
     }
   };
+  script.impl_->bfloat16 = true;
   for (const at::Tensor& parameter : script.impl_->module.parameters()) {
     convert(parameter);
   }
@@ -286,11 +290,17 @@ Script Script::prepared(Optimization& mode, const std::function<void(const std::
   auto failed = [&](const std::string& what, const std::exception& error, const char* next) {
     note(what + " failed (" + cause_of(error) + "); using --optimize " + next);
   };
+  // A script of `module`, which this one's was prepared into: it runs in the same precision.
+  const auto derived = [this](torch::jit::Module module) {
+    auto impl = std::make_shared<Impl>(Impl{std::move(module), impl_->path});
+    impl->bfloat16 = impl_->bfloat16;
+    return impl;
+  };
   Script script;
   if (mode == Optimization::onednn) {
     try {
       torch::jit::RegisterLlgaFuseGraph::setEnabled(true);
-      script.impl_ = std::make_shared<Impl>(Impl{torch::jit::freeze(impl_->module), impl_->path});
+      script.impl_ = derived(torch::jit::freeze(impl_->module));
       script.impl_->channels_last = wanted("TORCH_DEPLOY_CHANNELS_LAST");
       std::shared_ptr<torch::jit::Graph> graph = script.impl_->module.get_method("forward").graph();
       if (!wanted("TORCH_DEPLOY_REWRITES")) {
@@ -312,7 +322,7 @@ Script Script::prepared(Optimization& mode, const std::function<void(const std::
   if (mode == Optimization::ofi) {
     try {
       torch::jit::Module copy = impl_->module.clone();
-      script.impl_ = std::make_shared<Impl>(Impl{torch::jit::optimize_for_inference(copy), impl_->path});
+      script.impl_ = derived(torch::jit::optimize_for_inference(copy));
       return script;
     } catch (const std::exception& error) {
       failed("optimize_for_inference", error, "none");
@@ -330,18 +340,22 @@ std::vector<at::Tensor> Script::run(const std::vector<at::Tensor>& inputs) const
   if (fixed_pools) {
     arguments.emplace_back(module._ivalue());  // self: forward() adds it itself
   }
-  for (const at::Tensor& input : inputs) {
+  for (const at::Tensor& input : inputs) {  // one copy at most: to() returns the input itself when nothing changes
+    const bool to_bf16 = impl_->bfloat16 && input.scalar_type() == at::kFloat;
     const bool image = impl_->channels_last && input.dim() == 4 && input.is_floating_point();
-    arguments.emplace_back(image ? input.contiguous(at::MemoryFormat::ChannelsLast) : input);
+    arguments.emplace_back(input.to(to_bf16 ? at::kBFloat16 : input.scalar_type(), /*non_blocking=*/false,
+                                    /*copy=*/false,
+                                    image ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Preserve));
   }
   const c10::IValue result =
       fixed_pools ? (*impl_->fixed_pools)(std::move(arguments)) : module.forward(std::move(arguments));
   std::vector<at::Tensor> outputs;
   flatten(result, impl_->path, outputs);
-  if (impl_->channels_last) {
-    for (at::Tensor& output : outputs) {
-      output = output.contiguous();  // an image-shaped output (segmentation) in the layout callers expect
-    }
+  // An image-shaped output (segmentation) in the layout callers expect; a bf16 one in float32.
+  const at::MemoryFormat layout = impl_->channels_last ? at::MemoryFormat::Contiguous : at::MemoryFormat::Preserve;
+  for (at::Tensor& output : outputs) {
+    const bool to_float = impl_->bfloat16 && output.scalar_type() == at::kBFloat16;
+    output = output.to(to_float ? at::kFloat : output.scalar_type(), /*non_blocking=*/false, /*copy=*/false, layout);
   }
   return outputs;
 }

@@ -33,7 +33,9 @@ class Script {
   // Dropout and batch norm in inference behaviour.
   void eval();
   // A copy whose floating-point parameters and buffers are bfloat16 (integer buffers stay as they are, as Python's
-  // Module.to(torch.bfloat16) leaves them).
+  // Module.to(torch.bfloat16) leaves them). Its run() converts float32 inputs to bf16 and bf16 outputs back to float32
+  // (inputs and outputs of other dtypes, float16 or float64 ones included, are the model's choice and stay as they
+  // are).
   Script in_bfloat16() const;
   // A copy prepared for inference in `mode`: a module that cannot be prepared that way (e.g. one that mutates its
   // attributes cannot be frozen) falls back to the next mode (onednn -> ofi -> none), and `note` hears why. `mode`
