@@ -10,5 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 # Two tests at a time (TEST_WORKERS): most of an end-to-end test is one process at a time (an export, CMake's
-# configure, a project's tests, CPack's gzip), so two keep both cores busy: 19 minutes instead of 27 on 2 cores.
-exec .venvs/default/bin/python -m pytest -n "${TEST_WORKERS:-2}" "$@"
+# configure, a project's tests, CPack's gzip), so two keep both cores busy. Each worker makes its own session
+# fixtures: with --dist loadgroup the tests sharing a project that a fixture builds run on one worker, so it is built
+# once (tests/conftest.py's BUILT_ONCE).
+exec .venvs/default/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadgroup "$@"

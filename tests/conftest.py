@@ -56,6 +56,46 @@ def tree(folder: Path) -> set[str]:
     return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
 
 
+# Session and module fixtures that generate, build or package projects: 10 s to a minute each. pytest-xdist gives each
+# worker a session of its own, so such a fixture whose tests are spread over both workers is made twice. default_project
+# is left out: nearly every end-to-end test uses it, so both workers make it whatever the grouping.
+BUILT_ONCE = {
+    "cpu_lane_project", "bare_machine_build", "gpu_build", "dict_output_project", "dynamic_project", "pair_project",
+    "made", "packaged", "installed", "int8_project", "squeeze_excitation", "consumer", "built", "project",
+}  # fmt: skip
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that share one of BUILT_ONCE (directly, through another fixture, or by request.getfixturevalue with its
+    name) form one group, and so run on one worker under scripts/test.sh's --dist loadgroup; tests linked through
+    two such fixtures join their groups. The other tests are spread one by one, as with --dist load."""
+    group: dict[str, str] = {}  # union-find over the fixtures' keys: each key's parent
+
+    def root(key: str) -> str:
+        while group.setdefault(key, key) != key:
+            key = group[key]
+        return key
+
+    keys_of: dict[pytest.Item, list[str]] = {}
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        asked = {name for name in item.function.__code__.co_consts if isinstance(name, str)}  # getfixturevalue's
+        keys = []
+        for name in sorted(BUILT_ONCE & (set(item.fixturenames) | asked)):
+            definitions = item.session._fixturemanager.getfixturedefs(name, item)
+            scope = definitions[-1].scope if definitions else "function"  # a name no fixture visible here has
+            if scope in ("session", "module"):
+                keys.append(f"{item.module.__name__}:{name}" if scope == "module" else name)
+        for key in keys[1:]:
+            group[root(key)] = root(keys[0])
+        keys_of[item] = keys
+    for item, keys in keys_of.items():
+        if keys:
+            item.add_marker(pytest.mark.xdist_group(root(keys[0])))
+
+
 @pytest.fixture(scope="session")
 def template_git_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A ``git+file://`` URL of a fresh clone holding this working tree, as ``cookiecutter gh:...`` would see it."""

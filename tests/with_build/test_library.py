@@ -36,17 +36,21 @@ def cmake_build(source: Path, build: Path, *args: object) -> str:
     return configure.stdout
 
 
-def lane_project(request: pytest.FixtureRequest, lane: str) -> SimpleNamespace:
-    """The session's generated project of a lane (default: resnet18; cpu: a user model on torch 2.13.0)."""
-    project = request.getfixturevalue("default_project" if lane == "default" else "cpu_lane_project")
+def lane_project(project: SimpleNamespace, lane: str) -> SimpleNamespace:
+    """The session's generated project of a lane (default: resnet18; cpu: a user model on torch 2.13.0), verified."""
     assert project.first.returncode == 0, project.first.stdout
     return SimpleNamespace(path=project.path, slug=project.path.name, python=lane_python(lane))
 
 
 @pytest.fixture(scope="session", params=["default", "cpu"])
-def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+def installed(
+    request: pytest.FixtureRequest,
+    default_project: SimpleNamespace,
+    cpu_lane_project: SimpleNamespace,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> SimpleNamespace:
     """`make install PREFIX=...` of each lane's project."""
-    project = lane_project(request, request.param)
+    project = lane_project(default_project if request.param == "default" else cpu_lane_project, request.param)
     prefix = tmp_path_factory.mktemp(f"installed-{request.param}")
     result = make(project.path, "install", f"PREFIX={prefix}")
     assert result.returncode == 0, result.stdout

@@ -31,10 +31,12 @@ def dynamic_section(elf: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def made(request: pytest.FixtureRequest) -> dict[str, tuple[SimpleNamespace, dict[str, SimpleNamespace]]]:
+def made(
+    default_project: SimpleNamespace, cpu_lane_project: SimpleNamespace
+) -> dict[str, tuple[SimpleNamespace, dict[str, SimpleNamespace]]]:
     """`make package`, then `make package-check`, in both lanes' projects, the lanes side by side: CPack's gzip of
     libtorch_cpu takes one core for half a minute, and the machine has two."""
-    projects = {lane: lane_project(request, lane) for lane in ("default", "cpu")}
+    projects = {"default": lane_project(default_project, "default"), "cpu": lane_project(cpu_lane_project, "cpu")}
     results: dict[str, dict[str, SimpleNamespace]] = {lane: {} for lane in projects}
     for goal in ("package", "package-check"):
         running = {
