@@ -16,9 +16,10 @@ PYTHON=${PYTHON:-python3}
 # The test tools: pytest-xdist for two tests at a time (scripts/test.sh), tritonclient for Triton's config schema,
 # check-jsonschema for GitHub's workflow schema, transformers for a traced Hugging Face model, torchao for the int8
 # format (its quantizer), and the runtimes a generated project's make bench compares with (its
-# requirements-peers.txt).
+# requirements-peers.txt). pytest below 9.2: its structured node ids undo pytest-xdist 3.8's --dist loadgroup, which
+# then spreads the tests of a group silently (pytest-dev/pytest-xdist#1386), and each worker builds every shared project.
 PEERS="onnxruntime openvino onnx nncf"
-TEST_TOOLS="pytest>=8 pytest-xdist hypothesis ruff clang-format clang-tidy mypy matplotlib tritonclient[grpc] check-jsonschema transformers torchao $PEERS"
+TEST_TOOLS="pytest>=8,<9.2 pytest-xdist hypothesis ruff clang-format clang-tidy mypy matplotlib tritonclient[grpc] check-jsonschema transformers torchao $PEERS"
 declare -A REQUIREMENTS=(
   [default]="torch==2.14.1 torchvision==0.29.1 $TEST_TOOLS"
   [cpu]="torch==2.13.0 pytest>=8 pillow"
