@@ -23,6 +23,15 @@ def make(project: Path, *args: str, env: dict[str, str] | None = None) -> subpro
     )
 
 
+def parity(project: Path, runner: Path) -> subprocess.CompletedProcess[str]:
+    """``runner``'s parity check of ``project``'s model.pt on its artifacts as they are now (it passes only for files
+    of one export). Any runner of the same lane checks it: a project whose C++ has nothing of its own needs no build."""
+    artifacts = project / "artifacts"
+    return run(
+        [runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", artifacts / "expected.pt"]
+    )
+
+
 def mtimes(project: Path) -> dict[str, int]:
     files = ["artifacts/formats.txt", "artifacts/input.pt", "build/ts-infer"]
     return {name: (project / name).stat().st_mtime_ns for name in files}

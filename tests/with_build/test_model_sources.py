@@ -17,7 +17,7 @@ import torch
 import torchvision
 
 from tests.conftest import lane_python, run, torch_package, tsgen
-from tests.with_build.conftest import DICT_OUTPUT, PAIR, TINY_NET, generated, make
+from tests.with_build.conftest import DICT_OUTPUT, PAIR, TINY_NET, generated, make, parity
 from tests.with_build.test_errors import save_tensors
 
 pytestmark = pytest.mark.e2e
@@ -130,17 +130,6 @@ def expected_output(project: Path) -> torch.Tensor:
     return dict(torch.jit.load(str(project / "artifacts/expected.pt")).named_buffers())["output"]
 
 
-def assert_cpp_parity(built: SimpleNamespace, project: Path) -> None:
-    """The parity check of ``project``'s exported model by ``built``'s runner: the same runtime and lane, so a project
-    whose C++ has nothing of its own to build needs no build (a configure, a link and its tests: half a minute)."""
-    artifacts = project / "artifacts"
-    runner = built.path / "build" / "ts-infer"
-    checked = run(
-        [runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", artifacts / "expected.pt"]
-    )
-    assert checked.returncode == 0 and "parity: PASS: " in checked.stdout, checked.stdout + checked.stderr
-
-
 def test_weights_from_a_state_dict_and_from_a_checkpoint(files: Path, default_project: SimpleNamespace) -> None:
     """A state dict file and a checkpoint holding it give the same export, computed with exactly those weights
     (checked here against torchvision's resnet18 loaded independently), and C++ reproduces it."""
@@ -153,7 +142,8 @@ def test_weights_from_a_state_dict_and_from_a_checkpoint(files: Path, default_pr
         result = make(project, "export")
         assert result.returncode == 0, result.stdout
         outputs.append(expected_output(project))
-    assert_cpp_parity(default_project, files / "out/from_r18")
+    checked = parity(files / "out/from_r18", default_project.path / "build/ts-infer")
+    assert checked.returncode == 0 and "parity: PASS: " in checked.stdout, checked.stdout + checked.stderr
     reference = torchvision.models.resnet18()
     reference.load_state_dict(torch.load(files / "r18.pth", weights_only=True))
     inputs = dict(torch.jit.load(str(files / "out/from_r18/artifacts/input.pt")).named_buffers())["input"]
@@ -423,4 +413,5 @@ def test_a_scripted_googlenet_drops_its_unused_aux_outputs(files: Path, default_
     exported = make(files / "out" / "googlenet", "export")
     assert exported.returncode == 0, exported.stdout
     assert "between the eager and the scripted model" in exported.stdout
-    assert_cpp_parity(default_project, files / "out" / "googlenet")
+    checked = parity(files / "out" / "googlenet", default_project.path / "build/ts-infer")
+    assert checked.returncode == 0 and "parity: PASS: " in checked.stdout, checked.stdout + checked.stderr

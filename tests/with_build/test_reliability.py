@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import lane_python, run
-from tests.with_build.conftest import make
+from tests.with_build.conftest import make, parity
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +29,6 @@ def project(default_project: SimpleNamespace, tmp_path_factory: pytest.TempPathF
     config = json.loads((copy / "deploy.json").read_text())
     (copy / "deploy.json").write_text(json.dumps({**config, "formats": ["torchscript"]}, indent=2))
     return copy
-
-
-def parity(project: Path, runner: Path) -> subprocess.CompletedProcess[str]:
-    """The runner's parity check on the artifacts as they are now: it passes only for files of one export."""
-    artifacts = project / "artifacts"
-    return run(
-        [runner, artifacts / "model.pt", "--input", artifacts / "input.pt", "--expect", artifacts / "expected.pt"]
-    )
 
 
 # When to kill an export: given its process and how long it has run, whether the moment has come.
