@@ -28,18 +28,14 @@ declare -A REQUIREMENTS=(
 # What each venv takes on disk, with pip's unpacking, in GB (the CUDA wheels are 5.5 GB installed).
 declare -A NEEDS_GB=([default]=7 [cpu]=2 [cookiecutter]=1)
 
+# Whether a lane's venv is missing or was made for other requirements.
+outdated() { [[ ! -x .venvs/$1/bin/python || "$(cat ".venvs/$1/.requirements" 2>/dev/null)" != "${REQUIREMENTS[$1]}" ]]; }
+
 make_venv() {
   local lane=$1 venv=.venvs/$1 stamp=.venvs/$1/.requirements
-  if [[ ! -x $venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "${REQUIREMENTS[$lane]}" ]]; then
+  if outdated "$lane"; then
     echo "==> setup: creating $venv (${REQUIREMENTS[$lane]})"
     rm -rf "$venv"
-    # Said before pip starts, rather than pip's "No space left on device" halfway through.
-    local free_gb
-    free_gb=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
-    if [[ -n $free_gb && $free_gb -lt ${NEEDS_GB[$lane]} ]]; then
-      echo "setup: $free_gb GB free here, and $venv needs about ${NEEDS_GB[$lane]} GB; free some space and run scripts/setup.sh again" >&2
-      exit 1
-    fi
     "$PYTHON" -m venv "$venv"
     # shellcheck disable=SC2086  # the requirement list is meant to split
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${REQUIREMENTS[$lane]} \
@@ -74,7 +70,31 @@ install_image_decoders() {
 lanes=("$@")
 [[ ${#lanes[@]} -gt 0 ]] || lanes=(default cpu cookiecutter)
 [[ " ${lanes[*]} " != *" default "* ]] || install_image_decoders
+needed_gb=0
 for lane in "${lanes[@]}"; do
   [[ -n ${REQUIREMENTS[$lane]:-} ]] || { echo "setup: unknown lane '$lane'; use default, cpu or cookiecutter" >&2; exit 2; }
-  make_venv "$lane"
+  if outdated "$lane"; then
+    needed_gb=$((needed_gb + ${NEEDS_GB[$lane]}))
+  fi
 done
+# Said before pip starts, rather than pip's "No space left on device" halfway through.
+free_gb=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
+if [[ -n $free_gb && $free_gb -lt $needed_gb ]]; then
+  echo "setup: $free_gb GB free here, and the venvs to make need about $needed_gb GB; free some space and run scripts/setup.sh again" >&2
+  exit 1
+fi
+# The lanes at once: pip unpacking one venv's wheels keeps about one core busy, and the default lane's (7 GB) takes
+# longest, so the others are made beside it rather than after it.
+made=()
+for lane in "${lanes[@]}"; do
+  make_venv "$lane" &
+  made+=("$lane:$!")
+done
+failed=()
+for entry in "${made[@]}"; do
+  wait "${entry#*:}" || failed+=("${entry%%:*}")
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "setup: making the venv of ${failed[*]} failed (the message above); run scripts/setup.sh again once it is fixed" >&2
+  exit 1
+fi
