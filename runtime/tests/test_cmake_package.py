@@ -84,8 +84,11 @@ def test_the_runtime_exports_a_folder_with_no_export_py(consumer: SimpleNamespac
 
 
 def test_a_consumer_builds_the_library_from_the_cmake_package(consumer: SimpleNamespace) -> None:
-    """find_package(TorchDeploy 0.2) says which runtime it used and where, finds libtorch, and builds."""
+    """find_package(TorchDeploy 0.2) says which runtime it used and where, finds libtorch, and builds; Release, as no
+    build type was given (and so from the same ccache entries as the projects' builds)."""
     assert consumer.configured.returncode == 0, consumer.configured.stdout + consumer.configured.stderr
+    assert "TorchDeploy: no CMAKE_BUILD_TYPE given: building Release" in consumer.configured.stdout
+    assert "CMAKE_BUILD_TYPE:STRING=Release\n" in (consumer.folder / "build" / "CMakeCache.txt").read_text()
     cmake_dir = run([consumer.python, "-m", "torch_deploy", "--cmakedir"], cwd=consumer.folder).stdout.strip()
     version = run([consumer.python, "-m", "torch_deploy", "--version"], cwd=consumer.folder).stdout.strip()
     assert f"TorchDeploy: runtime {version} from {Path(cmake_dir).parent}" in consumer.configured.stdout

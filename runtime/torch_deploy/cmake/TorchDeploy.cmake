@@ -43,6 +43,16 @@ set(TORCH_DEPLOY_IMAGES AUTO CACHE STRING "Decode images with libjpeg and libpng
 set_property(CACHE TORCH_DEPLOY_IMAGES PROPERTY STRINGS AUTO ON OFF)
 option(TORCH_DEPLOY_AOTI "Load AOTInductor packages (.pt2) when libtorch has the loader" ON)
 
+# --- build type ----------------------------------------------------------------------------------------------
+# Optimised unless asked otherwise. With Ninja or Makefiles, CMake's default is no build type, which compiles the
+# runtime and the runners without optimisation: the generated Makefile and CMakePresets.json say Release, a hand-run
+# `cmake -S . -B build` does not. Multi-config generators (Ninja Multi-Config, Visual Studio) choose per build.
+get_property(_torch_deploy_multi_config GLOBAL PROPERTY GENERATOR_IS_MULTI_CONFIG)
+if(NOT CMAKE_BUILD_TYPE AND NOT _torch_deploy_multi_config)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type: Release, Debug, RelWithDebInfo or MinSizeRel" FORCE)
+  message(STATUS "TorchDeploy: no CMAKE_BUILD_TYPE given: building Release (-DCMAKE_BUILD_TYPE=Debug for a debug build)")
+endif()
+
 # --- libtorch ------------------------------------------------------------------------------------------------
 function(_torch_deploy_discover)
   set(_python "${TORCH_DEPLOY_PYTHON}")
