@@ -67,6 +67,9 @@ RUNNER_ERRORS = [
     (["{model}", "--input", "{bad}/bad-shape.pt"], 1, "the model failed on input [1, 1, 10] Float: RuntimeError:"),
     (["{model}", "--input", "{bad}/bad-dtype.pt"], 1, "the model failed on input [1, 3, 224, 224] Long: "),
     (["{model}", "--input", "{bad}/missing.pt"], 1, "missing.pt: cannot open the tensor file"),
+    # the images are checked before the model is loaded (and the model here would fail to load)
+    (["{bad}/empty.pt", "--image", "{bad}/missing.png"], 1, "missing.png: cannot open the image (missing or unread"),
+    (["{bad}/empty.pt", "--image", "{bad}/state-dict.pt"], 1, "state-dict.pt: not a JPEG or PNG file (told by its"),
     (["{model}", "--input", "{input}", "--expect", "{bad}/empty.pt"], 1, "empty.pt: not a TorchScript tensor file"),
     (["{model}", "--threads", "x"], 2, "--threads x: not a number"),
     (["{model}", "--frobnicate"], 2, "unknown option --frobnicate"),

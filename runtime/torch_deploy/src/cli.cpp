@@ -270,6 +270,9 @@ int run(const Options& options) {
         "--image needs to decode images; install their development files (Debian/Ubuntu: apt install libjpeg-dev " +
         "libpng-dev; conda: libjpeg-turbo libpng) and rebuild: make build CMAKE_ARGS=-DTORCH_DEPLOY_IMAGES=ON");
   }
+  for (const std::string& path : options.images) {  // a wrong path or format named at once, not after the model loads
+    torch_deploy::check_image(path);
+  }
   const bool quiet = options.json || !options.images.empty();
   if (!quiet) {
     std::cout << "Loading model...\n";

@@ -416,8 +416,48 @@ std::string other_format(std::string_view bytes) {
   return "not a JPEG or PNG file (told by its content, not its name)";
 }
 
+// The file's format by its first bytes (a JPEG starts with an SOI marker, a PNG with its signature, whatever the
+// name says): "JPEG" or "PNG"; else throws Error naming what it is and what to do instead.
+const char* format_of(const std::string& path, std::string_view bytes) {
+  if (bytes.substr(0, 3) == "\xFF\xD8\xFF") {
+    return "JPEG";
+  }
+  if (bytes.substr(0, 8) == "\x89PNG\r\n\x1A\n") {
+    return "PNG";
+  }
+  throw Error(path + ": " + other_format(bytes) + "; --image reads JPEG and PNG: convert the image to one of " +
+              "them, or decode it in your own program and pass torch_deploy::preprocess(pixels, " +
+              "*model.image_settings()) to Model::classify(input, k)");
+}
+
+// The file's bytes: all of them, or the first `count`.
+std::string contents_of(const std::string& path, std::streamsize count = -1) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    throw Error(path + ": cannot open the image (missing or unreadable)");
+  }
+  if (count >= 0) {
+    std::string head(static_cast<size_t>(count), '\0');
+    file.read(head.data(), count);
+    head.resize(static_cast<size_t>(file.gcount()));
+    return head;
+  }
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
 }  // namespace
 #endif
+
+namespace {
+// Without libjpeg and libpng, what read_image() and check_image() throw.
+[[maybe_unused]] Error built_without_decoders(const std::string& path) {
+  return Error(path + ": this torch_deploy library was built without libjpeg and libpng, which decoding images " +
+               "needs; install their development files (Debian/Ubuntu: apt install libjpeg-dev libpng-dev; conda: " +
+               "libjpeg-turbo libpng) and rebuild: make build CMAKE_ARGS=-DTORCH_DEPLOY_IMAGES=ON");
+}
+}  // namespace
 
 bool images_supported() {
 #if defined(TORCH_DEPLOY_WITH_IMAGES)
@@ -427,31 +467,26 @@ bool images_supported() {
 #endif
 }
 
+void check_image(const std::string& path) {
+#if defined(TORCH_DEPLOY_WITH_IMAGES)
+  format_of(path, contents_of(path, 16));  // 16 bytes: enough for every signature other_format() knows
+#else
+  throw built_without_decoders(path);
+#endif
+}
+
 at::Tensor read_image(const std::string& path) {
 #if defined(TORCH_DEPLOY_WITH_IMAGES)
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    throw Error(path + ": cannot open the image (missing or unreadable)");
-  }
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  const std::string bytes = contents.str();
+  const std::string bytes = contents_of(path);
+  const char* format = format_of(path, bytes);
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
-  // The format is the file's, not its name's: JPEG starts with an SOI marker, PNG with its signature.
   Raw raw;
-  const char* format = nullptr;
   bool decoded = false;
-  if (bytes.compare(0, 3, "\xFF\xD8\xFF") == 0) {
-    format = "JPEG";
+  if (format == std::string_view("JPEG")) {
     JpegDecoder decoder{};
     decoded = decode_jpeg(&decoder, data, bytes.size(), &raw);
-  } else if (bytes.compare(0, 8, "\x89PNG\r\n\x1A\n") == 0) {
-    format = "PNG";
-    decoded = decode_png(data, bytes.size(), &raw);
   } else {
-    throw Error(path + ": " + other_format(bytes) + "; --image reads JPEG and PNG: convert the image to one of " +
-                "them, or decode it in your own program and pass torch_deploy::preprocess(pixels, " +
-                "*model.image_settings()) to Model::classify(input, k)");
+    decoded = decode_png(data, bytes.size(), &raw);
   }
   if (!decoded) {
     throw Error(path + ": cannot decode this " + format + " file (damaged or truncated): " + raw.error);
@@ -461,9 +496,7 @@ at::Tensor read_image(const std::string& path) {
       at::kByte);
   return orient(to_rgb(samples, raw), raw.orientation).permute({2, 0, 1}).contiguous();
 #else
-  throw Error(path + ": this torch_deploy library was built without libjpeg and libpng, which decoding images " +
-              "needs; install their development files (Debian/Ubuntu: apt install libjpeg-dev libpng-dev; conda: " +
-              "libjpeg-turbo libpng) and rebuild: make build CMAKE_ARGS=-DTORCH_DEPLOY_IMAGES=ON");
+  throw built_without_decoders(path);
 #endif
 }
 

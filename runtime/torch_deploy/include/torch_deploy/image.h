@@ -34,6 +34,10 @@ bool images_supported();
 // Other formats: decode them yourself into such a tensor and call preprocess().
 at::Tensor read_image(const std::string& path);
 
+// What read_image() would throw for a missing or unreadable file, or one of another format, from the file's first bytes
+// and without decoding it: a check of many files before slower work (a truncated file is found by read_image() only).
+void check_image(const std::string& path);
+
 // The model's (1, channels, crop height, crop width) input from a (3, height, width) uint8 RGB image: the steps and
 // ATen kernels of torchvision's ImageClassification transform, which predict.py runs in Python.
 at::Tensor preprocess(const at::Tensor& image, const ImageSettings& settings);
